@@ -1,0 +1,8 @@
+"""Offline liveness and biometry appliance."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("liveness-appliance")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+source"

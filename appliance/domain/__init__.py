@@ -1,0 +1,1 @@
+"""Entities, statuses, resolution rules, media-tag rules and access rules: pure Python, no I/O."""
