@@ -16,13 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
-from appliance.domain.entities import Analysis, Media
+from appliance.domain.entities import Analysis
 from appliance.domain.enums import AnalysisState, FolderStatus, MediaKind, Resolution
 
 __all__ = [
     "FINAL_FOLDER_STATUSES",
     "MediaRule",
+    "TaggedMedia",
     "analysis_resolution",
     "folder_outcome",
     "select_source_media",
@@ -61,6 +63,19 @@ def folder_outcome(analyses: Iterable[Analysis]) -> tuple[FolderStatus, Resoluti
     raise ValueError(f"finished analyses carry no decision: {sorted(decisions)}")
 
 
+class TaggedMedia(Protocol):
+    """What a media rule reads: a stored `Media` and a plugin's `MediaInput` both qualify."""
+
+    @property
+    def kind(self) -> MediaKind: ...
+
+    @property
+    def tags(self) -> Sequence[str]: ...
+
+
+M = TypeVar("M", bound=TaggedMedia)
+
+
 @dataclass(frozen=True, slots=True)
 class MediaRule:
     """Which of a folder's media an analysis type takes when the caller names none.
@@ -75,7 +90,7 @@ class MediaRule:
     excluded_tags: frozenset[str] = frozenset()
     min_count: int = 1
 
-    def accepts(self, media: Media) -> bool:
+    def accepts(self, media: TaggedMedia) -> bool:
         if media.kind not in self.kinds:
             return False
         if self.excluded_tags.intersection(media.tags):
@@ -85,6 +100,6 @@ class MediaRule:
         return any(tag.startswith(self.tag_prefixes) for tag in media.tags)
 
 
-def select_source_media(rule: MediaRule, media: Sequence[Media]) -> list[Media]:
+def select_source_media(rule: MediaRule, media: Sequence[M]) -> list[M]:
     """The media of a folder that `rule` accepts, in upload order."""
     return [m for m in media if rule.accepts(m)]

@@ -1,0 +1,46 @@
+"""The public plugin API: the only part of the appliance a plugin may import.
+
+Built-in and third-party plugins alike import from here (and test with
+`appliance.sdk.testing`), never from the appliance's other packages: what a plugin needs, the
+SDK offers, documented and tested. docs/writing-plugins.md walks through writing one.
+
+- `hookimpl` marks a plugin's hook implementations; the hooks are in `appliance.sdk.hookspecs`.
+- `AnalyzerRegistry` is what `register_analyzers(registry)` receives; `AnalyzerSpec` describes
+  one analysis type, `MediaRule` the media it takes when the caller names none.
+- `AnalysisRequest`, `MediaInput` and `AnalysisContext` are what `analyze(request, ctx)` receives;
+  `Outcome`, `MediaResult` and `OutputImage` are what it returns.
+"""
+
+from __future__ import annotations
+
+from appliance.domain.enums import MediaKind, Resolution
+from appliance.domain.rules import MediaRule
+from appliance.sdk.context import AnalysisContext
+from appliance.sdk.hookspecs import hookimpl
+from appliance.sdk.registry import AnalyzerRegistry, PluginError
+from appliance.sdk.types import (
+    AnalysisRequest,
+    Analyzer,
+    AnalyzerSpec,
+    MediaInput,
+    MediaResult,
+    Outcome,
+    OutputImage,
+)
+
+__all__ = [
+    "AnalysisContext",
+    "AnalysisRequest",
+    "Analyzer",
+    "AnalyzerRegistry",
+    "AnalyzerSpec",
+    "MediaInput",
+    "MediaKind",
+    "MediaResult",
+    "MediaRule",
+    "Outcome",
+    "OutputImage",
+    "PluginError",
+    "Resolution",
+    "hookimpl",
+]

@@ -1,0 +1,36 @@
+"""Log in and refresh: `/api/authorize/auth`, `/api/authorize/refresh`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, post
+
+from appliance.api.schemas import LoginIn, RefreshIn
+from appliance.api.security import access_token_of
+from appliance.api.services import ApiServices
+from appliance.auth.sessions import IssuedTokens, log_in, refresh
+from appliance.wire import iso, user_to_wire
+
+
+def _tokens(issued: IssuedTokens) -> dict[str, Any]:
+    return {
+        "access_token": issued.access_token,
+        "expire_token": issued.expire_token,
+        "expire_date": iso(issued.access_expires_at),
+        "expire_token_date": iso(issued.expire_token_expires_at),
+        "user": user_to_wire(issued.user),
+    }
+
+
+class AuthController(Controller):
+    path = "/api/authorize"
+    tags = ["auth"]
+
+    @post("/auth", status_code=200, sync_to_thread=True, summary="Log in with email and password")
+    def login(self, data: LoginIn, services: ApiServices) -> dict[str, Any]:
+        return _tokens(log_in(services.store, data.credentials.email, data.credentials.password, services.settings.auth))
+
+    @post("/refresh", status_code=200, sync_to_thread=True, summary="Trade the expire token for a new token pair")
+    def refresh(self, request: Request, data: RefreshIn, services: ApiServices) -> dict[str, Any]:
+        return _tokens(refresh(services.store, data.expire_token, access_token_of(request), services.settings.auth))

@@ -1,0 +1,231 @@
+"""Folders: `/api/folders` with their media, meta_data and analyses."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import anyio
+from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.params import Parameter
+
+from appliance.api import folder_service
+from appliance.api.common import change_meta, check_paging, found, page, split_csv
+from appliance.api.schemas import AnalysesIn
+from appliance.api.services import ApiServices
+from appliance.api.uploads import ParsedUpload, read_multipart
+from appliance.domain import policy
+from appliance.domain.entities import Folder, User
+from appliance.domain.enums import AnalysisState, FolderStatus, Resolution
+from appliance.domain.errors import AppError, ErrorCode
+from appliance.queue.cleanup import delete_folder_and_files
+from appliance.store.protocol import AnalysisFilter, FolderFilter, MetaCondition
+from appliance.wire import analysis_to_wire, folder_to_wire, media_to_wire
+
+_SORTINGS = {
+    f"{field}{{{direction}}}": (field, direction == "desc")
+    for field in ("time_created", "time_updated")
+    for direction in ("asc", "desc")
+}
+
+
+def _meta_condition(text: str) -> MetaCondition:
+    for op in ("==", "!="):
+        key, sep, value = text.partition(op)
+        if sep and key.strip():
+            return MetaCondition(key=key.strip(), op=op, value=value)  # type: ignore[arg-type]
+    raise AppError(ErrorCode.INVALID_VALUE, f"meta_data filter must be key==value or key!=value, got {text!r}")
+
+
+def _time(value: float | None) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if value is not None else None
+
+
+def _statuses(value: str | None) -> list[FolderStatus | Resolution] | None:
+    names = split_csv(value)
+    if names is None:
+        return None
+    statuses: list[FolderStatus | Resolution] = []
+    for name in names:
+        upper = name.upper()
+        if upper in FolderStatus.__members__:
+            statuses.append(FolderStatus(upper))
+        elif upper in Resolution.__members__:
+            statuses.append(Resolution(upper))
+        else:
+            raise AppError(ErrorCode.INVALID_VALUE, f"unknown resolution_status {name!r}")
+    return statuses
+
+
+def _states(value: str | None) -> list[AnalysisState] | None:
+    names = split_csv(value)
+    try:
+        return [AnalysisState(n.upper()) for n in names] if names else None
+    except ValueError as exc:
+        raise AppError(ErrorCode.INVALID_VALUE, f"unknown analysis state in {value!r}") from exc
+
+
+class FolderController(Controller):
+    path = "/api/folders"
+    tags = ["folders"]
+
+    def _get(self, services: ApiServices, user: User, folder_id: str) -> Folder:
+        return found(services.store.get_folder(folder_id), lambda f: policy.can_read_folder(user, f), "folder")
+
+    def _writable(self, services: ApiServices, user: User, folder_id: str) -> Folder:
+        folder = self._get(services, user, folder_id)
+        if not policy.can_write_folder(user, folder):
+            raise AppError(ErrorCode.AUTH_FORBIDDEN, "this user may not change this folder")
+        return folder
+
+    async def _upload(self, request: Request, services: ApiServices, user: User) -> ParsedUpload:
+        if not policy.can_create_folders(user):  # refuse before reading the body
+            raise AppError(ErrorCode.AUTH_FORBIDDEN, "this user may not upload media")
+        return await read_multipart(request, services.settings.limits, services.settings.storage_path / "tmp")
+
+    @post("/", summary="Create a folder with media; with `analyses` in the payload, wait for the result")
+    async def create_folder(self, request: Request, services: ApiServices, user: User) -> Response[dict[str, Any]]:
+        upload = await self._upload(request, services, user)
+        try:
+            payload = folder_service.parse_payload(upload)
+            folder, media, analyses = await anyio.to_thread.run_sync(
+                folder_service.create_folder, services, user, upload, payload
+            )
+        finally:
+            upload.close()
+        if payload.analyses is None:
+            return Response(folder_to_wire(folder, media, None, services.urls), status_code=201)
+        timeout = services.settings.api.single_request_timeout_seconds
+        final = await anyio.to_thread.run_sync(folder_service.wait_until_final, services, folder.folder_id, timeout)
+        doc = await anyio.to_thread.run_sync(
+            lambda: folder_service.folder_document(services, final or folder, with_analyses=True)
+        )
+        return Response(doc, status_code=201)
+
+    @get("/", sync_to_thread=True, summary="List folders")
+    def list_folders(
+        self,
+        services: ApiServices,
+        user: User,
+        offset: int = 0,
+        limit: int = 100,
+        sorting: str = "time_created{desc}",
+        time_created_min: Annotated[float | None, Parameter(query="time_created.min")] = None,
+        time_created_max: Annotated[float | None, Parameter(query="time_created.max")] = None,
+        time_updated_min: Annotated[float | None, Parameter(query="time_updated.min")] = None,
+        time_updated_max: Annotated[float | None, Parameter(query="time_updated.max")] = None,
+        meta_data: list[str] | None = None,
+        resolution_status: str | None = None,
+        with_analyses: bool = False,
+        company_id: str | None = None,
+        user_id: str | None = None,
+        folder_id: str | None = None,
+    ) -> dict[str, Any]:
+        check_paging(offset, limit)
+        if sorting not in _SORTINGS:
+            raise AppError(ErrorCode.INVALID_VALUE, f"sorting must be one of {', '.join(_SORTINGS)}")
+        scope = policy.folder_scope(user)
+        flt = FolderFilter(
+            company_id=scope.company_id or company_id,
+            user_id=scope.user_id or user_id,
+            folder_ids=split_csv(folder_id),
+            resolution_status=_statuses(resolution_status),
+            time_created_min=_time(time_created_min),
+            time_created_max=_time(time_created_max),
+            time_updated_min=_time(time_updated_min),
+            time_updated_max=_time(time_updated_max),
+            meta_data=[_meta_condition(m) for m in meta_data or []],
+            sort_field=_SORTINGS[sorting][0],  # type: ignore[arg-type]
+            sort_desc=_SORTINGS[sorting][1],
+            offset=offset,
+            limit=limit,
+        )
+        folders, total = services.store.list_folders(flt)
+        ids = [f.folder_id for f in folders]
+        media = services.store.list_media_of_folders(ids)
+        analyses = services.store.list_analyses_of_folders(ids) if with_analyses else {}
+        items = [
+            folder_to_wire(f, media.get(f.folder_id, []), analyses.get(f.folder_id, []) if with_analyses else None, services.urls)
+            for f in folders
+        ]
+        return page(items, total, offset, limit)
+
+    @get("/{folder_id:str}", sync_to_thread=True, summary="One folder")
+    def get_folder(
+        self, services: ApiServices, user: User, folder_id: str, with_analyses: bool = False
+    ) -> dict[str, Any]:
+        folder = self._get(services, user, folder_id)
+        return folder_service.folder_document(services, folder, with_analyses=with_analyses)
+
+    @delete("/{folder_id:str}", sync_to_thread=True, summary="Delete a folder, its media files and results")
+    def delete_folder(self, services: ApiServices, user: User, folder_id: str) -> None:
+        folder = self._get(services, user, folder_id)
+        if not policy.can_delete_folder(user, folder):
+            raise AppError(ErrorCode.AUTH_FORBIDDEN, "this user may not delete folders")
+        delete_folder_and_files(services.store, services.storage, folder_id)
+
+    @post("/{folder_id:str}/media", summary="Add media to a folder")
+    async def add_media(self, request: Request, services: ApiServices, user: User, folder_id: str) -> list[dict[str, Any]]:
+        folder = await anyio.to_thread.run_sync(self._writable, services, user, folder_id)
+        upload = await self._upload(request, services, user)
+        try:
+            media = await anyio.to_thread.run_sync(
+                folder_service.add_media, services, user, folder, upload, folder_service.parse_payload(upload)
+            )
+        finally:
+            upload.close()
+        return [media_to_wire(m, services.urls) for m in media]
+
+    @get("/{folder_id:str}/meta_data", sync_to_thread=True)
+    def get_meta(self, services: ApiServices, user: User, folder_id: str) -> dict[str, Any]:
+        return self._get(services, user, folder_id).meta_data
+
+    @post("/{folder_id:str}/meta_data", status_code=200, sync_to_thread=True, summary="Replace meta_data")
+    def replace_meta(self, services: ApiServices, user: User, folder_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        return self._change_meta(services, user, folder_id, "POST", data, None)
+
+    @patch("/{folder_id:str}/meta_data", sync_to_thread=True, summary="Merge into meta_data (null removes a key)")
+    def merge_meta(self, services: ApiServices, user: User, folder_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        return self._change_meta(services, user, folder_id, "PATCH", data, None)
+
+    @delete("/{folder_id:str}/meta_data", status_code=200, sync_to_thread=True, summary="Remove meta_data keys (all without `keys`)")
+    def delete_meta(self, services: ApiServices, user: User, folder_id: str, keys: str | None = None) -> dict[str, Any]:
+        return self._change_meta(services, user, folder_id, "DELETE", None, split_csv(keys))
+
+    def _change_meta(self, services: ApiServices, user: User, folder_id: str, method: str, body: Any, keys: list[str] | None) -> dict[str, Any]:
+        folder = self._writable(services, user, folder_id)
+        folder.meta_data = change_meta(folder.meta_data, method, body, keys)
+        return services.store.update_folder(folder).meta_data
+
+    @post("/{folder_id:str}/analyses", sync_to_thread=True, summary="Start analyses on a folder")
+    def start_analyses(self, services: ApiServices, user: User, folder_id: str, data: AnalysesIn) -> list[dict[str, Any]]:
+        folder = self._writable(services, user, folder_id)
+        analyses = folder_service.start_analyses(services, user, folder, data.analyses, data.resolution_endpoint)
+        media = {m.media_id: m for m in services.store.list_media(folder_id)}
+        return [analysis_to_wire(a, media, services.urls) for a in analyses]
+
+    @get("/{folder_id:str}/analyses", sync_to_thread=True, summary="Analyses of a folder")
+    def list_analyses(
+        self,
+        services: ApiServices,
+        user: User,
+        folder_id: str,
+        analyse_id: str | None = None,
+        analyse_id_exclude: Annotated[str | None, Parameter(query="analyse_id.exclude")] = None,
+        types: Annotated[str | None, Parameter(query="type")] = None,
+        types_exclude: Annotated[str | None, Parameter(query="type.exclude")] = None,
+        states: Annotated[str | None, Parameter(query="state")] = None,
+        states_exclude: Annotated[str | None, Parameter(query="state.exclude")] = None,
+    ) -> list[dict[str, Any]]:
+        self._get(services, user, folder_id)
+        upper = lambda v: [t.upper() for t in split_csv(v) or []] or None  # noqa: E731
+        flt = AnalysisFilter(
+            analysis_ids=split_csv(analyse_id),
+            exclude_analysis_ids=split_csv(analyse_id_exclude),
+            types=upper(types),
+            exclude_types=upper(types_exclude),
+            states=_states(states),
+            exclude_states=_states(states_exclude),
+        )
+        media = {m.media_id: m for m in services.store.list_media(folder_id)}
+        return [analysis_to_wire(a, media, services.urls) for a in services.store.list_analyses(folder_id, flt)]

@@ -1,0 +1,47 @@
+"""`/api/version`, `/health/live`, `/health/ready`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Response, get
+
+import appliance
+from appliance.api.services import ApiServices
+
+
+class SystemController(Controller):
+    tags = ["system"]
+
+    @get("/api/version", sync_to_thread=False, summary="Versions of the appliance, its plugins and active models")
+    def version(self, services: ApiServices) -> dict[str, Any]:
+        return {
+            "app": appliance.__version__,
+            "schema": services.store.schema_version(),
+            "plugins": [
+                {"name": p.name, "version": p.version, "analysis_types": list(p.analysis_types)}
+                for p in services.plugins.plugins()
+            ],
+            "models": [],
+        }
+
+    @get("/health/live", sync_to_thread=False, summary="The process answers")
+    def live(self) -> dict[str, str]:
+        return {"status": "pass"}
+
+    @get("/health/ready", sync_to_thread=True, summary="Database, queue and storage answer (503 if not)")
+    def ready(self, services: ApiServices) -> Response[dict[str, Any]]:
+        checks: dict[str, dict[str, str]] = {}
+        for name, probe in (
+            ("database", services.store.ping),
+            ("queue", services.queues.ping),
+            ("storage", services.storage.check_writable),
+        ):
+            try:
+                probe()
+                checks[name] = {"status": "pass"}
+            except Exception as exc:  # any failure of a dependency means "not ready"; reported below
+                checks[name] = {"status": "fail", "output": f"{type(exc).__name__}: {exc}"}
+        healthy = all(c["status"] == "pass" for c in checks.values())
+        body = {"status": "pass" if healthy else "fail", "version": appliance.__version__, "checks": checks}
+        return Response(body, status_code=200 if healthy else 503, media_type="application/health+json")

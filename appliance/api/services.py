@@ -1,0 +1,45 @@
+"""What the API's handlers work with, built once per process when the app starts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from appliance.media.storage import MediaStorage
+from appliance.ops.settings import Settings
+from appliance.queue.queues import Queues
+from appliance.sdk.host import PluginHost, load_plugins
+from appliance.store import open_store
+from appliance.store.protocol import Store
+from appliance.wire import UrlSigner
+
+__all__ = ["ApiServices", "build_services", "public_base_url"]
+
+
+def public_base_url(settings: Settings) -> str:
+    return settings.api.public_base_url or f"http://{settings.api.host}:{settings.api.port}"
+
+
+@dataclass(slots=True)
+class ApiServices:
+    settings: Settings
+    store: Store
+    storage: MediaStorage
+    queues: Queues
+    plugins: PluginHost
+    urls: UrlSigner
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def build_services(settings: Settings) -> ApiServices:
+    store = open_store(settings.resolved_database_url)
+    store.migrate()
+    return ApiServices(
+        settings=settings,
+        store=store,
+        storage=MediaStorage(settings.storage_path, settings.limits),
+        queues=Queues(settings),
+        plugins=load_plugins(settings.plugin_modules),
+        urls=UrlSigner(settings.secret_key, public_base_url(settings), settings.api.media_url_ttl_seconds),
+    )

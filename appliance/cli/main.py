@@ -1,0 +1,185 @@
+"""The `appliance` command.
+
+Every command reads the same settings (config file + APPLIANCE_* variables). Errors a user can
+fix are printed as one line on stderr with exit status 1; nothing else is caught.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import secrets
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from appliance.domain.errors import AppError
+from appliance.ops.logging import configure_logging
+from appliance.ops.settings import Settings, load_settings
+
+__all__ = ["cli"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str) -> None:
+    """One clear line and a non-zero exit."""
+    click.echo(f"appliance: {message}", err=True)
+    sys.exit(1)
+
+
+def user_errors(func: F) -> F:
+    """Turn the errors a user can act on into one line and exit status 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except AppError as exc:
+            fail(exc.message)
+        except (ValueError, OSError) as exc:
+            fail(str(exc))
+
+    return wrapper  # type: ignore[return-value]
+
+
+def settings_or_fail() -> Settings:
+    try:
+        settings = load_settings()
+    except ValueError as exc:
+        fail(str(exc))
+    configure_logging(settings.log_level)
+    return settings
+
+
+@click.group()
+@click.version_option(package_name="liveness-appliance")
+def cli() -> None:
+    """Offline liveness and biometry appliance."""
+
+
+# Setting up ---------------------------------------------------------------------------------------
+
+
+def _write_config(path: Path) -> bool:
+    """Write a config file with fresh secrets, unless one exists. True if written."""
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = (
+        "# Written by `appliance init`. Every setting and its default: docs/configuration.md.\n"
+        "# Keep this file private: it holds the secrets that sign media URLs and webhooks.\n"
+        f'secret_key = "{secrets.token_hex(32)}"\n\n'
+        "[webhooks]\n"
+        f'system_secret = "{secrets.token_hex(32)}"\n'
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    return True
+
+
+def read_password(env_var: str, prompt: str) -> str:
+    """From the environment, else from a hidden prompt; never echoed or logged."""
+    password = os.environ.get(env_var)
+    if password:
+        return password
+    if not sys.stdin.isatty():
+        fail(f"set {env_var} or run this command in a terminal to type the password")
+    return click.prompt(prompt, hide_input=True, confirmation_prompt=True)
+
+
+@cli.command()
+@click.option("--admin-email", default="admin@appliance.local", show_default=True, help="Login of the first ADMIN.")
+@user_errors
+def init(admin_email: str) -> None:
+    """Create the data directory, config file, database schema and the first ADMIN.
+
+    The ADMIN's password comes from APPLIANCE_ADMIN_PASSWORD or a prompt. Safe to run again.
+    """
+    from appliance.auth.accounts import create_account
+    from appliance.domain.enums import Role
+    from appliance.store import open_store
+
+    settings = load_settings()
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    if _write_config(settings.config_path):
+        click.echo(f"wrote {settings.config_path}")
+    settings = settings_or_fail()
+    for path in (settings.storage_path, settings.models_path):
+        path.mkdir(parents=True, exist_ok=True)
+    store = open_store(settings.resolved_database_url)
+    try:
+        applied = store.migrate()
+        click.echo(f"database ready ({len(applied)} migrations applied)")
+        admins, _ = store.list_users(limit=1000)
+        if any(u.user_type is Role.ADMIN for u in admins):
+            click.echo("an ADMIN exists already; no account created")
+            return
+        password = read_password("APPLIANCE_ADMIN_PASSWORD", f"Password for {admin_email}")
+        create_account(store, email=admin_email, password=password, user_type=Role.ADMIN, first_name="Admin")
+        click.echo(f"created ADMIN {admin_email}")
+    finally:
+        store.close()
+
+
+# Running ------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--host", default=None, help="Overrides api.host.")
+@click.option("--port", type=int, default=None, help="Overrides api.port.")
+@user_errors
+def serve(host: str | None, port: int | None) -> None:
+    """Run the API server only."""
+    import uvicorn
+
+    from appliance.api.app import create_app
+
+    settings = settings_or_fail()
+    host, port = host or settings.api.host, port or settings.api.port
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+
+
+@cli.command()
+@click.option("--queue", "queue_name", required=True, help="default, maintenance, analysis, resolution or preview.")
+@click.option("--workers", type=int, default=1, show_default=True)
+@user_errors
+def worker(queue_name: str, workers: int) -> None:
+    """Run the workers of one queue."""
+    from appliance.queue.worker import run_worker
+
+    run_worker(settings_or_fail(), queue_name, workers)
+
+
+@cli.command()
+@user_errors
+def scheduler() -> None:
+    """Enqueue the periodic maintenance jobs (run exactly one per installation)."""
+    from appliance.queue.scheduler import run_scheduler
+
+    run_scheduler(settings_or_fail())
+
+
+@cli.command()
+@click.option("--analysis-workers", type=int, default=2, show_default=True, help="Processes running analyses.")
+@user_errors
+def run(analysis_workers: int) -> None:
+    """API, workers and scheduler together: the one-host appliance."""
+    from appliance.cli.supervisor import run_all
+
+    sys.exit(run_all(settings_or_fail(), analysis_workers))
+
+
+def _register_subcommands() -> None:
+    from appliance.cli.demo import demo
+    from appliance.cli.users import users
+
+    cli.add_command(users)
+    cli.add_command(demo)
+
+
+_register_subcommands()

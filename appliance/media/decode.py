@@ -1,0 +1,161 @@
+"""Pixels of stored media as RGB arrays, for analyzers (through the SDK) and for previews.
+
+The files were validated when they were stored; a file that fails to decode now was damaged since,
+and raises AppError MEDIA_CORRUPT.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import zipfile
+import zlib
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from appliance.domain.enums import MediaKind
+from appliance.domain.errors import AppError, ErrorCode
+from appliance.media.archive import frame_entries
+from appliance.media.imaging import PIL_FORMATS, to_rgb
+
+__all__ = ["iter_frames_rgb", "load_image_rgb", "read_frame_rgb"]
+
+_PIL_ALLOWED = list(PIL_FORMATS.values())
+
+
+def load_image_rgb(path: Path) -> np.ndarray:
+    """The image as an HxWx3 uint8 RGB array, upright (EXIF orientation applied)."""
+    with path.open("rb") as fh:
+        return _decode_image(fh, str(path))
+
+
+def iter_frames_rgb(
+    path: Path, kind: MediaKind, max_frames: int | None = None
+) -> Generator[tuple[int, np.ndarray], None, None]:
+    """(index, HxWx3 uint8 RGB frame) of any media kind, in order.
+
+    An image is one frame. A video is decoded once, sequentially (seeking per frame is slow and
+    inexact); with `max_frames` only that many frames, spread evenly across it, are kept. A shot
+    set yields its images in natural name order, sampled the same way. `index` is the frame's
+    position in the whole video or shot set.
+    """
+    if max_frames is not None and max_frames < 1:
+        raise ValueError(f"max_frames must be at least 1, not {max_frames}")
+    if kind is MediaKind.IMAGE:
+        yield 0, load_image_rgb(path)
+    elif kind is MediaKind.VIDEO:
+        yield from _video_frames(path, max_frames)
+    else:
+        yield from _shot_frames(path, max_frames)
+
+
+def read_frame_rgb(path: Path, kind: MediaKind, position: float = 0.0) -> np.ndarray:
+    """One frame from `position` (0 = first, 1 = last) of the way through a video or shot set; the
+    image itself for an image. A video whose frame count is unknown gives its first frame."""
+    if not 0.0 <= position <= 1.0:
+        raise ValueError(f"position must be within [0, 1], not {position}")
+    if kind is MediaKind.IMAGE:
+        return load_image_rgb(path)
+    if kind is MediaKind.VIDEO:
+        with _open_video(path) as capture:
+            count = _frame_count(capture)
+            if count:
+                capture.set(cv2.CAP_PROP_POS_FRAMES, int(position * (count - 1)))
+            ok, frame = capture.read()
+            if not ok:
+                raise AppError(ErrorCode.MEDIA_CORRUPT, f"{path}: the video frame cannot be decoded")
+            return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    with _open_zip(path) as archive:
+        entries = frame_entries(archive)
+        if not entries:
+            raise AppError(ErrorCode.MEDIA_CORRUPT, f"{path}: the shot set holds no images")
+        info = entries[int(position * (len(entries) - 1))]
+        return _decode_image(io.BytesIO(_read(archive, info, path)), f"{path}:{info.filename}")
+
+
+# Helpers ----------------------------------------------------------------------------------------
+
+
+def _decode_image(fh: BinaryIO, label: str) -> np.ndarray:
+    try:
+        with Image.open(fh, formats=_PIL_ALLOWED) as img:
+            return np.array(to_rgb(img), dtype=np.uint8)
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise AppError(ErrorCode.MEDIA_CORRUPT, f"{label}: the image cannot be decoded: {exc}") from exc
+
+
+def _sample(count: int, max_frames: int | None) -> set[int] | None:
+    """Indices of `max_frames` frames spread evenly over `count` (each in the middle of its share of
+    the sequence), or None to keep them all."""
+    if max_frames is None or count <= max_frames:
+        return None
+    return {int((i + 0.5) * count / max_frames) for i in range(max_frames)}
+
+
+@contextmanager
+def _open_video(path: Path) -> Iterator[cv2.VideoCapture]:
+    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    try:
+        if not capture.isOpened():
+            raise AppError(ErrorCode.MEDIA_CORRUPT, f"{path}: the video cannot be opened")
+        yield capture
+    finally:
+        capture.release()
+
+
+def _frame_count(capture: cv2.VideoCapture) -> int:
+    """The container's frame count, or 0 when it does not know (a WebM without duration)."""
+    count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+    return int(count) if math.isfinite(count) and count >= 1 else 0
+
+
+def _video_frames(path: Path, max_frames: int | None) -> Iterator[tuple[int, np.ndarray]]:
+    count = 0
+    if max_frames is not None:
+        with _open_video(path) as capture:
+            count = _frame_count(capture)
+            if not count:  # the container does not say: count with a decoding pass
+                while capture.grab():
+                    count += 1
+    wanted = _sample(count, max_frames)
+    last = max(wanted) if wanted else None
+    with _open_video(path) as capture:
+        index = 0
+        while capture.grab():
+            if wanted is None or index in wanted:
+                ok, frame = capture.retrieve()
+                if not ok:
+                    raise AppError(ErrorCode.MEDIA_CORRUPT, f"{path}: video frame {index} cannot be decoded")
+                yield index, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            if index == last:
+                return
+            index += 1
+
+
+def _open_zip(path: Path) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(path)
+    except zipfile.BadZipFile as exc:
+        raise AppError(ErrorCode.MEDIA_CORRUPT, f"{path}: the shot set cannot be read: {exc}") from exc
+
+
+def _read(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> bytes:
+    try:
+        return archive.read(info)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise AppError(ErrorCode.MEDIA_CORRUPT, f"{path}:{info.filename}: cannot be read: {exc}") from exc
+
+
+def _shot_frames(path: Path, max_frames: int | None) -> Iterator[tuple[int, np.ndarray]]:
+    with _open_zip(path) as archive:
+        entries = frame_entries(archive)
+        wanted = _sample(len(entries), max_frames)
+        for index, info in enumerate(entries):
+            if wanted is None or index in wanted:
+                yield index, _decode_image(io.BytesIO(_read(archive, info, path)), f"{path}:{info.filename}")

@@ -1,0 +1,35 @@
+"""Pillow helpers shared by probing, decoding and thumbnails.
+
+Pillow's `ImageFile.LOAD_TRUNCATED_IMAGES` must stay False (its default): with it set, a truncated
+image would load with grey padding instead of failing the probe.
+"""
+
+from __future__ import annotations
+
+from PIL import Image, ImageOps
+
+__all__ = ["PIL_FORMATS", "oriented_size", "to_rgb"]
+
+#: The Pillow decoder allowed for each accepted image type, so a file is never parsed as anything
+#: other than what it was sniffed as.
+PIL_FORMATS: dict[str, str] = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
+
+_ORIENTATION_TAG = 0x0112
+_SWAPS_SIDES = frozenset({5, 6, 7, 8})  # EXIF orientations that rotate by 90 or 270 degrees
+
+
+def oriented_size(img: Image.Image) -> tuple[int, int]:
+    """(width, height) as the image is meant to be seen, after its EXIF orientation."""
+    if img.getexif().get(_ORIENTATION_TAG) in _SWAPS_SIDES:
+        return img.height, img.width
+    return img.width, img.height
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """The image upright (EXIF orientation applied) in RGB; transparency is flattened onto white."""
+    upright = ImageOps.exif_transpose(img)
+    if upright.mode in ("RGBA", "LA", "PA") or (upright.mode == "P" and "transparency" in upright.info):
+        rgba = upright.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return upright.convert("RGB")

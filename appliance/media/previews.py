@@ -1,0 +1,91 @@
+"""Derived files shown to people: JPEG thumbnails, and an MP4 of a shot set's frames.
+
+Each is written under a temporary name beside its destination and renamed into place, so a crash
+never leaves a half-written preview where a reader would find it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from itertools import chain
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from appliance.domain.enums import MediaKind
+from appliance.domain.errors import AppError, ErrorCode
+from appliance.media.decode import iter_frames_rgb, read_frame_rgb
+from appliance.media.imaging import PIL_FORMATS, to_rgb
+
+__all__ = ["make_shots_preview", "make_thumbnail"]
+
+#: Where in a video its thumbnail frame is taken: past the first frames, which are often dark or blurred.
+_VIDEO_THUMBNAIL_POSITION = 1 / 3
+_JPEG_QUALITY = 85
+
+
+def make_thumbnail(path: Path, kind: MediaKind, dest: Path, max_side: int = 320) -> None:
+    """Write a JPEG of at most `max_side` pixels a side to `dest`: the upright image, a frame from a
+    third of the way through a video, or a shot set's first frame."""
+    if kind is MediaKind.IMAGE:
+        with Image.open(path, formats=list(PIL_FORMATS.values())) as img:
+            img.draft("RGB", (max_side, max_side))  # JPEG: decode at a reduced scale, much faster
+            picture = to_rgb(img)
+    else:
+        position = _VIDEO_THUMBNAIL_POSITION if kind is MediaKind.VIDEO else 0.0
+        picture = Image.fromarray(read_frame_rgb(path, kind, position))
+    picture.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    with _atomic_target(dest) as tmp:
+        picture.save(tmp, format="JPEG", quality=_JPEG_QUALITY)
+
+
+def make_shots_preview(zip_path: Path, dest_mp4: Path, fps: float = 10, max_side: int = 1280) -> None:
+    """Write the frames of a shot set as an MPEG-4 Part 2 ('mp4v') MP4 video to `dest_mp4`.
+
+    pip's OpenCV carries no H.264 encoder. Every frame is resized to the first frame's size
+    (scaled down to `max_side`), with even sides as the encoder requires.
+    """
+    with closing(iter_frames_rgb(zip_path, MediaKind.SHOTS_SET)) as frames, _atomic_target(dest_mp4) as tmp:
+        first = next(frames, None)
+        if first is None:
+            raise AppError(ErrorCode.MEDIA_CORRUPT, f"{zip_path}: the shot set holds no images")
+        size = _even_size(first[1].shape[1], first[1].shape[0], max_side)
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+        try:
+            if not writer.isOpened():
+                raise OSError(f"OpenCV cannot write an mp4v video to {tmp}")
+            for _, frame in chain([first], frames):
+                writer.write(cv2.cvtColor(_fit(frame, size), cv2.COLOR_RGB2BGR))
+        finally:
+            writer.release()
+
+
+def _even_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    scale = min(1.0, max_side / max(width, height))
+    return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
+
+
+def _fit(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    if (frame.shape[1], frame.shape[0]) == size:
+        return frame
+    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+
+
+@contextmanager
+def _atomic_target(dest: Path) -> Iterator[Path]:
+    """A temporary path beside `dest` (same suffix, so writers pick the right format) that replaces
+    `dest` when the block succeeds and is removed when it fails."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.stem}-", suffix=dest.suffix)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,80 @@
+"""What a task needs (store, media storage, plugins, queues, URL signer), built once per process.
+
+Built lazily, at the first task a process runs, and rebuilt when the process id changes: a
+process worker forked by the Huey consumer builds its own, so no SQLite connection, psycopg pool
+or model instance ever crosses a fork. Enqueueing (the API) never needs a context.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+
+from appliance.media import MediaStorage
+from appliance.ops.settings import Settings, load_settings
+from appliance.queue.queues import Queues
+from appliance.sdk.host import PluginHost, load_plugins
+from appliance.store import open_store
+from appliance.store.protocol import Store
+from appliance.wire import UrlSigner
+
+__all__ = ["WorkerContext", "configure", "get_context", "install_context"]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerContext:
+    settings: Settings
+    store: Store
+    storage: MediaStorage
+    plugins: PluginHost
+    queues: Queues
+    urls: UrlSigner
+
+    @classmethod
+    def build(cls, settings: Settings) -> WorkerContext:
+        """Open everything `settings` names. The database must already be migrated."""
+        base_url = settings.api.public_base_url or f"http://{settings.api.host}:{settings.api.port}"
+        return cls(
+            settings=settings,
+            store=open_store(settings.resolved_database_url),
+            storage=MediaStorage(settings.storage_path, settings.limits),
+            plugins=load_plugins(settings.plugin_modules),
+            queues=Queues(settings),
+            urls=UrlSigner(secret=settings.secret_key, base_url=base_url, ttl_seconds=settings.api.media_url_ttl_seconds),
+        )
+
+    def close(self) -> None:
+        self.store.close()
+
+
+_lock = threading.Lock()
+_settings: Settings | None = None
+_context: WorkerContext | None = None
+_context_pid: int | None = None
+
+
+def configure(settings: Settings | None) -> None:
+    """Build later contexts from `settings` (None: from `load_settings()`), here and in forked children."""
+    global _settings, _context
+    with _lock:
+        _settings = settings
+        _context = None
+
+
+def install_context(context: WorkerContext | None) -> None:
+    """Make `context` the one tasks of this process use (tests); None drops it (not closing it)."""
+    global _context, _context_pid
+    with _lock:
+        _context = context
+        _context_pid = os.getpid()
+
+
+def get_context() -> WorkerContext:
+    """This process's context, built on first use."""
+    global _context, _context_pid
+    with _lock:
+        if _context is None or _context_pid != os.getpid():
+            _context = WorkerContext.build(_settings if _settings is not None else load_settings())
+            _context_pid = os.getpid()
+        return _context

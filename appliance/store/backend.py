@@ -1,0 +1,77 @@
+"""The seam between the store's dialect-neutral SQL and one database engine.
+
+`SqlStore` writes every query once, with named `:name` parameters, and leaves to a Backend what
+differs between engines: connections and transactions, parameter style, how JSON and timestamps
+are stored, how a JSON key is read as text, and which errors mean a violated constraint.
+
+Booleans need no hook: both drivers bind Python bools (SQLite stores 0/1) and the store reads
+them back with `bool()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+__all__ = ["Backend", "ConstraintKind", "Params", "Row", "to_utc"]
+
+Params = Mapping[str, Any]
+Row = dict[str, Any]
+ConstraintKind = Literal["unique", "foreign_key"]
+
+
+class Backend(Protocol):
+    #: Names the folder of this engine's migrations: `migrations/<dialect>/NNNN_name.sql`.
+    dialect: str
+    #: The driver's exception class for violated constraints.
+    integrity_error: type[Exception]
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Open a transaction for the calling thread, or join the one it already has open.
+
+        Outside a transaction each statement commits on its own.
+        """
+
+    def fetch(self, sql: str, params: Params | None = None) -> list[Row]:
+        """Run a statement that returns rows (SELECT, or a write with RETURNING); rows as dicts."""
+
+    def execute(self, sql: str, params: Params | None = None) -> int:
+        """Run a statement that returns no rows; the number of rows it changed."""
+
+    def run_script(self, sql: str) -> None:
+        """Run several parameterless statements (a migration) in the current transaction."""
+
+    def lock_migrations(self) -> None:
+        """Inside a transaction: wait until no other process is migrating this database."""
+
+    def table_exists(self, name: str) -> bool: ...
+
+    def json_text(self, column: str, key_param: str) -> str:
+        """SQL for the top-level key (bound as `:key_param`) of JSON `column`, as text; NULL if absent."""
+
+    def encode_json(self, value: Any) -> Any: ...
+
+    def decode_json(self, value: Any) -> Any: ...
+
+    def encode_time(self, value: datetime) -> Any:
+        """A timezone-aware datetime as the engine stores it; comparisons keep time order."""
+
+    def decode_time(self, value: Any) -> datetime:
+        """A stored timestamp as a timezone-aware UTC datetime."""
+
+    def constraint_kind(self, error: Exception) -> ConstraintKind | None:
+        """Which constraint an `integrity_error` violated, if it is one the store reports."""
+
+    def ping(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def to_utc(value: datetime) -> datetime:
+    """`value` in UTC; naive datetimes are refused rather than guessed."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()}: the store only takes timezone-aware times")
+    return value.astimezone(UTC)
+

@@ -1,0 +1,629 @@
+"""The Store written once in dialect-neutral SQL; a Backend runs it on SQLite or PostgreSQL.
+
+Queries use named `:name` parameters. Table and column names come from the `_Table` specs below,
+never from callers, so building statements with f-strings is safe.
+
+Choices the protocol leaves open:
+- `create_*` keep `time_created`/`time_updated` a caller set and fill in the current time otherwise;
+  `update_*` always set `time_updated` to now. An update of a missing row raises AppError(NOT_EXIST).
+- A constraint violation raises AppError: CONFLICT for a taken unique value, NOT_EXIST for a
+  reference to a missing row. Either leaves an enclosing transaction usable.
+- Meta-data conditions compare scalar values as text (true/false spelled out); a folder without
+  the key fails `==` and passes `!=`. Time bounds in FolderFilter are inclusive.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
+from enum import Enum
+from importlib import resources
+from typing import Any, Generic, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+
+from appliance.domain.entities import Analysis, Company, Folder, Media, Session, User, WebhookDelivery
+from appliance.domain.enums import AnalysisState, FolderStatus, Resolution
+from appliance.domain.errors import AppError, ErrorCode
+from appliance.store.backend import Backend, Row
+from appliance.store.protocol import AnalysisFilter, FolderFilter
+
+__all__ = ["SqlStore"]
+
+E = TypeVar("E")
+_Kind = Literal["json", "time", "bool", "plain"] | type[Enum]
+
+_PROCESSING = AnalysisState.PROCESSING.value
+_PENDING = "PENDING"
+_SORT_COLUMNS = frozenset({"time_created", "time_updated"})
+
+
+def _kind(hint: Any) -> _Kind:
+    """How a field is stored, from its annotation (`X | None` as X)."""
+    if get_origin(hint) in (Union, types.UnionType):
+        hint = next(arg for arg in get_args(hint) if arg is not type(None))
+    if get_origin(hint) in (dict, list) or hint in (dict, list):
+        return "json"
+    if hint is datetime:
+        return "time"
+    if hint is bool:
+        return "bool"
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return hint
+    return "plain"
+
+
+class _Table(Generic[E]):
+    """A table holding one entity class: one column per dataclass field, same names."""
+
+    def __init__(self, name: str, entity: type[E], key: str, *, mutable: Sequence[str], sequenced: bool = False):
+        hints = get_type_hints(entity)
+        self.name = name
+        self.entity = entity
+        self.key = key
+        self.kinds: dict[str, _Kind] = {f.name: _kind(hints[f.name]) for f in dataclasses.fields(entity)}
+        self.mutable = tuple(mutable)
+        #: Numbered per folder in insertion order by a `seq` column.
+        self.sequenced = sequenced
+
+    def encode(self, db: Backend, entity: E) -> dict[str, Any]:
+        return {column: _encode(db, kind, getattr(entity, column)) for column, kind in self.kinds.items()}
+
+    def decode(self, db: Backend, row: Row) -> E:
+        return self.entity(**{column: _decode(db, kind, row[column]) for column, kind in self.kinds.items()})
+
+
+def _encode(db: Backend, kind: _Kind, value: Any) -> Any:
+    if value is None:
+        return None
+    if kind == "json":
+        return db.encode_json(value)
+    if kind == "time":
+        return db.encode_time(value)
+    if isinstance(kind, type):
+        return kind(value).value
+    return value
+
+
+def _decode(db: Backend, kind: _Kind, value: Any) -> Any:
+    if value is None:
+        return None
+    if kind == "json":
+        return db.decode_json(value)
+    if kind == "time":
+        return db.decode_time(value)
+    if kind == "bool":
+        return bool(value)
+    if isinstance(kind, type):
+        return kind(value)
+    return value
+
+
+def _fields_except(entity: type, *fixed: str) -> tuple[str, ...]:
+    skip = {*fixed, "time_created", "time_updated"}
+    return tuple(f.name for f in dataclasses.fields(entity) if f.name not in skip)
+
+
+_COMPANIES = _Table("companies", Company, "company_id", mutable=_fields_except(Company, "company_id"))
+_USERS = _Table("users", User, "user_id", mutable=_fields_except(User, "user_id"))
+_SESSIONS = _Table("sessions", Session, "session_id", mutable=())
+_FOLDERS = _Table(
+    "folders",
+    Folder,
+    "folder_id",
+    mutable=("resolution_status", "system_resolution", "resolution_endpoint", "meta_data"),
+)
+_MEDIA = _Table("media", Media, "media_id", mutable=_fields_except(Media, "media_id", "folder_id"), sequenced=True)
+_ANALYSES = _Table("analyses", Analysis, "analysis_id", mutable=(), sequenced=True)
+_DELIVERIES = _Table(
+    "webhook_deliveries", WebhookDelivery, "delivery_id", mutable=_fields_except(WebhookDelivery, "delivery_id", "folder_id")
+)
+
+
+def _placeholders(name: str, values: Sequence[Any], params: dict[str, Any]) -> str:
+    """`(:name_0, :name_1, ...)` for an IN list, binding `values` into `params`."""
+    names = [f"{name}_{i}" for i in range(len(values))]
+    params.update(zip(names, values))
+    return "(" + ", ".join(f":{n}" for n in names) + ")"
+
+
+class _Where:
+    """AND-ed conditions with their parameters."""
+
+    def __init__(self) -> None:
+        self.conditions: list[str] = []
+        self.params: dict[str, Any] = {}
+
+    def add(self, condition: str, **params: Any) -> None:
+        self.conditions.append(condition)
+        self.params.update(params)
+
+    def among(self, column: str, values: Sequence[Any] | None, *, name: str, negate: bool = False) -> None:
+        """`column` IN (or NOT IN) `values`; None means no condition, [] matches nothing (or all)."""
+        if values is None or (negate and not values):
+            return
+        if not values:
+            self.conditions.append("1 = 0")
+            return
+        self.conditions.append(f"{column} {'NOT IN' if negate else 'IN'} {_placeholders(name, values, self.params)}")
+
+    @property
+    def sql(self) -> str:
+        return " AND ".join(self.conditions) or "1 = 1"
+
+
+def _check_page(offset: int, limit: int) -> None:
+    if offset < 0 or limit < 0:
+        raise ValueError(f"offset and limit must not be negative (got {offset}, {limit})")
+
+
+def _like_pattern(text: str) -> str:
+    """A LIKE pattern (ESCAPE '\\') matching `text` anywhere."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _migrations(dialect: str) -> list[tuple[str, str]]:
+    """(name, SQL) of this dialect's migrations, in name order."""
+    folder = resources.files("appliance.store") / "migrations" / dialect
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
+    return [(f.name.removesuffix(".sql"), f.read_text(encoding="utf-8")) for f in files]
+
+
+class SqlStore:
+    """Implements `appliance.store.protocol.Store` over any Backend."""
+
+    def __init__(self, backend: Backend) -> None:
+        self._db = backend
+
+    # Lifecycle ------------------------------------------------------------------------------------
+    def migrate(self) -> list[str]:
+        applied: list[str] = []
+        done = self._applied_migrations()
+        for name, sql in _migrations(self._db.dialect):
+            if name in done:
+                continue
+            with self._db.transaction():
+                self._db.lock_migrations()
+                # Another process may have applied it while this one waited for the lock.
+                if name in self._applied_migrations():
+                    continue
+                self._db.run_script(sql)
+                self._db.execute(
+                    "INSERT INTO schema_migrations (name, applied_at) VALUES (:name, :now)",
+                    {"name": name, "now": self._now()},
+                )
+            applied.append(name)
+        return applied
+
+    def _applied_migrations(self) -> set[str]:
+        if not self._db.table_exists("schema_migrations"):
+            return set()
+        return {row["name"] for row in self._db.fetch("SELECT name FROM schema_migrations")}
+
+    def schema_version(self) -> str | None:
+        if not self._db.table_exists("schema_migrations"):
+            return None
+        rows = self._db.fetch("SELECT name FROM schema_migrations ORDER BY name DESC LIMIT 1")
+        return rows[0]["name"] if rows else None
+
+    def ping(self) -> None:
+        self._db.ping()
+
+    def transaction(self) -> AbstractContextManager[None]:
+        return self._db.transaction()
+
+    def close(self) -> None:
+        self._db.close()
+
+    # Companies ------------------------------------------------------------------------------------
+    def create_company(self, company: Company) -> Company:
+        with self._constraints(unique=f"A company named {company.name!r} already exists"):
+            return self._insert(_COMPANIES, company)
+
+    def get_company(self, company_id: str) -> Company | None:
+        return self._get(_COMPANIES, company_id)
+
+    def list_companies(
+        self, *, search_text: str | None = None, company_ids: Sequence[str] | None = None, offset: int = 0, limit: int = 100
+    ) -> tuple[list[Company], int]:
+        where = _Where()
+        if search_text:
+            where.add("lower(name) LIKE lower(:pattern) ESCAPE '\\'", pattern=_like_pattern(search_text))
+        where.among("company_id", company_ids, name="company_id")
+        return self._page(_COMPANIES, where, "name, company_id", offset, limit)
+
+    def update_company(self, company: Company) -> Company:
+        with self._constraints(unique=f"A company named {company.name!r} already exists"):
+            return self._update(_COMPANIES, company)
+
+    def delete_company(self, company_id: str) -> bool:
+        in_use = AppError(ErrorCode.CONFLICT, "The company still has users or folders")
+        with self.transaction(), self._constraints(reference=in_use):
+            counts = self._db.fetch(
+                "SELECT (SELECT COUNT(*) FROM users WHERE company_id = :id)"
+                " + (SELECT COUNT(*) FROM folders WHERE company_id = :id) AS n",
+                {"id": company_id},
+            )
+            if counts[0]["n"]:
+                raise in_use
+            return self._delete(_COMPANIES, company_id) > 0
+
+    # Users ----------------------------------------------------------------------------------------
+    def create_user(self, user: User) -> User:
+        with self._constraints(unique=f"A user with the email {user.email!r} already exists", missing="The company"):
+            return self._insert(_USERS, user)
+
+    def get_user(self, user_id: str) -> User | None:
+        return self._get(_USERS, user_id)
+
+    def get_user_by_email(self, email: str) -> User | None:
+        rows = self._db.fetch("SELECT * FROM users WHERE lower(email) = lower(:email)", {"email": email})
+        return _USERS.decode(self._db, rows[0]) if rows else None
+
+    def list_users(
+        self, *, company_id: str | None = None, search_text: str | None = None, offset: int = 0, limit: int = 100
+    ) -> tuple[list[User], int]:
+        where = _Where()
+        if company_id is not None:
+            where.add("company_id = :company_id", company_id=company_id)
+        if search_text:
+            matches = " OR ".join(
+                f"lower({column}) LIKE lower(:pattern) ESCAPE '\\'"
+                for column in ("email", "first_name", "last_name", "middle_name")
+            )
+            where.add(f"({matches})", pattern=_like_pattern(search_text))
+        return self._page(_USERS, where, "email, user_id", offset, limit)
+
+    def update_user(self, user: User) -> User:
+        with self._constraints(unique=f"A user with the email {user.email!r} already exists", missing="The company"):
+            return self._update(_USERS, user)
+
+    def delete_user(self, user_id: str) -> bool:
+        return self._delete(_USERS, user_id) > 0  # sessions go by ON DELETE CASCADE
+
+    # Sessions -------------------------------------------------------------------------------------
+    def create_session(self, session: Session) -> Session:
+        with self._constraints(unique="The session already exists", missing="The user"):
+            return self._insert(_SESSIONS, session)
+
+    def get_session_by_access_hash(self, token_hash: str) -> Session | None:
+        return self._find_one(_SESSIONS, "access_token_hash", token_hash)
+
+    def get_session_by_expire_hash(self, token_hash: str) -> Session | None:
+        return self._find_one(_SESSIONS, "expire_token_hash", token_hash)
+
+    def extend_session(self, session_id: str, access_expires_at: datetime) -> None:
+        self._db.execute(
+            "UPDATE sessions SET access_expires_at = :expires WHERE session_id = :id",
+            {"id": session_id, "expires": self._db.encode_time(access_expires_at)},
+        )
+
+    def delete_session(self, session_id: str) -> None:
+        self._delete(_SESSIONS, session_id)
+
+    def delete_user_sessions(self, user_id: str) -> int:
+        return self._db.execute("DELETE FROM sessions WHERE user_id = :user_id", {"user_id": user_id})
+
+    def delete_expired_sessions(self, now: datetime) -> int:
+        return self._db.execute(
+            "DELETE FROM sessions WHERE access_expires_at <= :now AND expire_token_expires_at <= :now",
+            {"now": self._db.encode_time(now)},
+        )
+
+    # Folders --------------------------------------------------------------------------------------
+    def create_folder(self, folder: Folder) -> Folder:
+        with self._constraints(unique="The folder already exists", missing="The company"):
+            return self._insert(_FOLDERS, folder)
+
+    def get_folder(self, folder_id: str) -> Folder | None:
+        return self._get(_FOLDERS, folder_id)
+
+    def list_folders(self, flt: FolderFilter) -> tuple[list[Folder], int]:
+        where = _Where()
+        if flt.company_id is not None:
+            where.add("company_id = :company_id", company_id=flt.company_id)
+        if flt.user_id is not None:
+            where.add("user_id = :user_id", user_id=flt.user_id)
+        where.among("folder_id", flt.folder_ids, name="folder_id")
+        if flt.resolution_status is not None:
+            if flt.resolution_status:
+                statuses = _placeholders("status", [s.value for s in flt.resolution_status], where.params)
+                where.add(f"(resolution_status IN {statuses} OR system_resolution IN {statuses})")
+            else:
+                where.add("1 = 0")
+        for column, op, bound in (
+            ("time_created", ">=", flt.time_created_min),
+            ("time_created", "<=", flt.time_created_max),
+            ("time_updated", ">=", flt.time_updated_min),
+            ("time_updated", "<=", flt.time_updated_max),
+        ):
+            if bound is not None:
+                name = f"{column}_{'min' if op == '>=' else 'max'}"
+                where.add(f"{column} {op} :{name}", **{name: self._db.encode_time(bound)})
+        for i, condition in enumerate(flt.meta_data):
+            value = self._db.json_text("meta_data", f"meta_key_{i}")
+            test = f"{value} = :meta_value_{i}" if condition.op == "==" else f"({value} IS NULL OR {value} <> :meta_value_{i})"
+            where.add(test, **{f"meta_key_{i}": condition.key, f"meta_value_{i}": condition.value})
+        if flt.sort_field not in _SORT_COLUMNS:
+            raise ValueError(f"cannot sort folders by {flt.sort_field!r}")
+        column = flt.sort_field
+        direction = "DESC" if flt.sort_desc else "ASC"
+        return self._page(_FOLDERS, where, f"{column} {direction}, folder_id {direction}", flt.offset, flt.limit)
+
+    def update_folder(self, folder: Folder) -> Folder:
+        return self._update(_FOLDERS, folder)
+
+    def set_folder_outcome(self, folder_id: str, status: FolderStatus, resolution: Resolution) -> bool:
+        changed = self._db.execute(
+            "UPDATE folders SET resolution_status = :status, system_resolution = :resolution, time_updated = :now"
+            " WHERE folder_id = :id AND (resolution_status <> :status OR system_resolution <> :resolution)",
+            {"id": folder_id, "status": status.value, "resolution": resolution.value, "now": self._now()},
+        )
+        return changed > 0
+
+    def delete_folder(self, folder_id: str) -> list[Media]:
+        with self.transaction():
+            media = self.list_media(folder_id)
+            self._delete(_FOLDERS, folder_id)  # media, analyses and deliveries by ON DELETE CASCADE
+        return media
+
+    def list_folder_ids_created_before(self, before: datetime, limit: int = 500) -> list[str]:
+        rows = self._db.fetch(
+            "SELECT folder_id FROM folders WHERE time_created < :before ORDER BY time_created, folder_id LIMIT :limit",
+            {"before": self._db.encode_time(before), "limit": limit},
+        )
+        return [row["folder_id"] for row in rows]
+
+    # Media ----------------------------------------------------------------------------------------
+    def add_media(self, media: Media) -> Media:
+        with self._constraints(unique="The media already exists", missing="The folder"):
+            return self._insert(_MEDIA, media)
+
+    def get_media(self, media_id: str) -> Media | None:
+        return self._get(_MEDIA, media_id)
+
+    def list_media(self, folder_id: str) -> list[Media]:
+        return self.list_media_of_folders([folder_id])[folder_id]
+
+    def list_media_of_folders(self, folder_ids: Sequence[str]) -> dict[str, list[Media]]:
+        return self._of_folders(_MEDIA, folder_ids, _Where())
+
+    def update_media(self, media: Media) -> Media:
+        return self._update(_MEDIA, media)
+
+    def delete_media(self, media_id: str) -> Media | None:
+        rows = self._db.fetch("DELETE FROM media WHERE media_id = :id RETURNING *", {"id": media_id})
+        return _MEDIA.decode(self._db, rows[0]) if rows else None
+
+    def count_media_with_sha256(self, sha256: str) -> int:
+        return self._db.fetch("SELECT COUNT(*) AS n FROM media WHERE sha256 = :sha256", {"sha256": sha256})[0]["n"]
+
+    # Analyses -------------------------------------------------------------------------------------
+    def create_analysis(self, analysis: Analysis) -> Analysis:
+        with self._constraints(unique="The analysis already exists", missing="The folder"):
+            return self._insert(_ANALYSES, analysis)
+
+    def get_analysis(self, analysis_id: str) -> Analysis | None:
+        return self._get(_ANALYSES, analysis_id)
+
+    def list_analyses(self, folder_id: str, flt: AnalysisFilter | None = None) -> list[Analysis]:
+        where = _Where()
+        if flt is not None:
+            where.among("analysis_id", flt.analysis_ids, name="analysis_id")
+            where.among("analysis_id", flt.exclude_analysis_ids, name="not_analysis_id", negate=True)
+            where.among("type", flt.types, name="type")
+            where.among("type", flt.exclude_types, name="not_type", negate=True)
+            where.among("state", _values(flt.states), name="state")
+            where.among("state", _values(flt.exclude_states), name="not_state", negate=True)
+        return self._of_folders(_ANALYSES, [folder_id], where)[folder_id]
+
+    def list_analyses_of_folders(self, folder_ids: Sequence[str]) -> dict[str, list[Analysis]]:
+        return self._of_folders(_ANALYSES, folder_ids, _Where())
+
+    def start_analysis(self, analysis_id: str, now: datetime) -> int | None:
+        rows = self._db.fetch(
+            "UPDATE analyses SET attempt = attempt + 1, time_started = :now, time_updated = :now"
+            " WHERE analysis_id = :id AND state = :processing RETURNING attempt",
+            {"id": analysis_id, "now": self._db.encode_time(now), "processing": _PROCESSING},
+        )
+        return rows[0]["attempt"] if rows else None
+
+    def finish_analysis(
+        self,
+        analysis_id: str,
+        attempt: int,
+        *,
+        resolution: Resolution,
+        results_data: dict,
+        results_media: list[dict],
+        plugin: str,
+        plugin_version: str,
+        model_versions: dict[str, str],
+        now: datetime,
+    ) -> bool:
+        return self._settle(
+            analysis_id,
+            attempt,
+            now,
+            state=AnalysisState.FINISHED,
+            resolution_status=resolution.value,
+            results_data=self._db.encode_json(results_data),
+            results_media=self._db.encode_json(results_media),
+            plugin=plugin,
+            plugin_version=plugin_version,
+            model_versions=self._db.encode_json(model_versions),
+        )
+
+    def fail_analysis(
+        self, analysis_id: str, attempt: int | None, *, error_code: int, error_message: str, now: datetime
+    ) -> bool:
+        return self._settle(
+            analysis_id,
+            attempt,
+            now,
+            state=AnalysisState.FAILED,
+            resolution_status=Resolution.FAILED.value,
+            error_code=int(error_code),
+            error_message=error_message,
+        )
+
+    def requeue_analysis(self, analysis_id: str, attempt: int, now: datetime) -> bool:
+        # `time_started IS NOT NULL` lets only one of two racing requeues of the same run win.
+        changed = self._db.execute(
+            "UPDATE analyses SET time_started = NULL, time_queued = :now, time_updated = :now"
+            " WHERE analysis_id = :id AND state = :processing AND attempt = :attempt AND time_started IS NOT NULL",
+            {"id": analysis_id, "attempt": attempt, "now": self._db.encode_time(now), "processing": _PROCESSING},
+        )
+        return changed > 0
+
+    def _settle(
+        self, analysis_id: str, attempt: int | None, now: datetime, *, state: AnalysisState, **columns: Any
+    ) -> bool:
+        """End a PROCESSING analysis (in run `attempt` unless None) in one compare-and-set UPDATE."""
+        where = _Where()
+        where.add("analysis_id = :id", id=analysis_id)
+        where.add("state = :processing", processing=_PROCESSING)
+        if attempt is not None:
+            where.add("attempt = :attempt", attempt=attempt)
+        sets = ", ".join(f"{column} = :{column}" for column in columns)
+        params = where.params | columns | {"state": state.value, "now": self._db.encode_time(now)}
+        sql = f"UPDATE analyses SET state = :state, {sets}, time_finished = :now, time_updated = :now WHERE {where.sql}"
+        return self._db.execute(sql, params) > 0
+
+    def update_analysis_meta(self, analysis_id: str, meta_data: dict) -> Analysis | None:
+        rows = self._db.fetch(
+            "UPDATE analyses SET meta_data = :meta_data, time_updated = :now WHERE analysis_id = :id RETURNING *",
+            {"id": analysis_id, "meta_data": self._db.encode_json(meta_data), "now": self._now()},
+        )
+        return _ANALYSES.decode(self._db, rows[0]) if rows else None
+
+    def list_stuck_analyses(self, *, started_before: datetime, queued_before: datetime) -> list[Analysis]:
+        # An analysis never queued explicitly counts as queued when it was created.
+        rows = self._db.fetch(
+            "SELECT * FROM analyses WHERE state = :processing AND (time_started < :started_before"
+            " OR (time_started IS NULL AND COALESCE(time_queued, time_created) < :queued_before))"
+            " ORDER BY time_created, analysis_id",
+            {
+                "processing": _PROCESSING,
+                "started_before": self._db.encode_time(started_before),
+                "queued_before": self._db.encode_time(queued_before),
+            },
+        )
+        return [_ANALYSES.decode(self._db, row) for row in rows]
+
+    # Webhook deliveries ---------------------------------------------------------------------------
+    def create_delivery(self, delivery: WebhookDelivery) -> WebhookDelivery:
+        with self._constraints(unique="The delivery already exists", missing="The folder"):
+            return self._insert(_DELIVERIES, delivery)
+
+    def get_delivery(self, delivery_id: str) -> WebhookDelivery | None:
+        return self._get(_DELIVERIES, delivery_id)
+
+    def update_delivery(self, delivery: WebhookDelivery) -> WebhookDelivery:
+        return self._update(_DELIVERIES, delivery)
+
+    def list_deliveries(self, folder_id: str) -> list[WebhookDelivery]:
+        return self._select(_DELIVERIES, "folder_id = :folder_id", {"folder_id": folder_id}, "time_created, delivery_id")
+
+    def list_due_deliveries(self, now: datetime, limit: int = 100) -> list[WebhookDelivery]:
+        """A PENDING delivery without `next_attempt_at` is due at once."""
+        return self._select(
+            _DELIVERIES,
+            "status = :pending AND (next_attempt_at IS NULL OR next_attempt_at <= :now)",
+            {"pending": _PENDING, "now": self._db.encode_time(now)},
+            "COALESCE(next_attempt_at, time_created), delivery_id",
+            limit=limit,
+        )
+
+    # Building blocks ------------------------------------------------------------------------------
+    def _now(self) -> Any:
+        return self._db.encode_time(datetime.now(UTC))
+
+    def _insert(self, table: _Table[E], entity: E) -> E:
+        values = table.encode(self._db, entity)
+        if "time_created" in values:
+            values["time_created"] = values["time_created"] or self._now()
+        if "time_updated" in values:
+            values["time_updated"] = values["time_updated"] or values["time_created"]
+        columns = list(values)
+        placeholders = [f":{column}" for column in columns]
+        if table.sequenced:
+            columns.append("seq")
+            placeholders.append(f"(SELECT COALESCE(MAX(seq), 0) + 1 FROM {table.name} WHERE folder_id = :folder_id)")
+        rows = self._db.fetch(
+            f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(placeholders)}) RETURNING *", values
+        )
+        return table.decode(self._db, rows[0])
+
+    def _update(self, table: _Table[E], entity: E) -> E:
+        values = table.encode(self._db, entity)
+        params = {column: values[column] for column in table.mutable}
+        params |= {"key": values[table.key], "time_updated": self._now()}
+        sets = ", ".join(f"{column} = :{column}" for column in (*table.mutable, "time_updated"))
+        rows = self._db.fetch(f"UPDATE {table.name} SET {sets} WHERE {table.key} = :key RETURNING *", params)
+        if not rows:
+            raise AppError(ErrorCode.NOT_EXIST, f"No {table.key} {values[table.key]!r}")
+        return table.decode(self._db, rows[0])
+
+    def _get(self, table: _Table[E], key: str) -> E | None:
+        return self._find_one(table, table.key, key)
+
+    def _find_one(self, table: _Table[E], column: str, value: Any) -> E | None:
+        found = self._select(table, f"{column} = :value", {"value": value})
+        return found[0] if found else None
+
+    def _select(
+        self,
+        table: _Table[E],
+        where: str,
+        params: Mapping[str, Any],
+        order: str | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[E]:
+        sql = f"SELECT * FROM {table.name} WHERE {where}"
+        if order:
+            sql += f" ORDER BY {order}"
+        if limit is not None:
+            _check_page(offset, limit)
+            sql += " LIMIT :limit OFFSET :offset"
+            params = {**params, "limit": limit, "offset": offset}
+        return [table.decode(self._db, row) for row in self._db.fetch(sql, params)]
+
+    def _page(self, table: _Table[E], where: _Where, order: str, offset: int, limit: int) -> tuple[list[E], int]:
+        """One page of the matching rows, and how many match in all."""
+        page = self._select(table, where.sql, where.params, order, limit=limit, offset=offset)
+        total = self._db.fetch(f"SELECT COUNT(*) AS n FROM {table.name} WHERE {where.sql}", where.params)[0]["n"]
+        return page, total
+
+    def _of_folders(self, table: _Table[E], folder_ids: Sequence[str], where: _Where) -> dict[str, list[E]]:
+        """Rows of several folders in one query, each folder's in `seq` order."""
+        grouped: dict[str, list[E]] = {folder_id: [] for folder_id in folder_ids}
+        where.among("folder_id", list(grouped), name="folder_id")
+        for item in self._select(table, where.sql, where.params, f"folder_id, seq, {table.key}"):
+            grouped[getattr(item, "folder_id")].append(item)
+        return grouped
+
+    def _delete(self, table: _Table[Any], key: str) -> int:
+        return self._db.execute(f"DELETE FROM {table.name} WHERE {table.key} = :key", {"key": key})
+
+    @contextmanager
+    def _constraints(self, *, unique: str = "", missing: str = "", reference: AppError | None = None) -> Iterator[None]:
+        """Report a violated constraint as AppError: CONFLICT for `unique`, NOT_EXIST (or
+        `reference`) for a foreign key."""
+        try:
+            yield
+        except self._db.integrity_error as error:
+            kind = self._db.constraint_kind(error)
+            if kind == "unique":
+                raise AppError(ErrorCode.CONFLICT, unique or "The record already exists") from error
+            if kind == "foreign_key":
+                raise reference or AppError(ErrorCode.NOT_EXIST, f"{missing or 'A referenced record'} does not exist") from error
+            raise
+
+
+def _values(items: Sequence[Enum] | None) -> list[Any] | None:
+    return None if items is None else [item.value for item in items]

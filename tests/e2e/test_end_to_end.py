@@ -1,0 +1,126 @@
+"""The whole flow over real HTTP with real worker processes, on both deployments:
+SQLite + Huey on SQLite (one host) and PostgreSQL + Huey on Redis (two hosts).
+
+Log in, set up a company with a webhook and a client, upload a real photo and a real video,
+start an analysis, poll to FINISHED, fetch the files through signed links, and receive the
+webhook with a valid signature.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from appliance.queue.webhook_signing import verify
+from tests.support.live import LiveAppliance, WebhookReceiver, poll_folder
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def _wait_for_thumbnails(client: httpx.Client, folder_id: str, timeout: float = 60.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        folder = client.get(f"/api/folders/{folder_id}").json()
+        if all(m["thumb_url"] for m in folder["media"]) or time.monotonic() > deadline:
+            return folder
+        time.sleep(0.2)
+
+
+def test_folder_to_webhook(live: LiveAppliance, samples: dict[str, Path]) -> None:
+    admin = live.client(live.login())
+    with WebhookReceiver() as hooks:
+        company = admin.post("/api/companies/", json={"name": "Branch 7", "webhook_url": hooks.url})
+        assert company.status_code == 201, company.text
+        company = company.json()
+        created = admin.post(
+            "/api/users/",
+            json={"email": "teller@branch7.test", "password": "teller-pass-1", "user_type": "CLIENT", "company_id": company["company_id"]},
+        )
+        assert created.status_code == 201, created.text
+        client = live.client(live.login("teller@branch7.test", "teller-pass-1"))
+
+        payload = {
+            "folder:meta_data": {"transaction_id": "T-1001"},
+            "media:tags": {"photo1": ["photo_selfie"], "video1": ["video_selfie", "video_selfie_blank"]},
+        }
+        with samples["jpeg"].open("rb") as photo, samples["mp4"].open("rb") as video:
+            response = client.post(
+                "/api/folders/",
+                data={"payload": json.dumps(payload)},
+                files={"photo1": ("selfie.jpg", photo), "video1": ("selfie.mp4", video)},
+            )
+        assert response.status_code == 201, response.text
+        folder = response.json()
+        assert folder["resolution_status"] == "INITIAL"
+        kinds = {m["original_name"]: m["media_type"] for m in folder["media"]}
+        assert kinds == {"selfie.jpg": "IMAGE_FOLDER", "selfie.mp4": "VIDEO_FOLDER"}
+
+        started = client.post(f"/api/folders/{folder['folder_id']}/analyses/", json={"analyses": [{"type": "brightness"}]})
+        assert started.status_code == 201, started.text
+        assert [a["state"] for a in started.json()] == ["PROCESSING"]
+
+        final = poll_folder(client, folder["folder_id"])
+        assert final["resolution_status"] == "FINISHED", live.logs()
+        assert final["system_resolution"] == "SUCCESS"
+        (analysis,) = final["analyses"]
+        assert analysis["type"] == "BRIGHTNESS" and analysis["resolution_status"] == "SUCCESS"
+        assert analysis["plugin"] == "tests.plugins.brightness_plugin" and analysis["plugin_version"] == "1.0"
+        results = {r["source_media_id"]: r for r in analysis["results_media"]}
+        assert set(results) == {m["media_id"] for m in folder["media"]}
+        for result in results.values():
+            assert 40 <= result["results_data"]["mean_luma"] <= 220
+            image = httpx.get(result["output_images"][0]["original_url"])  # a signed link: no token
+            assert image.status_code == 200 and image.content[:2] == b"\xff\xd8"
+
+        (hook,) = hooks.wait_for(1)
+        assert verify(company["webhook_secret"], hook.body, hook.headers["X-Appliance-Signature"])
+        assert not verify("another secret", hook.body, hook.headers["X-Appliance-Signature"])
+        body = hook.json()
+        assert body["folder_id"] == folder["folder_id"] and body["resolution_status"] == "FINISHED"
+        assert body["analyses"][0]["results_media"] and body["meta_data"] == {"transaction_id": "T-1001"}
+
+    with_thumbs = _wait_for_thumbnails(client, folder["folder_id"])
+    for media in with_thumbs["media"]:
+        original = httpx.get(media["original_url"])
+        assert original.status_code == 200 and len(original.content) == media["size_bytes"]
+        thumb = httpx.get(media["thumb_url"])
+        assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    unsigned = httpx.get(with_thumbs["media"][0]["original_url"].split("?")[0])
+    assert unsigned.status_code == 401 and unsigned.json()["error_code"] == 6
+
+
+def test_single_request_answers_with_the_result(live: LiveAppliance, samples: dict[str, Path]) -> None:
+    client = live.client(live.login())
+    payload = {"media:tags": {"photo1": ["photo_selfie"]}, "analyses": [{"type": "BRIGHTNESS"}, {"type": "no_such_type"}]}
+    with samples["jpeg"].open("rb") as photo:
+        response = client.post("/api/folders/", data={"payload": json.dumps(payload)}, files={"photo1": photo})
+    assert response.status_code == 201, response.text
+    folder = response.json()
+    assert folder["resolution_status"] == "FAILED", live.logs()
+    by_type = {a["type"]: a for a in folder["analyses"]}
+    assert by_type["BRIGHTNESS"]["state"] == "FINISHED"
+    assert by_type["NO_SUCH_TYPE"]["state"] == "FAILED"
+    assert by_type["NO_SUCH_TYPE"]["error_code"] == 120
+    assert "no installed plugin provides analysis type NO_SUCH_TYPE" in by_type["NO_SUCH_TYPE"]["error_message"]
+
+
+def test_instant_mode_writes_nothing(live: LiveAppliance, samples: dict[str, Path]) -> None:
+    client = live.client(live.login())
+    before = sorted(p.relative_to(live.data_dir) for p in live.data_dir.rglob("*") if p.is_file() and "logs" not in p.parts)
+    folders_before = client.get("/api/folders/").json()["total"]
+    payload = {"media:tags": {"video1": ["video_selfie"]}, "analyses": [{"type": "brightness"}]}
+    with samples["mp4"].open("rb") as video:
+        response = client.post("/api/instant/folders/", data={"payload": json.dumps(payload)}, files={"video1": video})
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["resolution_status"] == "FINISHED" and result["system_resolution"] == "SUCCESS"
+    (analysis,) = result["analyses"]
+    assert analysis["results_media"][0]["output_images"][0]["data_base64"]
+    assert client.get("/api/folders/").json()["total"] == folders_before
+    assert client.get(f"/api/folders/{result['folder_id']}").status_code == 404
+    after = sorted(p.relative_to(live.data_dir) for p in live.data_dir.rglob("*") if p.is_file() and "logs" not in p.parts)
+    assert [p for p in after if p not in before and not p.name.endswith(("-wal", "-shm", "-journal"))] == []

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from appliance.domain.enums import MediaKind
+from appliance.domain.errors import AppError, ErrorCode
+from appliance.media import make_shots_preview, make_thumbnail
+from tests.support.media_samples import SHOT_COUNT, VALID_FACTS
+
+
+@pytest.mark.parametrize("name", sorted(VALID_FACTS))
+def test_thumbnail_is_a_small_upright_jpeg(name: str, valid_samples: dict[str, Path], tmp_path: Path) -> None:
+    facts = VALID_FACTS[name]
+    dest = tmp_path / "derived" / "ab" / "media" / "thumbnail.jpg"
+    make_thumbnail(valid_samples[name], facts.kind, dest, max_side=160)
+    assert dest.read_bytes()[:3] == b"\xff\xd8\xff"
+    thumbnail = cv2.imread(str(dest))
+    assert thumbnail is not None
+    height, width = thumbnail.shape[:2]
+    assert max(width, height) == min(160, max(facts.width, facts.height))
+    assert (width > height) == (facts.width > facts.height) and (width < height) == (facts.width < facts.height)
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["thumbnail.jpg"]  # no temporary left
+
+
+def test_thumbnail_replaces_an_older_one(valid_samples: dict[str, Path], tmp_path: Path) -> None:
+    dest = tmp_path / "thumbnail.jpg"
+    dest.write_bytes(b"stale")
+    make_thumbnail(valid_samples["mp4"], MediaKind.VIDEO, dest)
+    assert cv2.imread(str(dest)).shape == (320, 320, 3)
+
+
+def test_failed_previews_leave_nothing(
+    malformed_samples: dict[str, tuple[Path, ErrorCode]], tmp_path: Path
+) -> None:
+    with pytest.raises(AppError):
+        make_thumbnail(malformed_samples["truncated_mp4"][0], MediaKind.VIDEO, tmp_path / "thumbnail.jpg")
+    with pytest.raises(AppError):  # fails while the preview is being written
+        make_shots_preview(malformed_samples["zip_truncated_image"][0], tmp_path / "preview.mp4")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_shots_preview_is_a_decodable_mp4(valid_samples: dict[str, Path], tmp_path: Path) -> None:
+    dest = tmp_path / "preview.mp4"
+    make_shots_preview(valid_samples["shots_zip"], dest, fps=10)
+    assert dest.read_bytes()[4:8] == b"ftyp"
+    capture = cv2.VideoCapture(str(dest), cv2.CAP_FFMPEG)
+    try:
+        assert capture.isOpened()
+        assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(10)
+        frames = []
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            frames.append(frame)
+    finally:
+        capture.release()
+    assert len(frames) == SHOT_COUNT
+    assert {frame.shape for frame in frames} == {(128, 128, 3)}  # every frame at the first frame's size
+    assert np.mean([frame.std() for frame in frames]) > 20  # real pictures, not blank frames
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["preview.mp4"]
+
+
+def test_shots_preview_has_even_sides_within_max_side(valid_samples: dict[str, Path], tmp_path: Path) -> None:
+    dest = tmp_path / "preview.mp4"
+    make_shots_preview(valid_samples["shots_zip"], dest, max_side=101)
+    capture = cv2.VideoCapture(str(dest), cv2.CAP_FFMPEG)
+    try:
+        ok, frame = capture.read()
+    finally:
+        capture.release()
+    assert ok and frame.shape[:2] == (100, 100)

@@ -1,0 +1,257 @@
+"""A real worker context for task tests: SQLite store, media storage and the BRIGHTNESS plugin.
+
+`make_ctx(...)` builds one from settings sections given as keyword arguments and installs it as
+the context of this process, so task functions can be called directly, as a worker calls them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from appliance.domain.entities import Analysis, Company, Folder, Media
+from appliance.media import MediaStorage
+from appliance.ops.settings import Settings
+from appliance.queue.context import WorkerContext, install_context
+from appliance.queue.queues import Queues
+from appliance.sdk.host import load_plugins
+from appliance.store import open_store
+from appliance.wire import UrlSigner
+from tests.support.media_samples import astronaut_rgb, build_shots_zip, jpeg_bytes, write_video
+
+PLUGIN_MODULE = "tests.plugins.brightness_plugin"
+SECRET_KEY = "test-secret-key"
+
+
+def settings_for(data_dir: Path, **sections: Any) -> Settings:
+    """Settings for a test installation in `data_dir`, with the test plugin and a secret set."""
+    return Settings(data_dir=str(data_dir), secret_key=SECRET_KEY, plugin_modules=[PLUGIN_MODULE], **sections)
+
+
+def build_context(settings: Settings) -> WorkerContext:
+    """What `WorkerContext.build` makes, but with only the test plugin (no entry points) and a migrated store."""
+    store = open_store(settings.resolved_database_url)
+    store.migrate()
+    return WorkerContext(
+        settings=settings,
+        store=store,
+        storage=MediaStorage(settings.storage_path, settings.limits),
+        plugins=load_plugins(settings.plugin_modules, entry_points=False),
+        queues=Queues(settings),
+        urls=UrlSigner(secret=settings.secret_key, base_url="http://appliance.test", ttl_seconds=600),
+    )
+
+
+@pytest.fixture
+def make_ctx(tmp_path: Path) -> Iterator[Callable[..., WorkerContext]]:
+    built: list[WorkerContext] = []
+
+    def make(**sections: Any) -> WorkerContext:
+        ctx = build_context(settings_for(tmp_path / f"data{len(built)}", **sections))
+        built.append(ctx)
+        install_context(ctx)
+        return ctx
+
+    yield make
+    install_context(None)
+    for ctx in built:
+        ctx.close()
+
+
+@pytest.fixture
+def ctx(make_ctx: Callable[..., WorkerContext]) -> WorkerContext:
+    return make_ctx()
+
+
+# Sample files ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Samples:
+    jpeg: Path
+    dark_jpeg: Path
+    mp4: Path
+    shots_zip: Path
+
+
+@pytest.fixture(scope="session")
+def samples(tmp_path_factory: pytest.TempPathFactory) -> Samples:
+    directory = tmp_path_factory.mktemp("queue-samples")
+    rgb = astronaut_rgb()
+    jpeg = directory / "astronaut.jpg"
+    jpeg.write_bytes(jpeg_bytes(rgb))
+    dark = directory / "dark.jpg"
+    dark.write_bytes(jpeg_bytes(rgb // 16))
+    return Samples(
+        jpeg=jpeg,
+        dark_jpeg=dark,
+        mp4=write_video(directory / "astronaut.mp4", "mp4v", frames=10),
+        shots_zip=build_shots_zip(directory / "shots.zip", count=4),
+    )
+
+
+# Rows --------------------------------------------------------------------------------------------
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def add_company(ctx: WorkerContext, webhook_url: str | None = None, secret: str = "company-secret") -> Company:
+    return ctx.store.create_company(
+        Company(company_id=new_id(), name=f"company {new_id()}", webhook_secret=secret, webhook_url=webhook_url)
+    )
+
+
+def add_folder(
+    ctx: WorkerContext,
+    company: Company | None = None,
+    resolution_endpoint: str | None = None,
+    time_created: datetime | None = None,
+) -> Folder:
+    return ctx.store.create_folder(
+        Folder(
+            folder_id=new_id(),
+            company_id=company.company_id if company else None,
+            user_id=new_id(),
+            resolution_endpoint=resolution_endpoint,
+            meta_data={"client_ref": "kept out of logs"},
+            time_created=time_created,
+        )
+    )
+
+
+def add_media(ctx: WorkerContext, folder: Folder, path: Path, tags: list[str] | None = None) -> Media:
+    """Store `path` as an upload would (validated, content-addressed) and record its row."""
+    with path.open("rb") as fh:
+        stored = ctx.storage.ingest(fh, path.name)
+    probe = stored.probe
+    return ctx.store.add_media(
+        Media(
+            media_id=new_id(),
+            folder_id=folder.folder_id,
+            kind=probe.kind,
+            sha256=stored.sha256,
+            extension=stored.extension,
+            mime_type=probe.mime_type,
+            size_bytes=stored.size_bytes,
+            original_name=path.name,
+            tags=tags or ["photo_selfie"],
+            width=probe.width,
+            height=probe.height,
+            frame_count=probe.frame_count,
+            duration_seconds=probe.duration_seconds,
+        )
+    )
+
+
+def add_analysis(
+    ctx: WorkerContext,
+    folder: Folder,
+    media: list[Media],
+    type: str = "BRIGHTNESS",
+    params: dict[str, Any] | None = None,
+    time_queued: datetime | None = None,
+) -> Analysis:
+    return ctx.store.create_analysis(
+        Analysis(
+            analysis_id=new_id(),
+            folder_id=folder.folder_id,
+            type=type,
+            params=params or {},
+            source_media=[m.media_id for m in media],
+            time_queued=time_queued or datetime.now(UTC),
+        )
+    )
+
+
+# Redis -------------------------------------------------------------------------------------------
+
+
+REDIS_URL = os.environ.get("APPLIANCE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A queue name prefix of its own on the test Redis; its keys are deleted afterwards.
+
+    Skips when Redis does not answer, except in CI (`CI=true`), where that is a failure.
+    """
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        reason = f"Redis at {REDIS_URL} is unreachable ({exc}); set APPLIANCE_TEST_REDIS_URL"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    prefix = f"test{uuid.uuid4().hex[:12]}"
+    yield prefix
+    keys = list(client.scan_iter(match=f"huey.*{prefix}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+# A webhook receiver ------------------------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class WebhookReceiver:
+    """A real HTTP server on 127.0.0.1 that records every POST and answers `status`."""
+
+    def __init__(self) -> None:
+        self.status = 200
+        self.received: list[Received] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                receiver.received.append(Received(self.path, dict(self.headers.items()), body))
+                self.send_response(receiver.status)
+                if 300 <= receiver.status < 400:
+                    self.send_header("Location", "/elsewhere")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # keep test output quiet
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def url(self, path: str = "/hook") -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}{path}"
+
+    def __enter__(self) -> WebhookReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as server:
+        yield server

@@ -1,0 +1,98 @@
+"""Queues: one Huey instance per queue, enqueueing without a worker context, depth and health."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from huey import PriorityRedisHuey, SqliteHuey
+
+from appliance.ops.settings import QueueSettings, SchedulerSettings, Settings
+from appliance.queue.queues import JOB_NAMES, QUEUE_NAMES, Queues
+from appliance.queue.scheduler import run_scheduler
+from appliance.queue.worker import run_worker, worker_type_for
+
+
+def _settings(tmp_path: Path, **queue: str) -> Settings:
+    return Settings(data_dir=str(tmp_path / "data"), queue=QueueSettings(**queue))
+
+
+def test_sqlite_queues_get_one_file_each(tmp_path: Path) -> None:
+    queues = Queues(_settings(tmp_path, name_prefix="site1"))
+    for name in QUEUE_NAMES:
+        huey = queues.huey(name)
+        assert isinstance(huey, SqliteHuey)
+        assert huey.name == f"site1-{name}"
+        assert (tmp_path / "data" / "queue" / f"{name}.db").is_file()
+
+
+def test_enqueue_lands_on_the_right_queue(tmp_path: Path) -> None:
+    queues = Queues(_settings(tmp_path))
+    queues.enqueue_analysis("a1")
+    queues.enqueue_analysis("a2")
+    queues.enqueue_resolve("f1")
+    queues.enqueue_preview("m1")
+    queues.enqueue_webhook("d1")
+    queues.enqueue_job("retention")
+    assert queues.pending_counts() == {"default": 1, "maintenance": 1, "analysis": 2, "resolution": 1, "preview": 1}
+
+
+def test_delayed_analysis_carries_its_due_time(tmp_path: Path) -> None:
+    queues = Queues(_settings(tmp_path))
+    before = datetime.now(UTC).replace(tzinfo=None)
+    queues.enqueue_analysis("a1", delay=30)
+    (task,) = queues.huey("analysis").pending()
+    assert task.args == ("a1",)
+    assert before + timedelta(seconds=29) < task.eta < before + timedelta(seconds=32)
+
+
+def test_unknown_job_is_refused(tmp_path: Path) -> None:
+    queues = Queues(_settings(tmp_path))
+    with pytest.raises(ValueError, match="expire_analyses, retry_webhooks, retention"):
+        queues.enqueue_job("vacuum")
+    assert set(JOB_NAMES) == {"expire_analyses", "retry_webhooks", "retention"}
+
+
+def test_ping_answers_for_sqlite(tmp_path: Path) -> None:
+    Queues(_settings(tmp_path)).ping()
+
+
+def test_ping_raises_when_redis_does_not_answer(tmp_path: Path) -> None:
+    queues = Queues(_settings(tmp_path, backend="redis", redis_url="redis://127.0.0.1:1/0"))
+    assert isinstance(queues.huey("analysis"), PriorityRedisHuey)
+    with pytest.raises(Exception, match="(?i)connect"):
+        queues.ping()
+
+
+def test_run_worker_refuses_unknown_queue_and_no_workers(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="default, maintenance, analysis, resolution, preview"):
+        run_worker(_settings(tmp_path), "analyses", 1)
+    with pytest.raises(ValueError, match="at least 1"):
+        run_worker(_settings(tmp_path), "analysis", 0)
+
+
+def test_analysis_runs_in_processes_and_the_rest_in_threads() -> None:
+    assert worker_type_for("analysis") == "process"
+    assert {worker_type_for(q) for q in QUEUE_NAMES if q != "analysis"} == {"thread"}
+
+
+def test_scheduler_enqueues_every_job_at_start_and_then_on_its_interval(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=str(tmp_path / "data"),
+        scheduler=SchedulerSettings(expiry_check_seconds=0.2, webhook_check_seconds=3600, retention_check_seconds=3600),
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=run_scheduler, args=(settings, stop))
+    thread.start()
+    try:
+        stop.wait(0.5)
+    finally:
+        stop.set()
+        thread.join(5)
+    assert not thread.is_alive()
+    jobs = [task.args[0] for task in Queues(settings).huey("maintenance").pending()]
+    assert jobs.count("retry_webhooks") == 1
+    assert jobs.count("retention") == 1
+    assert 2 <= jobs.count("expire_analyses") <= 4

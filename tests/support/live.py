@@ -1,0 +1,203 @@
+"""A real appliance for end-to-end tests: `appliance init`, then the API server, the queue
+workers and the scheduler as separate processes, talking over real HTTP on a free port.
+
+Also a webhook receiver: a real HTTP server in a thread that records what it is sent.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ADMIN_EMAIL = "admin@appliance.test"
+ADMIN_PASSWORD = "admin-password-1"
+QUEUES = ("default", "maintenance", "analysis", "resolution", "preview")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LiveAppliance:
+    base_url: str
+    env: dict[str, str]
+    data_dir: Path
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    log_dir: Path | None = None
+
+    def client(self, token: str | None = None, timeout: float = 30.0) -> httpx.Client:
+        headers = {"X-Forensic-Access-Token": token} if token else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+
+    def login(self, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> str:
+        with self.client() as client:
+            response = client.post("/api/authorize/auth", json={"credentials": {"email": email, "password": password}})
+        assert response.status_code == 200, response.text
+        return response.json()["access_token"]
+
+    def start_process(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        assert self.log_dir is not None
+        log = (self.log_dir / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "appliance.cli", *args], env=self.env, cwd=REPO_ROOT, stdout=log, stderr=log
+        )
+        self.processes[name] = process
+        return process
+
+    def logs(self) -> str:
+        assert self.log_dir is not None
+        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in sorted(self.log_dir.glob("*.log")))
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            api = self.processes["api"]
+            if api.poll() is not None:
+                raise RuntimeError(f"the API exited with {api.returncode}\n{self.logs()}")
+            try:
+                if httpx.get(f"{self.base_url}/health/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass  # not listening yet
+            time.sleep(0.2)
+        raise RuntimeError(f"the appliance did not become ready\n{self.logs()}")
+
+
+def appliance_env(data_dir: Path, port: int, **settings: str) -> dict[str, str]:
+    """Environment of an appliance in `data_dir`; `settings` are extra APPLIANCE_* variables
+    without the prefix (e.g. DATABASE_URL, QUEUE__BACKEND)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
+    env.update(
+        {
+            "APPLIANCE_DATA_DIR": str(data_dir),
+            "APPLIANCE_API__PORT": str(port),
+            "APPLIANCE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "APPLIANCE_PLUGIN_MODULES": json.dumps(["tests.plugins.brightness_plugin"]),
+            "APPLIANCE_QUEUE__NAME_PREFIX": f"test-{uuid.uuid4().hex[:8]}",
+            "APPLIANCE_SCHEDULER__EXPIRY_CHECK_SECONDS": "1",
+            "APPLIANCE_SCHEDULER__WEBHOOK_CHECK_SECONDS": "1",
+            "APPLIANCE_WEBHOOKS__RETRY_DELAY_SECONDS": "1",
+            "APPLIANCE_ANALYSIS__RETRY_DELAY_SECONDS": "1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])),
+        }
+    )
+    env.update({f"APPLIANCE_{k.upper()}": v for k, v in settings.items()})
+    return env
+
+
+@contextmanager
+def running_appliance(
+    data_dir: Path, *, workers: dict[str, int] | None = None, scheduler: bool = True, **settings: str
+) -> Iterator[LiveAppliance]:
+    """`appliance init`, then API, workers (queue -> count; default one per queue) and scheduler."""
+    port = free_port()
+    env = appliance_env(data_dir, port, **settings)
+    live = LiveAppliance(base_url=f"http://127.0.0.1:{port}", env=env, data_dir=data_dir, log_dir=data_dir / "logs")
+    live.log_dir.mkdir(parents=True, exist_ok=True)
+    init = subprocess.run(
+        [sys.executable, "-m", "appliance.cli", "init", "--admin-email", ADMIN_EMAIL],
+        env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert init.returncode == 0, init.stderr
+    try:
+        live.start_process("api", "serve")
+        for queue, count in (workers if workers is not None else {q: 1 for q in QUEUES}).items():
+            live.start_process(f"worker-{queue}", "worker", "--queue", queue, "--workers", str(count))
+        if scheduler:
+            live.start_process("scheduler", "scheduler")
+        live.wait_ready()
+        yield live
+    finally:
+        live.stop()
+
+
+@dataclass
+class ReceivedWebhook:
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class WebhookReceiver:
+    """Records POSTs; answers with the next status of `statuses` (then 200)."""
+
+    def __init__(self, statuses: list[int] | None = None) -> None:
+        self.received: list[ReceivedWebhook] = []
+        self.statuses = list(statuses or [])
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with receiver._lock:
+                    status = receiver.statuses.pop(0) if receiver.statuses else 200
+                    receiver.received.append(ReceivedWebhook(dict(self.headers.items()), body))
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass  # keep test output clean
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> WebhookReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def wait_for(self, count: int, timeout: float = 60.0) -> list[ReceivedWebhook]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.received) >= count:
+                    return list(self.received)
+            time.sleep(0.1)
+        raise AssertionError(f"expected {count} webhooks, got {len(self.received)}")
+
+
+def poll_folder(client: httpx.Client, folder_id: str, timeout: float = 90.0) -> dict[str, Any]:
+    """GET the folder with analyses until its status is final."""
+    deadline = time.monotonic() + timeout
+    while True:
+        folder = client.get(f"/api/folders/{folder_id}", params={"with_analyses": "true"}).json()
+        if folder["resolution_status"] in ("FINISHED", "FAILED") or time.monotonic() > deadline:
+            return folder
+        time.sleep(0.2)
