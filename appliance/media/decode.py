@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from appliance.domain.enums import MediaKind
 from appliance.domain.errors import AppError, ErrorCode
@@ -32,7 +32,7 @@ _PIL_ALLOWED = list(PIL_FORMATS.values())
 def load_image_rgb(path: Path) -> np.ndarray:
     """The image as an HxWx3 uint8 RGB array, upright (EXIF orientation applied)."""
     with path.open("rb") as fh:
-        return _decode_image(fh, str(path))
+        return _decode_image(fh, "the image")
 
 
 def iter_frames_rgb(
@@ -48,11 +48,10 @@ def iter_frames_rgb(
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"max_frames must be at least 1, not {max_frames}")
     if kind is MediaKind.IMAGE:
-        yield 0, load_image_rgb(path)
-    elif kind is MediaKind.VIDEO:
-        yield from _video_frames(path, max_frames)
-    else:
-        yield from _shot_frames(path, max_frames)
+        return _image_frame(path)
+    if kind is MediaKind.VIDEO:
+        return _video_frames(path, max_frames)
+    return _shot_frames(path, max_frames)
 
 
 def read_frame_rgb(path: Path, kind: MediaKind, position: float = 0.0) -> np.ndarray:
@@ -69,25 +68,30 @@ def read_frame_rgb(path: Path, kind: MediaKind, position: float = 0.0) -> np.nda
                 capture.set(cv2.CAP_PROP_POS_FRAMES, int(position * (count - 1)))
             ok, frame = capture.read()
             if not ok:
-                raise AppError(ErrorCode.MEDIA_CORRUPT, f"{path}: the video frame cannot be decoded")
+                raise AppError(ErrorCode.MEDIA_CORRUPT, "the video frame cannot be decoded")
             return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
     with _open_zip(path) as archive:
         entries = frame_entries(archive)
         if not entries:
-            raise AppError(ErrorCode.MEDIA_CORRUPT, f"{path}: the shot set holds no images")
-        info = entries[int(position * (len(entries) - 1))]
-        return _decode_image(io.BytesIO(_read(archive, info, path)), f"{path}:{info.filename}")
+            raise AppError(ErrorCode.MEDIA_CORRUPT, "the shot set holds no images")
+        return _decode_entry(archive, entries[int(position * (len(entries) - 1))])
 
 
 # Helpers ----------------------------------------------------------------------------------------
+
+
+def _image_frame(path: Path) -> Generator[tuple[int, np.ndarray], None, None]:
+    yield 0, load_image_rgb(path)
 
 
 def _decode_image(fh: BinaryIO, label: str) -> np.ndarray:
     try:
         with Image.open(fh, formats=_PIL_ALLOWED) as img:
             return np.array(to_rgb(img), dtype=np.uint8)
+    except UnidentifiedImageError as exc:  # its message would name the file's path
+        raise AppError(ErrorCode.MEDIA_CORRUPT, f"{label} cannot be decoded: unreadable header") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise AppError(ErrorCode.MEDIA_CORRUPT, f"{label}: the image cannot be decoded: {exc}") from exc
+        raise AppError(ErrorCode.MEDIA_CORRUPT, f"{label} cannot be decoded: {exc}") from exc
 
 
 def _sample(count: int, max_frames: int | None) -> set[int] | None:
@@ -103,7 +107,7 @@ def _open_video(path: Path) -> Iterator[cv2.VideoCapture]:
     capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     try:
         if not capture.isOpened():
-            raise AppError(ErrorCode.MEDIA_CORRUPT, f"{path}: the video cannot be opened")
+            raise AppError(ErrorCode.MEDIA_CORRUPT, "the video cannot be opened")
         yield capture
     finally:
         capture.release()
@@ -115,7 +119,7 @@ def _frame_count(capture: cv2.VideoCapture) -> int:
     return int(count) if math.isfinite(count) and count >= 1 else 0
 
 
-def _video_frames(path: Path, max_frames: int | None) -> Iterator[tuple[int, np.ndarray]]:
+def _video_frames(path: Path, max_frames: int | None) -> Generator[tuple[int, np.ndarray], None, None]:
     count = 0
     if max_frames is not None:
         with _open_video(path) as capture:
@@ -131,7 +135,7 @@ def _video_frames(path: Path, max_frames: int | None) -> Iterator[tuple[int, np.
             if wanted is None or index in wanted:
                 ok, frame = capture.retrieve()
                 if not ok:
-                    raise AppError(ErrorCode.MEDIA_CORRUPT, f"{path}: video frame {index} cannot be decoded")
+                    raise AppError(ErrorCode.MEDIA_CORRUPT, f"video frame {index} cannot be decoded")
                 yield index, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
             if index == last:
                 return
@@ -142,20 +146,22 @@ def _open_zip(path: Path) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(path)
     except zipfile.BadZipFile as exc:
-        raise AppError(ErrorCode.MEDIA_CORRUPT, f"{path}: the shot set cannot be read: {exc}") from exc
+        raise AppError(ErrorCode.MEDIA_CORRUPT, f"the shot set cannot be read: {exc}") from exc
 
 
-def _read(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> bytes:
+def _decode_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+    label = f"archive entry {info.filename!r}"
     try:
-        return archive.read(info)
+        data = archive.read(info)
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-        raise AppError(ErrorCode.MEDIA_CORRUPT, f"{path}:{info.filename}: cannot be read: {exc}") from exc
+        raise AppError(ErrorCode.MEDIA_CORRUPT, f"{label} cannot be read: {exc}") from exc
+    return _decode_image(io.BytesIO(data), label)
 
 
-def _shot_frames(path: Path, max_frames: int | None) -> Iterator[tuple[int, np.ndarray]]:
+def _shot_frames(path: Path, max_frames: int | None) -> Generator[tuple[int, np.ndarray], None, None]:
     with _open_zip(path) as archive:
         entries = frame_entries(archive)
         wanted = _sample(len(entries), max_frames)
         for index, info in enumerate(entries):
             if wanted is None or index in wanted:
-                yield index, _decode_image(io.BytesIO(_read(archive, info, path)), f"{path}:{info.filename}")
+                yield index, _decode_entry(archive, info)

@@ -53,7 +53,7 @@ def make_shots_preview(zip_path: Path, dest_mp4: Path, fps: float = 10, max_side
     with closing(iter_frames_rgb(zip_path, MediaKind.SHOTS_SET)) as frames, _atomic_target(dest_mp4) as tmp:
         first = next(frames, None)
         if first is None:
-            raise AppError(ErrorCode.MEDIA_CORRUPT, f"{zip_path}: the shot set holds no images")
+            raise AppError(ErrorCode.MEDIA_CORRUPT, "the shot set holds no images")
         size = _even_size(first[1].shape[1], first[1].shape[0], max_side)
         writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
         try:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import cv2
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from appliance.domain.enums import MediaKind
 from appliance.domain.errors import AppError, ErrorCode
@@ -90,6 +90,8 @@ def _image_size(fh: BinaryIO, mime_type: str, limits: Limits) -> tuple[int, int]
             return oriented_size(img)
     except Image.DecompressionBombError as exc:  # Pillow's own guard, far above any sane limit
         raise AppError(ErrorCode.MEDIA_TOO_MANY_PIXELS, f"the image is too large: {exc}") from exc
+    except UnidentifiedImageError as exc:  # its message would name the file's path
+        raise AppError(ErrorCode.MEDIA_CORRUPT, "the image cannot be decoded: unreadable header") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise AppError(ErrorCode.MEDIA_CORRUPT, f"the image cannot be decoded: {exc}") from exc
 

@@ -61,7 +61,8 @@ class MediaStorage:
     # Content files ------------------------------------------------------------------------------
 
     def ingest(self, source: BinaryIO, original_name: str) -> StoredFile:
-        """Receive `source`, validate it and store it under its SHA-256.
+        """Receive `source` (read from its current position to its end), validate it and store it
+        under its SHA-256.
 
         The type comes from the content alone. Raises AppError (MEDIA_*, ARCHIVE_*; `details`
         names `original_name`) when the file is refused; whatever the outcome, nothing is left in
@@ -175,7 +176,8 @@ class MediaStorage:
             size += len(chunk)
             if size > self.limits.max_file_bytes:
                 raise AppError(
-                    ErrorCode.MEDIA_TOO_LARGE, f"the file is larger than the limit of {self.limits.max_file_bytes} bytes"
+                    ErrorCode.MEDIA_TOO_LARGE,
+                    f"the file is larger than the limit of {self.limits.max_file_bytes} bytes",
                 )
             digest.update(chunk)
             out.write(chunk)

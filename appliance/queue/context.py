@@ -41,7 +41,9 @@ class WorkerContext:
             storage=MediaStorage(settings.storage_path, settings.limits),
             plugins=load_plugins(settings.plugin_modules),
             queues=Queues(settings),
-            urls=UrlSigner(secret=settings.secret_key, base_url=base_url, ttl_seconds=settings.api.media_url_ttl_seconds),
+            urls=UrlSigner(
+                secret=settings.secret_key, base_url=base_url, ttl_seconds=settings.api.media_url_ttl_seconds
+            ),
         )
 
     def close(self) -> None:

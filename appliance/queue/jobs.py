@@ -38,7 +38,11 @@ def expire_analyses() -> dict[str, int]:
         if analysis.time_started is None:
             message = f"no worker started the analysis within {cfg.delivery_timeout_seconds:g} s"
             if ctx.store.fail_analysis(
-                analysis.analysis_id, None, error_code=ErrorCode.ANALYSIS_DELIVERY_EXPIRED, error_message=message, now=now
+                analysis.analysis_id,
+                None,
+                error_code=ErrorCode.ANALYSIS_DELIVERY_EXPIRED,
+                error_message=message,
+                now=now,
             ):
                 counts["delivery_expired"] += 1
                 folders.add(analysis.folder_id)

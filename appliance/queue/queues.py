@@ -35,7 +35,6 @@ def _runner(module: str, function: str) -> Callable[..., None]:
     def run(*args: Any) -> None:
         getattr(importlib.import_module(module), function)(*args)
 
-    run.__name__ = function
     return run
 
 

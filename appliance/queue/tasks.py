@@ -57,7 +57,11 @@ class _AnalysisFailed(Exception):
 
 
 def run_analysis(analysis_id: str) -> None:
-    """Run one attempt of an analysis; record its outcome, a retry, or its failure."""
+    """Run one attempt of an analysis; record its outcome, a retry, or its failure.
+
+    Errors of the appliance itself (database, disk) propagate: Huey logs them, and the expiry
+    job retries the run once `processing_timeout_seconds` have passed.
+    """
     ctx = get_context()
     attempt = ctx.store.start_analysis(analysis_id, _now())
     if attempt is None:
@@ -75,8 +79,13 @@ def run_analysis(analysis_id: str) -> None:
             analysis_id, attempt, error_code=exc.code, error_message=exc.message, now=_now()
         )
         log.warning(
-            "analysis %s type %s attempt %d FAILED with %s after %.3f s",
-            analysis_id, analysis.type, attempt, exc.code.name, time.monotonic() - started,
+            "analysis %s type %s attempt %d %s %s after %.3f s",
+            analysis_id,
+            analysis.type,
+            attempt,
+            "FAILED with" if final else "superseded; not recording",
+            exc.code.name,
+            time.monotonic() - started,
         )
     if final:
         ctx.queues.enqueue_resolve(analysis.folder_id)
@@ -99,7 +108,12 @@ def _attempt(ctx: WorkerContext, analysis: Analysis, attempt: int) -> bool:
     except Exception as exc:  # a plugin may raise anything: each failure is one spent attempt
         log.warning(
             "analysis %s type %s attempt %d: plugin %s raised %s after %.3f s",
-            analysis.analysis_id, spec.type, attempt, spec.plugin, type(exc).__name__, time.monotonic() - started,
+            analysis.analysis_id,
+            spec.type,
+            attempt,
+            spec.plugin,
+            type(exc).__name__,
+            time.monotonic() - started,
         )
         return _retry_or_fail(ctx, analysis, attempt, exc)
     if not isinstance(outcome, Outcome):
@@ -120,7 +134,9 @@ def _attempt(ctx: WorkerContext, analysis: Analysis, attempt: int) -> bool:
     )
     log.info(
         "analysis %s type %s attempt %d %s in %.3f s",
-        analysis.analysis_id, spec.type, attempt,
+        analysis.analysis_id,
+        spec.type,
+        attempt,
         f"FINISHED {outcome.resolution.value}" if written else "superseded by a newer attempt; result dropped",
         time.monotonic() - started,
     )
@@ -179,15 +195,37 @@ def _retry_or_fail(ctx: WorkerContext, analysis: Analysis, attempt: int, exc: Ex
 def _save_outputs(ctx: WorkerContext, analysis_id: str, request: AnalysisRequest, outcome: Outcome) -> list[dict]:
     """Write the outcome's output images; return the analysis's `results_media` items.
 
-    Names and media ids come from the plugin and end up in paths, hence the strict checks.
+    Everything is checked before anything is written: media ids and names come from the plugin
+    and end up in paths.
     """
-    source_ids = {m.media_id for m in request.media}
+    _check_outputs(request, outcome)
     items: list[dict] = []
     for result in outcome.results_media:
-        if result.media_id not in source_ids:
+        directory = ctx.storage.output_dir(result.media_id) / analysis_id
+        for image in result.output_images:
+            _write_atomically(directory / f"{image.name}.jpg", image.jpeg)
+        items.append(
+            {
+                "source_media_id": result.media_id,
+                "results_data": result.results_data,
+                "output_images": [{"name": image.name} for image in result.output_images],
+            }
+        )
+    return items
+
+
+def _check_outputs(request: AnalysisRequest, outcome: Outcome) -> None:
+    """Raise ANALYSIS_PLUGIN_ERROR unless each result names a distinct source media and its images
+    are JPEGs with distinct names matching `OUTPUT_NAME`."""
+    source_ids = {m.media_id for m in request.media}
+    seen: set[str] = set()
+    for result in outcome.results_media:
+        if result.media_id not in source_ids or result.media_id in seen:
             raise _AnalysisFailed(
-                ErrorCode.ANALYSIS_PLUGIN_ERROR, f"a result names media {result.media_id!r}, not a source media"
+                ErrorCode.ANALYSIS_PLUGIN_ERROR,
+                f"a result names media {result.media_id!r}: not a source media, or named twice",
             )
+        seen.add(result.media_id)
         names = [image.name for image in result.output_images]
         for image in result.output_images:
             if not OUTPUT_NAME.fullmatch(image.name) or names.count(image.name) > 1:
@@ -197,17 +235,6 @@ def _save_outputs(ctx: WorkerContext, analysis_id: str, request: AnalysisRequest
                 )
             if not image.jpeg.startswith(_JPEG_MAGIC):
                 raise _AnalysisFailed(ErrorCode.ANALYSIS_PLUGIN_ERROR, f"output image {image.name!r} is not a JPEG")
-        directory = ctx.storage.output_dir(result.media_id) / analysis_id
-        for image in result.output_images:
-            _write_atomically(directory / f"{image.name}.jpg", image.jpeg)
-        items.append(
-            {
-                "source_media_id": result.media_id,
-                "results_data": result.results_data,
-                "output_images": [{"name": name} for name in names],
-            }
-        )
-    return items
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -229,9 +256,12 @@ def resolve_folder(folder_id: str) -> None:
     folder = store.get_folder(folder_id)
     if folder is None:
         return
-    status, resolution = folder_outcome(store.list_analyses(folder_id))
     deliveries: list[WebhookDelivery] = []
+    # Read and write in one transaction, so that a resolver that read the analyses before the last
+    # one finished cannot write its stale PROCESSING over a newer final status. (SQLite's
+    # transactions exclude other writers from the start; on PostgreSQL this narrows the window.)
     with store.transaction():
+        status, resolution = folder_outcome(store.list_analyses(folder_id))
         changed = store.set_folder_outcome(folder_id, status, resolution)
         if changed and status in FINAL_FOLDER_STATUSES:
             now = _now()
@@ -249,7 +279,11 @@ def resolve_folder(folder_id: str) -> None:
             ]
     log.info(
         "folder %s resolved %s/%s%s; %d webhook(s)",
-        folder_id, status.value, resolution.value, "" if changed else " (unchanged)", len(deliveries),
+        folder_id,
+        status.value,
+        resolution.value,
+        "" if changed else " (unchanged)",
+        len(deliveries),
     )
     # After the commit: a crash before this point leaves PENDING deliveries that retry_webhooks finds.
     for delivery in deliveries:
@@ -305,12 +339,18 @@ def deliver_webhook(delivery_id: str) -> None:
         delivery.attempts += 1
         delivery.last_status_code, delivery.last_error, delivery.next_attempt_at = status_code, None, None
         store.update_delivery(delivery)
-        log.info("webhook %s of folder %s delivered (HTTP %d) in %.3f s", delivery_id, folder.folder_id, status_code, elapsed)
+        log.info(
+            "webhook %s of folder %s delivered (HTTP %d) in %.3f s", delivery_id, folder.folder_id, status_code, elapsed
+        )
         return
     _record_failure(ctx, delivery, status_code, error)
     log.warning(
         "webhook %s of folder %s attempt %d failed (%s) in %.3f s; %s",
-        delivery_id, folder.folder_id, delivery.attempts, error, elapsed,
+        delivery_id,
+        folder.folder_id,
+        delivery.attempts,
+        error,
+        elapsed,
         "giving up" if delivery.status == "FAILED" else f"next attempt at {delivery.next_attempt_at:%H:%M:%S}Z",
     )
 

@@ -12,12 +12,10 @@ runs in each consumer: it moves delayed tasks (analysis retries) into the queue 
 
 from __future__ import annotations
 
-import logging
-import sys
-
 from appliance.ops.settings import Settings
 from appliance.queue.context import configure
 from appliance.queue.queues import QUEUE_NAMES, Queues
+from appliance.queue.stderr_logging import log_to_stderr
 
 __all__ = ["run_worker", "worker_type_for"]
 
@@ -42,17 +40,19 @@ def run_worker(settings: Settings, queue_name: str, workers: int) -> None:
         raise ValueError(f"unknown queue {queue_name!r}; the queues are: {', '.join(QUEUE_NAMES)}")
     if workers < 1:
         raise ValueError(f"a worker needs at least 1 worker thread or process, got {workers}")
-    logging.basicConfig(
-        stream=sys.stderr, level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    log_to_stderr(settings.log_level)
     # Tasks build their WorkerContext lazily from these settings, in each worker process.
     configure(settings)
-    consumer = Queues(settings).huey(queue_name).create_consumer(
-        workers=workers,
-        worker_type=worker_type_for(queue_name),
-        periodic=False,
-        initial_delay=POLL_INITIAL_DELAY_SECONDS,
-        max_delay=POLL_MAX_DELAY_SECONDS,
-        check_worker_health=True,
+    consumer = (
+        Queues(settings)
+        .huey(queue_name)
+        .create_consumer(
+            workers=workers,
+            worker_type=worker_type_for(queue_name),
+            periodic=False,
+            initial_delay=POLL_INITIAL_DELAY_SECONDS,
+            max_delay=POLL_MAX_DELAY_SECONDS,
+            check_worker_health=True,
+        )
     )
     consumer.run()

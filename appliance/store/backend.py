@@ -25,8 +25,10 @@ ConstraintKind = Literal["unique", "foreign_key"]
 class Backend(Protocol):
     #: Names the folder of this engine's migrations: `migrations/<dialect>/NNNN_name.sql`.
     dialect: str
-    #: The driver's exception class for violated constraints.
-    integrity_error: type[Exception]
+
+    @property
+    def integrity_error(self) -> type[Exception]:
+        """The driver's exception class for violated constraints."""
 
     def transaction(self) -> AbstractContextManager[None]:
         """Open a transaction for the calling thread, or join the one it already has open.
@@ -74,4 +76,3 @@ def to_utc(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"naive datetime {value.isoformat()}: the store only takes timezone-aware times")
     return value.astimezone(UTC)
-

@@ -52,7 +52,7 @@ class PostgresBackend:
 
     def __init__(self, conninfo: str) -> None:
         self._local = threading.local()
-        self._pool = ConnectionPool(
+        self._pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
             conninfo,
             min_size=POOL_MIN_SIZE,
             max_size=POOL_MAX_SIZE,

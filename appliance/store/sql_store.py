@@ -21,7 +21,7 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from enum import Enum
 from importlib import resources
-from typing import Any, Generic, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, Generic, Literal, Protocol, TypeVar, Union, cast, get_args, get_origin, get_type_hints
 
 from appliance.domain.entities import Analysis, Company, Folder, Media, Session, User, WebhookDelivery
 from appliance.domain.enums import AnalysisState, FolderStatus, Resolution
@@ -31,7 +31,13 @@ from appliance.store.protocol import AnalysisFilter, FolderFilter
 
 __all__ = ["SqlStore"]
 
+
+class _InFolder(Protocol):
+    folder_id: str
+
+
 E = TypeVar("E")
+F = TypeVar("F", bound=_InFolder)
 _Kind = Literal["json", "time", "bool", "plain"] | type[Enum]
 
 _PROCESSING = AnalysisState.PROCESSING.value
@@ -62,7 +68,7 @@ class _Table(Generic[E]):
         self.name = name
         self.entity = entity
         self.key = key
-        self.kinds: dict[str, _Kind] = {f.name: _kind(hints[f.name]) for f in dataclasses.fields(entity)}
+        self.kinds: dict[str, _Kind] = {f.name: _kind(hints[f.name]) for f in dataclasses.fields(cast(Any, entity))}
         self.mutable = tuple(mutable)
         #: Numbered per folder in insertion order by a `seq` column.
         self.sequenced = sequenced
@@ -117,14 +123,17 @@ _FOLDERS = _Table(
 _MEDIA = _Table("media", Media, "media_id", mutable=_fields_except(Media, "media_id", "folder_id"), sequenced=True)
 _ANALYSES = _Table("analyses", Analysis, "analysis_id", mutable=(), sequenced=True)
 _DELIVERIES = _Table(
-    "webhook_deliveries", WebhookDelivery, "delivery_id", mutable=_fields_except(WebhookDelivery, "delivery_id", "folder_id")
+    "webhook_deliveries",
+    WebhookDelivery,
+    "delivery_id",
+    mutable=_fields_except(WebhookDelivery, "delivery_id", "folder_id"),
 )
 
 
 def _placeholders(name: str, values: Sequence[Any], params: dict[str, Any]) -> str:
     """`(:name_0, :name_1, ...)` for an IN list, binding `values` into `params`."""
     names = [f"{name}_{i}" for i in range(len(values))]
-    params.update(zip(names, values))
+    params.update(zip(names, values, strict=True))
     return "(" + ", ".join(f":{n}" for n in names) + ")"
 
 
@@ -226,7 +235,12 @@ class SqlStore:
         return self._get(_COMPANIES, company_id)
 
     def list_companies(
-        self, *, search_text: str | None = None, company_ids: Sequence[str] | None = None, offset: int = 0, limit: int = 100
+        self,
+        *,
+        search_text: str | None = None,
+        company_ids: Sequence[str] | None = None,
+        offset: int = 0,
+        limit: int = 100,
     ) -> tuple[list[Company], int]:
         where = _Where()
         if search_text:
@@ -344,7 +358,11 @@ class SqlStore:
                 where.add(f"{column} {op} :{name}", **{name: self._db.encode_time(bound)})
         for i, condition in enumerate(flt.meta_data):
             value = self._db.json_text("meta_data", f"meta_key_{i}")
-            test = f"{value} = :meta_value_{i}" if condition.op == "==" else f"({value} IS NULL OR {value} <> :meta_value_{i})"
+            test = (
+                f"{value} = :meta_value_{i}"
+                if condition.op == "=="
+                else f"({value} IS NULL OR {value} <> :meta_value_{i})"
+            )
             where.add(test, **{f"meta_key_{i}": condition.key, f"meta_value_{i}": condition.value})
         if flt.sort_field not in _SORT_COLUMNS:
             raise ValueError(f"cannot sort folders by {flt.sort_field!r}")
@@ -398,7 +416,8 @@ class SqlStore:
         return _MEDIA.decode(self._db, rows[0]) if rows else None
 
     def count_media_with_sha256(self, sha256: str) -> int:
-        return self._db.fetch("SELECT COUNT(*) AS n FROM media WHERE sha256 = :sha256", {"sha256": sha256})[0]["n"]
+        rows = self._db.fetch("SELECT COUNT(*) AS n FROM media WHERE sha256 = :sha256", {"sha256": sha256})
+        return int(rows[0]["n"])
 
     # Analyses -------------------------------------------------------------------------------------
     def create_analysis(self, analysis: Analysis) -> Analysis:
@@ -436,8 +455,8 @@ class SqlStore:
         attempt: int,
         *,
         resolution: Resolution,
-        results_data: dict,
-        results_media: list[dict],
+        results_data: dict[str, Any],
+        results_media: list[dict[str, Any]],
         plugin: str,
         plugin_version: str,
         model_versions: dict[str, str],
@@ -492,7 +511,7 @@ class SqlStore:
         sql = f"UPDATE analyses SET state = :state, {sets}, time_finished = :now, time_updated = :now WHERE {where.sql}"
         return self._db.execute(sql, params) > 0
 
-    def update_analysis_meta(self, analysis_id: str, meta_data: dict) -> Analysis | None:
+    def update_analysis_meta(self, analysis_id: str, meta_data: dict[str, Any]) -> Analysis | None:
         rows = self._db.fetch(
             "UPDATE analyses SET meta_data = :meta_data, time_updated = :now WHERE analysis_id = :id RETURNING *",
             {"id": analysis_id, "meta_data": self._db.encode_json(meta_data), "now": self._now()},
@@ -525,7 +544,9 @@ class SqlStore:
         return self._update(_DELIVERIES, delivery)
 
     def list_deliveries(self, folder_id: str) -> list[WebhookDelivery]:
-        return self._select(_DELIVERIES, "folder_id = :folder_id", {"folder_id": folder_id}, "time_created, delivery_id")
+        return self._select(
+            _DELIVERIES, "folder_id = :folder_id", {"folder_id": folder_id}, "time_created, delivery_id"
+        )
 
     def list_due_deliveries(self, now: datetime, limit: int = 100) -> list[WebhookDelivery]:
         """A PENDING delivery without `next_attempt_at` is due at once."""
@@ -596,15 +617,15 @@ class SqlStore:
     def _page(self, table: _Table[E], where: _Where, order: str, offset: int, limit: int) -> tuple[list[E], int]:
         """One page of the matching rows, and how many match in all."""
         page = self._select(table, where.sql, where.params, order, limit=limit, offset=offset)
-        total = self._db.fetch(f"SELECT COUNT(*) AS n FROM {table.name} WHERE {where.sql}", where.params)[0]["n"]
+        total = int(self._db.fetch(f"SELECT COUNT(*) AS n FROM {table.name} WHERE {where.sql}", where.params)[0]["n"])
         return page, total
 
-    def _of_folders(self, table: _Table[E], folder_ids: Sequence[str], where: _Where) -> dict[str, list[E]]:
+    def _of_folders(self, table: _Table[F], folder_ids: Sequence[str], where: _Where) -> dict[str, list[F]]:
         """Rows of several folders in one query, each folder's in `seq` order."""
-        grouped: dict[str, list[E]] = {folder_id: [] for folder_id in folder_ids}
+        grouped: dict[str, list[F]] = {folder_id: [] for folder_id in folder_ids}
         where.among("folder_id", list(grouped), name="folder_id")
         for item in self._select(table, where.sql, where.params, f"folder_id, seq, {table.key}"):
-            grouped[getattr(item, "folder_id")].append(item)
+            grouped[item.folder_id].append(item)
         return grouped
 
     def _delete(self, table: _Table[Any], key: str) -> int:
@@ -621,7 +642,9 @@ class SqlStore:
             if kind == "unique":
                 raise AppError(ErrorCode.CONFLICT, unique or "The record already exists") from error
             if kind == "foreign_key":
-                raise reference or AppError(ErrorCode.NOT_EXIST, f"{missing or 'A referenced record'} does not exist") from error
+                raise reference or AppError(
+                    ErrorCode.NOT_EXIST, f"{missing or 'A referenced record'} does not exist"
+                ) from error
             raise
 
 

@@ -52,11 +52,6 @@ def _manifest_sha256() -> dict[str, str]:
         return {row["file"]: row["sha256"] for row in csv.DictReader(fh)}
 
 
-@pytest.fixture
-def storage(tmp_path: Path) -> MediaStorage:
-    return MediaStorage(tmp_path / "media", Limits())
-
-
 @pytest.mark.parametrize("path", _videos(), ids=lambda p: p.name)
 def test_real_video_ingests(path: Path, storage: MediaStorage, tmp_path: Path) -> None:
     with path.open("rb") as fh:

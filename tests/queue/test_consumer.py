@@ -113,6 +113,10 @@ def test_consumer_runs_analyses_and_delayed_retries(
     failed = ctx.store.get_analysis(flaky.analysis_id)
     assert failed is not None
     # The first run was requeued with a 1 s delay; the consumer's scheduler ran the second.
-    assert (failed.state, failed.attempt, failed.error_message) == (AnalysisState.FAILED, 2, "RuntimeError: model not ready")
+    assert (failed.state, failed.attempt, failed.error_message) == (
+        AnalysisState.FAILED,
+        2,
+        "RuntimeError: model not ready",
+    )
     assert ctx.queues.pending_counts()["resolution"] == 2  # enqueued by the worker processes
     assert proc.returncode == 0, log_path.read_text()

@@ -91,7 +91,9 @@ def test_failures_back_off_then_give_up(make_ctx, samples: Samples, receiver: We
         assert pending is not None and pending.next_attempt_at is not None
         assert (pending.status, pending.attempts, pending.last_status_code) == ("PENDING", attempt, 500)
         assert pending.last_error == "HTTP 500"
-        assert before + timedelta(seconds=delay) <= pending.next_attempt_at <= datetime.now(UTC) + timedelta(seconds=delay)
+        assert (
+            before + timedelta(seconds=delay) <= pending.next_attempt_at <= datetime.now(UTC) + timedelta(seconds=delay)
+        )
 
     deliver_webhook(delivery.delivery_id)
 
@@ -130,12 +132,22 @@ def test_retry_job_enqueues_due_deliveries_only(ctx: WorkerContext, samples: Sam
     folder = add_folder(ctx)
     now = datetime.now(UTC)
     due = ctx.store.create_delivery(
-        WebhookDelivery(delivery_id=new_id(), folder_id=folder.folder_id, url="http://a.test/", company_id=None,
-                        next_attempt_at=now - timedelta(seconds=1))
+        WebhookDelivery(
+            delivery_id=new_id(),
+            folder_id=folder.folder_id,
+            url="http://a.test/",
+            company_id=None,
+            next_attempt_at=now - timedelta(seconds=1),
+        )
     )
     ctx.store.create_delivery(
-        WebhookDelivery(delivery_id=new_id(), folder_id=folder.folder_id, url="http://b.test/", company_id=None,
-                        next_attempt_at=now + timedelta(hours=1))
+        WebhookDelivery(
+            delivery_id=new_id(),
+            folder_id=folder.folder_id,
+            url="http://b.test/",
+            company_id=None,
+            next_attempt_at=now + timedelta(hours=1),
+        )
     )
 
     assert retry_webhooks() == {"enqueued": 1}

@@ -71,9 +71,7 @@ def _expired_session(ctx: WorkerContext) -> Session:
     )
 
 
-def test_retention_deletes_old_folders_with_their_files_and_expired_sessions(
-    make_ctx, samples: Samples
-) -> None:
+def test_retention_deletes_old_folders_with_their_files_and_expired_sessions(make_ctx, samples: Samples) -> None:
     ctx: WorkerContext = make_ctx(retention_days=1)
     old = add_folder(ctx, time_created=datetime.now(UTC) - timedelta(days=2))
     recent = add_folder(ctx)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +18,8 @@ from appliance.ops.settings import QueueSettings, SchedulerSettings, Settings
 from appliance.queue.queues import JOB_NAMES, QUEUE_NAMES, Queues
 from appliance.queue.scheduler import run_scheduler
 from appliance.queue.worker import run_worker, worker_type_for
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _settings(tmp_path: Path, **queue: str) -> Settings:
@@ -62,7 +69,7 @@ def test_ping_answers_for_sqlite(tmp_path: Path) -> None:
 def test_ping_raises_when_redis_does_not_answer(tmp_path: Path) -> None:
     queues = Queues(_settings(tmp_path, backend="redis", redis_url="redis://127.0.0.1:1/0"))
     assert isinstance(queues.huey("analysis"), PriorityRedisHuey)
-    with pytest.raises(Exception, match="(?i)connect"):
+    with pytest.raises(Exception, match=r"(?i)connect"):
         queues.ping()
 
 
@@ -96,3 +103,26 @@ def test_scheduler_enqueues_every_job_at_start_and_then_on_its_interval(tmp_path
     assert jobs.count("retry_webhooks") == 1
     assert jobs.count("retention") == 1
     assert 2 <= jobs.count("expire_analyses") <= 4
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_scheduler_process_stops_cleanly_on_signals(tmp_path: Path, signum: signal.Signals) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
+    env["APPLIANCE_DATA_DIR"] = str(tmp_path / "data")
+    code = "from appliance.ops.settings import load_settings\nfrom appliance.queue.scheduler import run_scheduler\n"
+    code += "run_scheduler(load_settings())\n"
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, stderr=subprocess.PIPE)
+    queues = Queues(_settings(tmp_path))
+    try:
+        deadline = time.monotonic() + 15
+        while queues.pending_counts()["maintenance"] < len(JOB_NAMES):
+            assert time.monotonic() < deadline and proc.poll() is None, "the scheduler enqueued nothing"
+            time.sleep(0.05)
+        proc.send_signal(signum)
+        _, stderr = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+    assert proc.returncode == 0, stderr.decode()
+    assert "scheduler stopped" in stderr.decode()

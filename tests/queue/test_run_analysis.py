@@ -14,7 +14,7 @@ from appliance.domain.errors import ErrorCode
 from appliance.ops.settings import AnalysisSettings
 from appliance.queue.context import WorkerContext
 from appliance.queue.tasks import run_analysis
-from appliance.sdk.types import AnalysisRequest, AnalyzerSpec, MediaResult, Outcome, OutputImage
+from appliance.sdk.types import AnalysisRequest, Analyzer, AnalyzerSpec, MediaResult, Outcome, OutputImage
 from tests.queue.conftest import Samples, add_analysis, add_folder, add_media
 
 
@@ -96,7 +96,11 @@ def test_plugin_error_is_retried_with_backoff_then_fails(make_ctx, samples: Samp
 
     failed = ctx.store.get_analysis(analysis.analysis_id)
     assert failed is not None
-    assert (failed.state, failed.attempt, failed.error_code) == (AnalysisState.FAILED, 3, ErrorCode.ANALYSIS_PLUGIN_ERROR)
+    assert (failed.state, failed.attempt, failed.error_code) == (
+        AnalysisState.FAILED,
+        3,
+        ErrorCode.ANALYSIS_PLUGIN_ERROR,
+    )
     assert failed.error_message == "RuntimeError: boom"
     assert ctx.queues.pending_counts() == {"default": 0, "maintenance": 0, "analysis": 0, "resolution": 1, "preview": 0}
 
@@ -171,34 +175,75 @@ def test_deleted_source_media_fails(ctx: WorkerContext, samples: Samples) -> Non
     assert (failed.state, failed.error_code) == (AnalysisState.FAILED, ErrorCode.ANALYSIS_MEDIA_MISSING)
 
 
-class _NamingAnalyzer:
-    """Answers with one output image under a given name (a plugin that misbehaves)."""
+JPEG = b"\xff\xd8\xff\xe0 a JPEG header is all the appliance checks"
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+
+class _OutputAnalyzer:
+    """Answers with the given output images for each source media (a plugin that may misbehave)."""
+
+    def __init__(self, images: tuple[OutputImage, ...], media_id: str | None = None) -> None:
+        self.images = images
+        self.media_id = media_id
 
     def analyze(self, request: AnalysisRequest, ctx: object) -> Outcome:
-        image = OutputImage(name=self.name, jpeg=b"\xff\xd8\xff\xe0 not really a picture")
         return Outcome(
             resolution=Resolution.SUCCESS,
-            results_media=tuple(MediaResult(media_id=m.media_id, output_images=(image,)) for m in request.media),
+            results_media=tuple(
+                MediaResult(media_id=self.media_id or m.media_id, output_images=self.images) for m in request.media
+            ),
         )
 
 
-@pytest.mark.parametrize("name", ["../escape", "Upper", "", "x" * 65, "dot.jpg"])
-def test_bad_output_image_names_fail_the_analysis(ctx: WorkerContext, samples: Samples, name: str) -> None:
-    ctx.plugins.registry.register(AnalyzerSpec(type="NAMING", analyzer=_NamingAnalyzer(name)))
+class _TwiceAnalyzer:
+    """A good result for the first media, then a second result for the same media."""
+
+    def analyze(self, request: AnalysisRequest, ctx: object) -> Outcome:
+        result = MediaResult(media_id=request.media[0].media_id, output_images=(OutputImage("crop", JPEG),))
+        return Outcome(resolution=Resolution.SUCCESS, results_media=(result, result))
+
+
+BAD_OUTPUTS: dict[str, Analyzer] = {
+    "parent path": _OutputAnalyzer((OutputImage("../escape", JPEG),)),
+    "upper case": _OutputAnalyzer((OutputImage("Upper", JPEG),)),
+    "empty name": _OutputAnalyzer((OutputImage("", JPEG),)),
+    "long name": _OutputAnalyzer((OutputImage("x" * 65, JPEG),)),
+    "dotted name": _OutputAnalyzer((OutputImage("dot.jpg", JPEG),)),
+    "duplicate name": _OutputAnalyzer((OutputImage("crop", JPEG), OutputImage("crop", JPEG))),
+    "not a JPEG": _OutputAnalyzer((OutputImage("crop", b"\x89PNG\r\n\x1a\n"),)),
+    "foreign media": _OutputAnalyzer((OutputImage("crop", JPEG),), media_id="../../somewhere-else"),
+    "same media twice": _TwiceAnalyzer(),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_OUTPUTS))
+def test_bad_outputs_fail_the_analysis_and_write_nothing(ctx: WorkerContext, samples: Samples, case: str) -> None:
+    ctx.plugins.registry.register(AnalyzerSpec(type="OUTPUTS", analyzer=BAD_OUTPUTS[case]))
     folder = add_folder(ctx)
     media = add_media(ctx, folder, samples.jpeg)
-    analysis = add_analysis(ctx, folder, [media], type="NAMING")
+    analysis = add_analysis(ctx, folder, [media], type="OUTPUTS")
 
     run_analysis(analysis.analysis_id)
 
     failed = ctx.store.get_analysis(analysis.analysis_id)
     assert failed is not None
     assert (failed.state, failed.error_code) == (AnalysisState.FAILED, ErrorCode.ANALYSIS_PLUGIN_ERROR)
-    assert not ctx.storage.derived_dir(media.media_id).exists()
-    assert [p.name for p in ctx.storage.root.rglob("*.jpg")] == [f"{media.sha256}.jpg"]
+    assert not (ctx.storage.root / "derived").exists()
+
+
+def test_good_output_names_are_kept(ctx: WorkerContext, samples: Samples) -> None:
+    images = (OutputImage("best_shot", JPEG), OutputImage("face-0", JPEG))
+    ctx.plugins.registry.register(AnalyzerSpec(type="OUTPUTS", analyzer=_OutputAnalyzer(images)))
+    folder = add_folder(ctx)
+    media = add_media(ctx, folder, samples.jpeg)
+    analysis = add_analysis(ctx, folder, [media], type="OUTPUTS")
+
+    run_analysis(analysis.analysis_id)
+
+    done = ctx.store.get_analysis(analysis.analysis_id)
+    assert done is not None and done.state is AnalysisState.FINISHED
+    assert done.results_media[0]["output_images"] == [{"name": "best_shot"}, {"name": "face-0"}]
+    directory = ctx.storage.output_dir(media.media_id) / analysis.analysis_id
+    assert sorted(p.name for p in directory.iterdir()) == ["best_shot.jpg", "face-0.jpg"]
 
 
 def test_logs_carry_no_meta_data_or_plugin_messages(

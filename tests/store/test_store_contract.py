@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import pytest
 
@@ -34,7 +34,9 @@ def at(minutes: float) -> datetime:
 
 
 def make_company(store: Store, name: str | None = None, **fields: Any) -> Company:
-    return store.create_company(Company(company_id=new_id(), name=name or f"company-{new_id()}", webhook_secret="s", **fields))
+    return store.create_company(
+        Company(company_id=new_id(), name=name or f"company-{new_id()}", webhook_secret="s", **fields)
+    )
 
 
 def make_user(store: Store, company_id: str | None = None, email: str | None = None, **fields: Any) -> User:
@@ -65,25 +67,31 @@ def make_media(store: Store, folder_id: str, **fields: Any) -> Media:
 
 
 def make_analysis(store: Store, folder_id: str, **fields: Any) -> Analysis:
-    return store.create_analysis(Analysis(**({"analysis_id": new_id(), "folder_id": folder_id, "type": "QUALITY"} | fields)))
+    return store.create_analysis(
+        Analysis(**({"analysis_id": new_id(), "folder_id": folder_id, "type": "QUALITY"} | fields))
+    )
 
 
-def make_session(store: Store, user_id: str, *, access: datetime = at(15), refresh: datetime = at(60)) -> Session:
+def make_session(
+    store: Store, user_id: str, *, access: datetime | None = None, refresh: datetime | None = None
+) -> Session:
     return store.create_session(
         Session(
             session_id=new_id(),
             user_id=user_id,
             access_token_hash=f"a-{new_id()}",
             expire_token_hash=f"e-{new_id()}",
-            access_expires_at=access,
-            expire_token_expires_at=refresh,
+            access_expires_at=access or at(15),
+            expire_token_expires_at=refresh or at(60),
         )
     )
 
 
 def make_delivery(store: Store, folder_id: str, **fields: Any) -> WebhookDelivery:
     return store.create_delivery(
-        WebhookDelivery(**({"delivery_id": new_id(), "folder_id": folder_id, "url": "http://hook", "company_id": None} | fields))
+        WebhookDelivery(
+            **({"delivery_id": new_id(), "folder_id": folder_id, "url": "http://hook", "company_id": None} | fields)
+        )
     )
 
 
@@ -286,7 +294,9 @@ def test_list_users(store: Store) -> None:
 
 def test_update_user(store: Store) -> None:
     user = make_user(store)
-    changed = replace(user, first_name="New", failed_logins=5, locked_until=at(5), is_active=False, user_type=Role.ADMIN)
+    changed = replace(
+        user, first_name="New", failed_logins=5, locked_until=at(5), is_active=False, user_type=Role.ADMIN
+    )
     updated = store.update_user(changed)
     assert updated == replace(changed, time_updated=updated.time_updated)
     assert store.get_user(user.user_id) == updated
@@ -401,7 +411,9 @@ def test_set_folder_outcome_reports_a_change_once(store: Store) -> None:
 
 def test_racing_folder_outcomes_have_one_winner(store: Store) -> None:
     folder = make_folder(store)
-    wins = in_threads(6, lambda i: store.set_folder_outcome(folder.folder_id, FolderStatus.FINISHED, Resolution.SUCCESS))
+    wins = in_threads(
+        6, lambda i: store.set_folder_outcome(folder.folder_id, FolderStatus.FINISHED, Resolution.SUCCESS)
+    )
     assert sorted(wins) == [False] * 5 + [True]
 
 
@@ -448,7 +460,9 @@ def test_list_folders_by_status_matches_either_column(store: Store) -> None:
 
 def test_list_folders_by_time_range_inclusive(store: Store) -> None:
     folders = [make_folder(store, time_created=at(i), time_updated=at(10 - i)) for i in range(5)]
-    assert listed(store, time_created_min=at(1), time_created_max=at(3), sort_desc=False) == ids(folders[1:4], "folder_id")
+    assert listed(store, time_created_min=at(1), time_created_max=at(3), sort_desc=False) == ids(
+        folders[1:4], "folder_id"
+    )
     assert listed(store, time_created_min=at(3)) == ids([folders[4], folders[3]], "folder_id")
     assert listed(store, time_updated_max=at(7), sort_field="time_updated", sort_desc=False) == ids(
         [folders[4], folders[3]], "folder_id"
@@ -477,12 +491,16 @@ def test_list_folders_sorting_and_paging(store: Store) -> None:
 
 
 def test_list_folders_by_meta_data(store: Store) -> None:
-    a = make_folder(store, meta_data={"client": "Ünïcode ✓", "n": 5, "flag": True, "dotted.key": "x"}, time_created=at(1))
+    a = make_folder(
+        store, meta_data={"client": "Ünïcode ✓", "n": 5, "flag": True, "dotted.key": "x"}, time_created=at(1)
+    )
     b = make_folder(store, meta_data={"client": "other", "n": 6, "flag": False, "quo'te\"": "y"}, time_created=at(2))
     c = make_folder(store, meta_data={"nested": {"client": "Ünïcode ✓"}}, time_created=at(3))
 
-    def meta(*conditions: tuple[str, str, str]) -> list[str]:
-        return listed(store, meta_data=[MetaCondition(key, op, value) for key, op, value in conditions], sort_desc=False)
+    def meta(*conditions: tuple[str, Literal["==", "!="], str]) -> list[str]:
+        return listed(
+            store, meta_data=[MetaCondition(key, op, value) for key, op, value in conditions], sort_desc=False
+        )
 
     assert meta(("client", "==", "Ünïcode ✓")) == [a.folder_id]
     assert meta(("client", "!=", "Ünïcode ✓")) == [b.folder_id, c.folder_id]  # a missing key is "not equal"
@@ -656,7 +674,11 @@ def test_finish_analysis_only_in_the_current_attempt(store: Store) -> None:
     assert finish(store, analysis.analysis_id, 2, Resolution.DECLINED) is True
     done = store.get_analysis(analysis.analysis_id)
     assert done is not None
-    assert (done.state, done.resolution_status, done.time_finished) == (AnalysisState.FINISHED, Resolution.DECLINED, at(10))
+    assert (done.state, done.resolution_status, done.time_finished) == (
+        AnalysisState.FINISHED,
+        Resolution.DECLINED,
+        at(10),
+    )
     assert done.results_data == {"confidence_spoofing": 0.01, "текст": "✓"}
     assert done.results_media == [{"source_media_id": "m1", "results_data": {"score": 0.99}}]
     assert (done.plugin, done.plugin_version, done.model_versions) == ("builtin", "1.2.3", {"liveness": "v7"})
@@ -672,7 +694,9 @@ def test_fail_analysis(store: Store) -> None:
     first, second = make_analysis(store, folder.folder_id), make_analysis(store, folder.folder_id)
     store.start_analysis(first.analysis_id, at(1))
     assert store.fail_analysis(first.analysis_id, 2, error_code=121, error_message="boom", now=at(2)) is False
-    assert store.fail_analysis(first.analysis_id, 1, error_code=ErrorCode.ANALYSIS_PLUGIN_ERROR, error_message="boom", now=at(2))
+    assert store.fail_analysis(
+        first.analysis_id, 1, error_code=ErrorCode.ANALYSIS_PLUGIN_ERROR, error_message="boom", now=at(2)
+    )
     failed = store.get_analysis(first.analysis_id)
     assert failed is not None
     assert (failed.state, failed.resolution_status) == (AnalysisState.FAILED, Resolution.FAILED)
@@ -715,9 +739,11 @@ def test_racing_finishes_have_one_winner(store: Store) -> None:
     assert attempt == 1
     results = in_threads(
         6,
-        lambda i: finish(store, analysis.analysis_id, attempt)
-        if i % 2
-        else store.fail_analysis(analysis.analysis_id, attempt, error_code=122, error_message="expired", now=at(2)),
+        lambda i: (
+            finish(store, analysis.analysis_id, attempt)
+            if i % 2
+            else store.fail_analysis(analysis.analysis_id, attempt, error_code=122, error_message="expired", now=at(2))
+        ),
     )
     assert sorted(results) == [False] * 5 + [True]
 

@@ -67,10 +67,11 @@ class LiveAppliance:
         assert self.log_dir is not None
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in sorted(self.log_dir.glob("*.log")))
 
-    def stop(self) -> None:
+    def stop(self, graceful: bool = True) -> None:
+        """SIGINT lets workers finish running tasks; SIGTERM stops them at once."""
         for process in self.processes.values():
             if process.poll() is None:
-                process.send_signal(signal.SIGINT)
+                process.send_signal(signal.SIGINT if graceful else signal.SIGTERM)
         for process in self.processes.values():
             try:
                 process.wait(timeout=15)
@@ -93,9 +94,10 @@ class LiveAppliance:
         raise RuntimeError(f"the appliance did not become ready\n{self.logs()}")
 
 
-def appliance_env(data_dir: Path, port: int, **settings: str) -> dict[str, str]:
+def appliance_env(data_dir: Path, port: int, pythonpath: tuple[Path, ...] = (), **settings: str) -> dict[str, str]:
     """Environment of an appliance in `data_dir`; `settings` are extra APPLIANCE_* variables
-    without the prefix (e.g. DATABASE_URL, QUEUE__BACKEND)."""
+    without the prefix (e.g. DATABASE_URL, QUEUE__BACKEND); `pythonpath` adds import paths
+    (where a test installed a plugin distribution)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
     env.update(
         {
@@ -108,7 +110,9 @@ def appliance_env(data_dir: Path, port: int, **settings: str) -> dict[str, str]:
             "APPLIANCE_SCHEDULER__WEBHOOK_CHECK_SECONDS": "1",
             "APPLIANCE_WEBHOOKS__RETRY_DELAY_SECONDS": "1",
             "APPLIANCE_ANALYSIS__RETRY_DELAY_SECONDS": "1",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])),
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(REPO_ROOT), *map(str, pythonpath), os.environ.get("PYTHONPATH", "")])
+            ),
         }
     )
     env.update({f"APPLIANCE_{k.upper()}": v for k, v in settings.items()})
@@ -117,11 +121,17 @@ def appliance_env(data_dir: Path, port: int, **settings: str) -> dict[str, str]:
 
 @contextmanager
 def running_appliance(
-    data_dir: Path, *, workers: dict[str, int] | None = None, scheduler: bool = True, **settings: str
+    data_dir: Path,
+    *,
+    workers: dict[str, int] | None = None,
+    scheduler: bool = True,
+    pythonpath: tuple[Path, ...] = (),
+    graceful_stop: bool = True,
+    **settings: str,
 ) -> Iterator[LiveAppliance]:
     """`appliance init`, then API, workers (queue -> count; default one per queue) and scheduler."""
     port = free_port()
-    env = appliance_env(data_dir, port, **settings)
+    env = appliance_env(data_dir, port, pythonpath, **settings)
     live = LiveAppliance(base_url=f"http://127.0.0.1:{port}", env=env, data_dir=data_dir, log_dir=data_dir / "logs")
     live.log_dir.mkdir(parents=True, exist_ok=True)
     init = subprocess.run(
@@ -138,7 +148,7 @@ def running_appliance(
         live.wait_ready()
         yield live
     finally:
-        live.stop()
+        live.stop(graceful_stop)
 
 
 @dataclass
@@ -191,6 +201,19 @@ class WebhookReceiver:
                     return list(self.received)
             time.sleep(0.1)
         raise AssertionError(f"expected {count} webhooks, got {len(self.received)}")
+
+
+def child_pids(pid: int) -> list[int]:
+    """Processes whose parent is `pid`, read from /proc."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
 
 
 def poll_folder(client: httpx.Client, folder_id: str, timeout: float = 90.0) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import functools
 import io
 import stat
 import struct
+import tempfile
 import warnings
 import zipfile
 import zlib
@@ -52,6 +53,8 @@ VIDEO_FPS = 15
 VIDEO_FRAMES = 45  # 3 seconds
 SHOT_COUNT = 12  # more than 9, so natural order (2 before 10) differs from plain string order
 _EXIF_ORIENTATION = 0x0112
+#: A ZIP entry to write: its name (or a ZipInfo, for special attributes) and its content.
+_Entry = tuple[str | zipfile.ZipInfo, bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +171,7 @@ def _png_with_header_size(width: int, height: int) -> bytes:
     )
 
 
-def _zip(path: Path, entries: list[tuple[str | zipfile.ZipInfo, bytes]]) -> Path:
+def _zip(path: Path, entries: list[_Entry]) -> Path:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Duplicate name", UserWarning)  # the duplicate-entry sample
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -238,7 +241,7 @@ def build_shots_zip(path: Path, count: int = SHOT_COUNT) -> Path:
     frames = [
         (f"shots/frame_{n}.jpg", jpeg_bytes(_moving_frame(rgb, n / count, _shot_side(n)))) for n in range(1, count + 1)
     ]
-    entries: list[tuple[str | zipfile.ZipInfo, bytes]] = [("shots/", b"")]
+    entries: list[_Entry] = [("shots/", b"")]
     entries += list(reversed(frames))
     entries += [("__MACOSX/shots/._frame_1.jpg", b"\x00\x05\x16\x07junk")]
     return _zip(path, entries)
@@ -260,10 +263,9 @@ def build_malformed_samples(directory: Path) -> dict[str, tuple[Path, ErrorCode]
     small_jpeg = jpeg_bytes(cv2.resize(rgb, (8, 8)))
     png_buffer = io.BytesIO()
     Image.fromarray(rgb).save(png_buffer, format="PNG")
-    mp4 = write_video(directory / "source.mp4", "mp4v", side=160).read_bytes()
-    avi = write_video(directory / "source.avi", "MJPG", side=160).read_bytes()
-    (directory / "source.mp4").unlink()
-    (directory / "source.avi").unlink()
+    with tempfile.TemporaryDirectory() as scratch:
+        mp4 = write_video(Path(scratch) / "source.mp4", "mp4v", side=160).read_bytes()
+        avi = write_video(Path(scratch) / "source.avi", "MJPG", side=160).read_bytes()
     gif = io.BytesIO()
     Image.fromarray(rgb).save(gif, format="GIF")
     symlink = zipfile.ZipInfo("shots/link.jpg")
@@ -276,7 +278,7 @@ def build_malformed_samples(directory: Path) -> dict[str, tuple[Path, ErrorCode]
     def save(name: str, content: bytes, code: ErrorCode) -> tuple[Path, ErrorCode]:
         return _save(directory / name, content), code
 
-    def zipped(name: str, entries: list[tuple[str | zipfile.ZipInfo, bytes]], code: ErrorCode) -> tuple[Path, ErrorCode]:
+    def zipped(name: str, entries: list[_Entry], code: ErrorCode) -> tuple[Path, ErrorCode]:
         return _zip(directory / name, entries), code
 
     return {
@@ -288,6 +290,8 @@ def build_malformed_samples(directory: Path) -> dict[str, tuple[Path, ErrorCode]
         "truncated_jpeg": save("truncated.jpg", jpeg[: len(jpeg) * 2 // 3], corrupt),
         "truncated_png": save("truncated.png", png_buffer.getvalue()[: len(png_buffer.getvalue()) // 2], corrupt),
         "jpeg_header_only": save("header_only.jpg", jpeg[:200], corrupt),
+        "jpeg_garbage": save("garbage.jpg", b"\xff\xd8\xff" + b"garbage" * 50, corrupt),
+        "webp_garbage": save("garbage.webp", b"RIFF\x00\x00\x00\x00WEBP" + b"garbage" * 50, corrupt),
         "truncated_mp4": save("truncated.mp4", mp4[: len(mp4) // 2], corrupt),
         "truncated_avi": save("truncated.avi", avi[: len(avi) // 2], corrupt),
         "mp4_header_only": save("header_only.mp4", mp4[:64], corrupt),
@@ -297,7 +301,9 @@ def build_malformed_samples(directory: Path) -> dict[str, tuple[Path, ErrorCode]
             write_video(directory / "long.mp4", "mp4v", frames=130, fps=2, side=64),  # 65 s
             ErrorCode.MEDIA_TOO_LONG,
         ),
-        "oversize": save("oversize.jpg", jpeg + bytes(limits.max_file_bytes + 1 - len(jpeg)), ErrorCode.MEDIA_TOO_LARGE),
+        "oversize": save(  # a valid JPEG padded one byte past the limit
+            "oversize.jpg", jpeg + bytes(limits.max_file_bytes + 1 - len(jpeg)), ErrorCode.MEDIA_TOO_LARGE
+        ),
         "zip_dotdot": zipped("dotdot.zip", [("frame_1.jpg", jpeg), ("../evil.jpg", jpeg)], unsafe),
         "zip_absolute": zipped("absolute.zip", [("/tmp/evil.jpg", jpeg)], unsafe),
         "zip_backslash": zipped("backslash.zip", [("shots\\..\\evil.jpg", jpeg)], unsafe),
@@ -305,13 +311,15 @@ def build_malformed_samples(directory: Path) -> dict[str, tuple[Path, ErrorCode]
         "zip_symlink": zipped("symlink.zip", [("frame_1.jpg", jpeg), (symlink, b"/etc/passwd")], unsafe),
         "zip_duplicate": zipped("duplicate.zip", [("frame_1.jpg", jpeg), ("frame_1.jpg", small_jpeg)], unsafe),
         "zip_too_many_entries": zipped("many.zip", too_many, ErrorCode.ARCHIVE_TOO_MANY_ENTRIES),
-        "zip_bomb": zipped("bomb.zip", [("frame_1.jpg", jpeg), ("frame_2.jpg", bytes(30 * 1024 * 1024))],
-                           ErrorCode.ARCHIVE_TOO_LARGE),
+        "zip_bomb": zipped(
+            "bomb.zip", [("frame_1.jpg", jpeg), ("frame_2.jpg", bytes(30 * 1024 * 1024))], ErrorCode.ARCHIVE_TOO_LARGE
+        ),
         "zip_non_image": zipped("mixed.zip", [("frame_1.jpg", jpeg), ("notes.txt", b"hello")], unsupported),
         "zip_video_entry": zipped("video_inside.zip", [("frame_1.jpg", jpeg), ("clip.mp4", mp4)], unsupported),
         "zip_truncated_image": zipped("broken_frame.zip", [("frame_1.jpg", jpeg[: len(jpeg) // 2])], corrupt),
-        "zip_pixel_bomb": zipped("pixel_bomb.zip", [("frame_1.png", _png_with_header_size(50_000, 50_000))],
-                                 ErrorCode.MEDIA_TOO_MANY_PIXELS),
+        "zip_pixel_bomb": zipped(
+            "pixel_bomb.zip", [("frame_1.png", _png_with_header_size(50_000, 50_000))], ErrorCode.MEDIA_TOO_MANY_PIXELS
+        ),
         "zip_no_images": zipped("only_dirs.zip", [("shots/", b""), ("__MACOSX/._x", b"junk")], corrupt),
         "zip_empty": save("empty.zip", b"PK\x05\x06" + bytes(18), corrupt),
         "zip_garbage": save("garbage.zip", b"PK\x03\x04" + bytes(100), corrupt),
