@@ -15,6 +15,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import msgspec
@@ -192,14 +193,16 @@ def _retry_or_fail(ctx: WorkerContext, analysis: Analysis, attempt: int, exc: Ex
     return False
 
 
-def _save_outputs(ctx: WorkerContext, analysis_id: str, request: AnalysisRequest, outcome: Outcome) -> list[dict]:
+def _save_outputs(
+    ctx: WorkerContext, analysis_id: str, request: AnalysisRequest, outcome: Outcome
+) -> list[dict[str, Any]]:
     """Write the outcome's output images; return the analysis's `results_media` items.
 
     Everything is checked before anything is written: media ids and names come from the plugin
     and end up in paths.
     """
     _check_outputs(request, outcome)
-    items: list[dict] = []
+    items: list[dict[str, Any]] = []
     for result in outcome.results_media:
         directory = ctx.storage.output_dir(result.media_id) / analysis_id
         for image in result.output_images:

@@ -52,8 +52,11 @@ def build_context(settings: Settings) -> WorkerContext:
     )
 
 
+MakeCtx = Callable[..., WorkerContext]
+
+
 @pytest.fixture
-def make_ctx(tmp_path: Path) -> Iterator[Callable[..., WorkerContext]]:
+def make_ctx(tmp_path: Path) -> Iterator[MakeCtx]:
     built: list[WorkerContext] = []
 
     def make(**sections: Any) -> WorkerContext:
@@ -69,7 +72,7 @@ def make_ctx(tmp_path: Path) -> Iterator[Callable[..., WorkerContext]]:
 
 
 @pytest.fixture
-def ctx(make_ctx: Callable[..., WorkerContext]) -> WorkerContext:
+def ctx(make_ctx: MakeCtx) -> WorkerContext:
     return make_ctx()
 
 
@@ -238,8 +241,7 @@ class WebhookReceiver:
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
     def url(self, path: str = "/hook") -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{path}"
+        return f"http://127.0.0.1:{self._server.server_port}{path}"
 
     def __enter__(self) -> WebhookReceiver:
         self._thread.start()

@@ -15,6 +15,7 @@ from appliance.queue.jobs import retry_webhooks
 from appliance.queue.tasks import deliver_webhook, resolve_folder, run_analysis
 from appliance.queue.webhook_signing import verify
 from tests.queue.conftest import (
+    MakeCtx,
     Samples,
     WebhookReceiver,
     add_analysis,
@@ -68,7 +69,7 @@ def test_delivered_body_is_the_folder_document_and_its_signature_verifies(
 
 
 def test_folder_without_company_is_signed_with_the_system_secret(
-    make_ctx, samples: Samples, receiver: WebhookReceiver
+    make_ctx: MakeCtx, samples: Samples, receiver: WebhookReceiver
 ) -> None:
     ctx = make_ctx(webhooks=WebhookSettings(system_secret="system-secret"))
     _, delivery = _finished_folder(ctx, samples, receiver.url(), company_secret=None)
@@ -79,7 +80,7 @@ def test_folder_without_company_is_signed_with_the_system_secret(
     assert verify("system-secret", request.body, request.headers["X-Appliance-Signature"])
 
 
-def test_failures_back_off_then_give_up(make_ctx, samples: Samples, receiver: WebhookReceiver) -> None:
+def test_failures_back_off_then_give_up(make_ctx: MakeCtx, samples: Samples, receiver: WebhookReceiver) -> None:
     ctx = make_ctx(webhooks=WebhookSettings(max_attempts=3, retry_delay_seconds=60))
     receiver.status = 500
     _, delivery = _finished_folder(ctx, samples, receiver.url())

@@ -14,13 +14,13 @@ from appliance.ops.settings import AnalysisSettings
 from appliance.queue.context import WorkerContext
 from appliance.queue.jobs import JOBS, expire_analyses, retention, run_job
 from appliance.queue.queues import JOB_NAMES
-from tests.queue.conftest import Samples, add_analysis, add_folder, add_media, new_id
+from tests.queue.conftest import MakeCtx, Samples, add_analysis, add_folder, add_media, new_id
 
 LONG_AGO = timedelta(minutes=10)
 
 
-def test_stuck_run_is_retried_then_expires_and_unpicked_analysis_fails(make_ctx, samples: Samples) -> None:
-    ctx: WorkerContext = make_ctx(
+def test_stuck_run_is_retried_then_expires_and_unpicked_analysis_fails(make_ctx: MakeCtx, samples: Samples) -> None:
+    ctx = make_ctx(
         analysis=AnalysisSettings(processing_timeout_seconds=60, delivery_timeout_seconds=120, max_attempts=2)
     )
     folder = add_folder(ctx)
@@ -71,8 +71,10 @@ def _expired_session(ctx: WorkerContext) -> Session:
     )
 
 
-def test_retention_deletes_old_folders_with_their_files_and_expired_sessions(make_ctx, samples: Samples) -> None:
-    ctx: WorkerContext = make_ctx(retention_days=1)
+def test_retention_deletes_old_folders_with_their_files_and_expired_sessions(
+    make_ctx: MakeCtx, samples: Samples
+) -> None:
+    ctx = make_ctx(retention_days=1)
     old = add_folder(ctx, time_created=datetime.now(UTC) - timedelta(days=2))
     recent = add_folder(ctx)
     old_media = add_media(ctx, old, samples.dark_jpeg)
@@ -87,8 +89,8 @@ def test_retention_deletes_old_folders_with_their_files_and_expired_sessions(mak
     assert ctx.storage.path_for(recent_media.sha256, recent_media.extension).is_file()
 
 
-def test_retention_zero_keeps_everything(make_ctx) -> None:
-    ctx: WorkerContext = make_ctx(retention_days=0)
+def test_retention_zero_keeps_everything(make_ctx: MakeCtx) -> None:
+    ctx = make_ctx(retention_days=0)
     old = add_folder(ctx, time_created=datetime.now(UTC) - timedelta(days=3650))
     assert retention() == {"folders_deleted": 0, "sessions_deleted": 0}
     assert ctx.store.get_folder(old.folder_id) is not None

@@ -10,6 +10,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from huey import PriorityRedisHuey, SqliteHuey
@@ -22,7 +23,7 @@ from appliance.queue.worker import run_worker, worker_type_for
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _settings(tmp_path: Path, **queue: str) -> Settings:
+def _settings(tmp_path: Path, **queue: Any) -> Settings:
     return Settings(data_dir=str(tmp_path / "data"), queue=QueueSettings(**queue))
 
 

@@ -15,7 +15,7 @@ from appliance.ops.settings import AnalysisSettings
 from appliance.queue.context import WorkerContext
 from appliance.queue.tasks import run_analysis
 from appliance.sdk.types import AnalysisRequest, Analyzer, AnalyzerSpec, MediaResult, Outcome, OutputImage
-from tests.queue.conftest import Samples, add_analysis, add_folder, add_media
+from tests.queue.conftest import MakeCtx, Samples, add_analysis, add_folder, add_media
 
 
 def test_finished_with_results_and_output_image(ctx: WorkerContext, samples: Samples) -> None:
@@ -74,7 +74,7 @@ def test_unknown_type_fails_without_retry(ctx: WorkerContext, samples: Samples) 
     assert ctx.queues.pending_counts()["resolution"] == 1
 
 
-def test_plugin_error_is_retried_with_backoff_then_fails(make_ctx, samples: Samples) -> None:
+def test_plugin_error_is_retried_with_backoff_then_fails(make_ctx: MakeCtx, samples: Samples) -> None:
     ctx = make_ctx(analysis=AnalysisSettings(max_attempts=3, retry_delay_seconds=5))
     folder = add_folder(ctx)
     analysis = add_analysis(ctx, folder, [add_media(ctx, folder, samples.jpeg)], params={"raise_error": "boom"})
@@ -105,7 +105,7 @@ def test_plugin_error_is_retried_with_backoff_then_fails(make_ctx, samples: Samp
     assert ctx.queues.pending_counts() == {"default": 0, "maintenance": 0, "analysis": 0, "resolution": 1, "preview": 0}
 
 
-def test_with_two_attempts_one_retry_then_failed(make_ctx, samples: Samples) -> None:
+def test_with_two_attempts_one_retry_then_failed(make_ctx: MakeCtx, samples: Samples) -> None:
     ctx = make_ctx(analysis=AnalysisSettings(max_attempts=2, retry_delay_seconds=0))
     folder = add_folder(ctx)
     analysis = add_analysis(ctx, folder, [add_media(ctx, folder, samples.jpeg)], params={"raise_error": "no face"})
