@@ -35,6 +35,7 @@ from appliance.wire import folder_to_wire
 
 __all__ = [
     "add_media",
+    "check_analysis_type",
     "check_endpoint",
     "check_payload_media",
     "create_folder",
@@ -57,6 +58,14 @@ def parse_payload(upload: ParsedUpload) -> FolderPayload:
         return msgspec.convert(upload.payload, FolderPayload)
     except msgspec.ValidationError as exc:
         raise AppError(ErrorCode.PAYLOAD_INVALID, f"payload: {exc}") from exc
+
+
+def check_analysis_type(requested: str) -> str:
+    """The analysis type as stored (upper case), or INVALID_VALUE for anything that is not a type name."""
+    analysis_type = requested.strip().upper()
+    if not _ANALYSIS_TYPE.match(analysis_type):
+        raise AppError(ErrorCode.INVALID_VALUE, f"not an analysis type: {requested!r}")
+    return analysis_type
 
 
 def check_endpoint(url: str | None) -> str | None:
@@ -141,9 +150,7 @@ def _plan_analyses(
         raise AppError(ErrorCode.INVALID_VALUE, "analyses must list at least one analysis")
     planned = []
     for request in requests:
-        analysis_type = request.type.strip().upper()
-        if not _ANALYSIS_TYPE.match(analysis_type):
-            raise AppError(ErrorCode.INVALID_VALUE, f"not an analysis type: {request.type!r}")
+        analysis_type = check_analysis_type(request.type)
         if not policy.can_start_analysis(user, analysis_type):
             raise AppError(ErrorCode.AUTH_FORBIDDEN, f"this user may not start {analysis_type} analyses")
         spec = services.plugins.registry.get(analysis_type)

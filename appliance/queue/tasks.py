@@ -302,7 +302,7 @@ def _webhook_urls(ctx: WorkerContext, folder: Folder) -> list[str]:
     return list(dict.fromkeys(u for u in urls if u))
 
 
-def webhook_body(ctx: WorkerContext, folder: Folder) -> bytes:
+def _webhook_body(ctx: WorkerContext, folder: Folder) -> bytes:
     """The JSON a webhook carries: the folder document of `GET /api/folders/{id}?with_analyses=true`."""
     media = ctx.store.list_media(folder.folder_id)
     analyses = ctx.store.list_analyses(folder.folder_id)
@@ -323,7 +323,7 @@ def deliver_webhook(delivery_id: str) -> None:
         return
     company = store.get_company(folder.company_id) if folder.company_id else None
     secret = company.webhook_secret if company else cfg.system_secret
-    body = webhook_body(ctx, folder)
+    body = _webhook_body(ctx, folder)
     # Lease: while this call runs, retry_webhooks must not see the delivery as due. If this
     # worker dies mid-call, the lease runs out and the delivery is retried.
     delivery.next_attempt_at = _now() + timedelta(seconds=cfg.timeout_seconds + cfg.retry_delay_seconds)

@@ -1,4 +1,4 @@
-"""Running the consumer of one queue: `appliance worker <queue>` ends up here.
+"""Running the consumer of one queue (what the CLI's worker command runs).
 
 Each queue gets its own consumer process (and unit), so the number and kind of workers can
 follow the work: CPU-bound analyses run in worker *processes* (one model instance each, no GIL
@@ -6,8 +6,8 @@ contention), the rest (HTTP calls, small database writes, thumbnails) in threads
 
 Periodic tasks are off in every consumer: Huey would run a scheduler per consumer and enqueue
 each job once per consumer. Maintenance jobs come from `appliance scheduler` instead
-(`scheduler.py`), of which an installation runs exactly one. Huey's own scheduler thread still
-runs in each consumer: it moves delayed tasks (analysis retries) into the queue when they are due.
+(`scheduler.py`), of which an installation runs exactly one. Huey's own scheduler still runs in
+each consumer: it moves delayed tasks (analysis retries) into the queue when they are due.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import anyio
 import msgspec
 from litestar import Controller, Request, post
 
-from appliance.api.folder_service import check_payload_media, parse_payload
+from appliance.api.folder_service import check_analysis_type, check_payload_media, parse_payload
 from appliance.api.schemas import FolderPayload
 from appliance.api.services import ApiServices
 from appliance.api.uploads import ParsedUpload, read_multipart
@@ -39,6 +39,8 @@ def _payload(upload: ParsedUpload, services: ApiServices) -> FolderPayload:
     if not payload.analyses:
         raise AppError(ErrorCode.PAYLOAD_INVALID, "the instant mode needs `analyses` in the payload")
     check_payload_media(services, upload.files, payload)
+    for analysis in payload.analyses:
+        check_analysis_type(analysis.type)
     return payload
 
 

@@ -1,0 +1,495 @@
+"""Who may call what, over real HTTP: every endpoint for every role, and company isolation.
+
+One appliance (SQLite, Huey on SQLite) runs for the whole module, set up by tests/support/roles.py.
+`ENDPOINTS` is the role x endpoint table: one row per endpoint of the API (a route without a row
+fails `test_every_endpoint_has_a_row`), one column per caller, each cell one of
+
+- ok: allowed, the row's 2xx status;
+- 403: forbidden, error_code 9 (AUTH_FORBIDDEN): the caller sees the object but may not do this;
+- 404: not visible, error_code 10 (NOT_EXIST): exactly what a missing object answers;
+- 401: no token, error_code 6 (AUTH_NOT_PROVIDED).
+
+Unless a row says otherwise, a cell acts on company A and on what CLIENT_A owns: its user, its
+folder (with photo, shot set and a finished analysis) and that folder's photo. Cells that delete
+something, or change a user, act on an object created for that cell alone; the other changing
+cells only touch meta_data, webhook secrets and added media, which no cell's outcome depends on.
+The rules come from the roles table of docs/api.md and appliance/domain/policy.py.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from appliance.api.app import create_app
+from appliance.ops.settings import Settings
+from tests.support.live import running_appliance
+from tests.support.media_samples import astronaut_rgb, build_shots_zip, jpeg_bytes
+from tests.support.roles import (
+    ACCOUNT_OF,
+    ANALYSED,
+    ANONYMOUS,
+    CALLERS,
+    FOLDER_OWNERS,
+    ROLES,
+    Form,
+    World,
+    build_world,
+    expect_status,
+    photo_form,
+)
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    shots_zip = build_shots_zip(tmp_path_factory.mktemp("samples") / "shots.zip").read_bytes()
+    workers = {"analysis": 1, "preview": 1, "resolution": 1}
+    with running_appliance(tmp_path_factory.mktemp("appliance"), workers=workers, scheduler=False) as live:
+        world = build_world(live, jpeg_bytes(astronaut_rgb()), shots_zip)
+        try:
+            yield world
+        finally:
+            world.close()
+
+
+# The table ----------------------------------------------------------------------------------------
+
+
+class Outcome(Enum):
+    ALLOWED = "ok"
+    FORBIDDEN = "403"
+    NOT_VISIBLE = "404"
+    UNAUTHENTICATED = "401"
+
+
+#: Status and error_code of each refusal.
+REFUSALS = {Outcome.FORBIDDEN: (403, 9), Outcome.NOT_VISIBLE: (404, 10), Outcome.UNAUTHENTICATED: (401, 6)}
+
+
+def outcomes(text: str) -> dict[str, Outcome]:
+    """One outcome per caller, in the order of `CALLERS` (the column header below)."""
+    cells = text.split()
+    assert len(cells) == len(CALLERS), text
+    return dict(zip(CALLERS, map(Outcome, cells), strict=True))
+
+
+# fmt: off
+#                                   ADMIN OPER CADM_A CLI_A COP_A SVC_A CLI_B CADM_B anonymous
+EVERYONE              = outcomes("ok    ok   ok     ok    ok    ok    ok    ok     ok")
+SIGNED_IN             = outcomes("ok    ok   ok     ok    ok    ok    ok    ok     401")
+WITHOUT_OTHER_SESSION = outcomes("403   403  403    403   403   403   403   403    ok")
+ADMIN_ONLY            = outcomes("ok    403  403    403   403   403   403   403    401")
+CREATE_A_USER         = outcomes("ok    403  ok     403   403   403   403   403    401")
+READ_CLIENT_A_USER    = outcomes("ok    ok   ok     ok    404   404   404   404    401")
+MANAGE_A_USER         = outcomes("ok    403  ok     404   404   404   404   404    401")
+READ_COMPANY_A        = outcomes("ok    ok   ok     ok    ok    ok    404   404    401")
+CONFIGURE_COMPANY_A   = outcomes("ok    403  ok     403   403   403   404   404    401")
+DELETE_COMPANY        = outcomes("ok    403  404    404   404   404   404   404    401")
+CREATE_FOLDERS        = outcomes("ok    403  ok     ok    403   ok    ok    ok     401")
+READ_FOLDER           = outcomes("ok    ok   ok     ok    ok    404   404   404    401")
+WRITE_FOLDER          = outcomes("ok    403  ok     ok    403   404   404   404    401")
+DELETE_FOLDER         = outcomes("ok    403  ok     403   403   404   404   404    401")
+# fmt: on
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """What a cell sends besides its caller's token: ids for the path's placeholders (over
+    `shared_ids`), and a JSON body, a query or a multipart form."""
+
+    ids: dict[str, str] = field(default_factory=dict)
+    json: Any = None
+    params: dict[str, str] | None = None
+    form: Form | None = None
+
+
+Build = Callable[[World, str], Call]
+
+
+def plain(_: World, __: str) -> Call:
+    return Call()
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    outcomes: dict[str, Outcome]
+    build: Build = plain
+    ok: int = 200
+
+
+def shared_ids(world: World) -> dict[str, str]:
+    """The objects a cell acts on unless its row says otherwise: company A, CLIENT_A and its folder."""
+    photo = world.media("CLIENT_A", "IMAGE_FOLDER")
+    analysis = world.analysis("CLIENT_A")
+    (image,) = next(r for r in analysis["results_media"] if r["source_media_id"] == photo["media_id"])["output_images"]
+    return {
+        "company_id": world.company_ids["A"],
+        "user_id": world.user_ids["CLIENT_A"],
+        "folder_id": world.folders["CLIENT_A"]["folder_id"],
+        "media_id": photo["media_id"],
+        "analysis_id": analysis["analysis_id"],
+        "name": image["name"],
+    }
+
+
+def body(json: Any) -> Build:
+    return lambda _, __: Call(json=json)
+
+
+def log_in_as_caller(world: World, caller: str) -> Call:
+    account = ACCOUNT_OF["CLIENT_A" if caller == ANONYMOUS else caller]
+    return Call(json={"credentials": {"email": account.email, "password": account.password}})
+
+
+def refresh_another_session(world: World, _: str) -> Call:
+    """The expire token of a new session of CLIENT_A: it alone is the credential, so a caller
+    sending the access token of any other session is refused."""
+    return Call(json={"expire_token": world.log_in(ACCOUNT_OF["CLIENT_A"])["expire_token"]})
+
+
+def new_user_of_a(world: World, _: str) -> Call:
+    email = f"new-{uuid.uuid4().hex[:12]}@roles.test"
+    return Call(json={"email": email, "password": "new-password-1", "user_type": "CLIENT", "company_id": world.company_ids["A"]})
+
+
+def fresh_user(json: Any = None) -> Build:
+    return lambda world, _: Call(ids={"user_id": world.fresh_user()}, json=json)
+
+
+def new_company(_: World, __: str) -> Call:
+    return Call(json={"name": f"Company {uuid.uuid4().hex[:8]}"})
+
+
+def fresh_company(world: World, _: str) -> Call:
+    return Call(ids={"company_id": world.fresh_company()})
+
+
+def fresh_folder(world: World, _: str) -> Call:
+    return Call(ids={"folder_id": world.fresh_folder()})
+
+
+def photo(world: World, _: str) -> Call:
+    return Call(form=photo_form(world.jpeg))
+
+
+def photo_with_analysis(world: World, _: str) -> Call:
+    return Call(form=photo_form(world.jpeg, analyses=[{"type": "brightness"}]))
+
+
+def shot_set(world: World, _: str) -> Call:
+    return Call(ids={"media_id": world.media("CLIENT_A", "SHOTS_SET")["media_id"]})
+
+
+def meta_data(world: World, caller: str) -> Call:
+    return Call(json={"written_by": caller})
+
+
+def meta_keys(world: World, _: str) -> Call:
+    return Call(params={"keys": "written_by"})
+
+
+def meta_rows(prefix: str) -> dict[str, Row]:
+    """The four meta_data verbs under `prefix`: reading follows READ_FOLDER, changing WRITE_FOLDER."""
+    return {
+        f"GET {prefix}/meta_data": Row(READ_FOLDER),
+        f"POST {prefix}/meta_data": Row(WRITE_FOLDER, meta_data),
+        f"PATCH {prefix}/meta_data": Row(WRITE_FOLDER, meta_data),
+        f"DELETE {prefix}/meta_data": Row(WRITE_FOLDER, meta_keys),
+    }
+
+
+ENDPOINTS: dict[str, Row] = {
+    "GET /health/live": Row(EVERYONE),
+    "GET /health/ready": Row(EVERYONE),
+    "GET /api/version": Row(EVERYONE),
+    "POST /api/authorize/auth": Row(EVERYONE, log_in_as_caller),
+    "POST /api/authorize/refresh": Row(WITHOUT_OTHER_SESSION, refresh_another_session),
+    "GET /api/users": Row(SIGNED_IN),
+    "POST /api/users": Row(CREATE_A_USER, new_user_of_a, ok=201),
+    "GET /api/users/me": Row(SIGNED_IN),
+    "GET /api/users/{user_id}": Row(READ_CLIENT_A_USER),
+    "PATCH /api/users/{user_id}": Row(MANAGE_A_USER, fresh_user({"first_name": "Renamed"})),
+    "DELETE /api/users/{user_id}": Row(MANAGE_A_USER, fresh_user(), ok=204),
+    "GET /api/companies": Row(SIGNED_IN),
+    "POST /api/companies": Row(ADMIN_ONLY, new_company, ok=201),
+    "GET /api/companies/{company_id}": Row(READ_COMPANY_A),
+    "PATCH /api/companies/{company_id}": Row(CONFIGURE_COMPANY_A, body({"meta_data": {"region": "north"}})),
+    "DELETE /api/companies/{company_id}": Row(DELETE_COMPANY, fresh_company, ok=204),
+    "POST /api/companies/{company_id}/webhook_secret": Row(CONFIGURE_COMPANY_A),
+    "POST /api/folders": Row(CREATE_FOLDERS, photo, ok=201),
+    "GET /api/folders": Row(SIGNED_IN),
+    "GET /api/folders/{folder_id}": Row(READ_FOLDER),
+    "DELETE /api/folders/{folder_id}": Row(DELETE_FOLDER, fresh_folder, ok=204),
+    "POST /api/folders/{folder_id}/media": Row(WRITE_FOLDER, photo, ok=201),
+    **meta_rows("/api/folders/{folder_id}"),
+    "POST /api/folders/{folder_id}/analyses": Row(WRITE_FOLDER, body({"analyses": [{"type": "brightness"}]}), ok=201),
+    "GET /api/folders/{folder_id}/analyses": Row(READ_FOLDER),
+    "GET /api/analyses/{analysis_id}": Row(READ_FOLDER),
+    **meta_rows("/api/analyses/{analysis_id}"),
+    "GET /api/analyses/{analysis_id}/images/{media_id}/{name}": Row(READ_FOLDER),
+    "GET /api/media/{media_id}": Row(READ_FOLDER),
+    "GET /api/media/{media_id}/file": Row(READ_FOLDER),
+    "GET /api/media/{media_id}/thumbnail": Row(READ_FOLDER),
+    "GET /api/media/{media_id}/preview": Row(READ_FOLDER, shot_set),
+    **meta_rows("/api/media/{media_id}"),
+    "POST /api/instant/folders": Row(CREATE_FOLDERS, photo_with_analysis),
+}
+
+
+def api_endpoints() -> set[str]:
+    """`METHOD /path/{param}` of every route the app serves, without the OpenAPI pages."""
+    app = create_app(Settings())
+    docs = app.openapi_config.path if app.openapi_config else "/docs"
+    endpoints = set()
+    for route in app.routes:
+        if route.path == docs or route.path.startswith(f"{docs}/"):
+            continue
+        path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
+        for handler in route.route_handlers:
+            endpoints.update(f"{method} {path}" for method in handler.http_methods - {"HEAD", "OPTIONS"})
+    return endpoints
+
+
+def test_every_endpoint_has_a_row() -> None:
+    endpoints = api_endpoints()
+    assert sorted(endpoints - ENDPOINTS.keys()) == [], "endpoints without a row in ENDPOINTS"
+    assert sorted(ENDPOINTS.keys() - endpoints) == [], "rows of ENDPOINTS the app does not serve"
+
+
+CELLS = [(endpoint, caller) for endpoint in ENDPOINTS for caller in CALLERS]
+
+
+@pytest.mark.parametrize(("endpoint", "caller"), CELLS, ids=[f"{endpoint} {caller}" for endpoint, caller in CELLS])
+def test_matrix(world: World, endpoint: str, caller: str) -> None:
+    row = ENDPOINTS[endpoint]
+    method, template = endpoint.split(" ")
+    call = row.build(world, caller)
+    form_data, files = call.form or (None, None)
+    response = world.client(caller).request(
+        method, template.format(**shared_ids(world), **call.ids), json=call.json, params=call.params, data=form_data, files=files
+    )
+    expected = row.outcomes[caller]
+    if expected is Outcome.ALLOWED:
+        assert response.status_code == row.ok, response.text
+    else:
+        assert (response.status_code, response.json()["error_code"]) == REFUSALS[expected], response.text
+
+
+# Company isolation --------------------------------------------------------------------------------
+
+#: The setup's folders (by owner) each role sees, in lists and by id.
+FOLDERS_SEEN: dict[str, set[str]] = {
+    "ADMIN": {"CLIENT_A", "COMPANY_ADMIN_A", "CLIENT_B"},
+    "OPERATOR": {"CLIENT_A", "COMPANY_ADMIN_A", "CLIENT_B"},
+    "COMPANY_ADMIN_A": {"CLIENT_A", "COMPANY_ADMIN_A"},
+    "CLIENT_A": {"CLIENT_A"},
+    "CLIENT_OPERATOR_A": {"CLIENT_A", "COMPANY_ADMIN_A"},
+    "SERVICE_A": set(),
+    "CLIENT_B": {"CLIENT_B"},
+    "COMPANY_ADMIN_B": {"CLIENT_B"},
+}
+#: The setup's users each role sees.
+USERS_SEEN: dict[str, set[str]] = {
+    "ADMIN": set(ROLES),
+    "OPERATOR": set(ROLES),
+    "COMPANY_ADMIN_A": {"COMPANY_ADMIN_A", "CLIENT_A", "CLIENT_OPERATOR_A", "SERVICE_A"},
+    "CLIENT_A": {"CLIENT_A"},
+    "CLIENT_OPERATOR_A": {"CLIENT_OPERATOR_A"},
+    "SERVICE_A": {"SERVICE_A"},
+    "CLIENT_B": {"CLIENT_B"},
+    "COMPANY_ADMIN_B": {"COMPANY_ADMIN_B", "CLIENT_B"},
+}
+#: The companies each role sees, and those whose webhook secret it is shown.
+COMPANIES_SEEN: dict[str, tuple[set[str], set[str]]] = {
+    "ADMIN": ({"A", "B"}, {"A", "B"}),
+    "OPERATOR": ({"A", "B"}, set()),
+    "COMPANY_ADMIN_A": ({"A"}, {"A"}),
+    "CLIENT_A": ({"A"}, set()),
+    "CLIENT_OPERATOR_A": ({"A"}, set()),
+    "SERVICE_A": ({"A"}, set()),
+    "CLIENT_B": ({"B"}, set()),
+    "COMPANY_ADMIN_B": ({"B"}, {"B"}),
+}
+
+
+def company_of(role: str) -> str | None:
+    return ACCOUNT_OF[role].company
+
+
+def listed(client: httpx.Client, path: str, **params: str) -> list[dict[str, Any]]:
+    return expect_status(client.get(path, params={"limit": "1000", **params}), 200)["items"]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_folder_lists_hold_only_what_the_role_sees(world: World, role: str) -> None:
+    client, owner_of = world.client(role), {f["folder_id"]: owner for owner, f in world.folders.items()}
+    items = listed(client, "/api/folders", with_analyses="true")
+    assert {owner_of[f["folder_id"]] for f in items if f["folder_id"] in owner_of} == FOLDERS_SEEN[role]
+    if company_of(role):  # the matrix adds folders; all of them must be in scope too
+        assert {f["company_id"] for f in items} <= {world.company_ids[company_of(role) or ""]}
+    if role in ("CLIENT_A", "SERVICE_A", "CLIENT_B"):
+        assert {f["user_id"] for f in items} <= {world.user_ids[role]}
+    analysis_ids = {a["analysis_id"] for f in items for a in f["analyses"]}
+    assert {owner for owner in ANALYSED if world.analysis(owner)["analysis_id"] in analysis_ids} == FOLDERS_SEEN[role] & set(ANALYSED)
+    # Filters narrow a list, never widen it past the caller's scope.
+    for company in ("A", "B"):
+        narrowed = listed(client, "/api/folders", company_id=world.company_ids[company])
+        assert {owner_of[f["folder_id"]] for f in narrowed if f["folder_id"] in owner_of} <= FOLDERS_SEEN[role]
+    narrowed = listed(client, "/api/folders", user_id=world.user_ids["CLIENT_A"])
+    assert {owner_of[f["folder_id"]] for f in narrowed if f["folder_id"] in owner_of} == FOLDERS_SEEN[role] & {"CLIENT_A"}
+
+
+def object_paths(folder: dict[str, Any]) -> list[str]:
+    """Every by-id path of a folder, its media (files fetched with a token, not signed) and analyses."""
+    folder_id = folder["folder_id"]
+    paths = [f"/api/folders/{folder_id}", f"/api/folders/{folder_id}/meta_data", f"/api/folders/{folder_id}/analyses"]
+    for media in folder["media"]:
+        media_id = media["media_id"]
+        paths += [f"/api/media/{media_id}", f"/api/media/{media_id}/meta_data", f"/api/media/{media_id}/file"]
+        paths += [f"/api/media/{media_id}/{kind}" for kind, url in (("thumbnail", media["thumb_url"]), ("preview", media["preview_url"])) if url]
+    for analysis in folder["analyses"]:
+        paths += [f"/api/analyses/{analysis['analysis_id']}", f"/api/analyses/{analysis['analysis_id']}/meta_data"]
+        paths += [image["original_url"].split("?")[0].split(":", 2)[2].partition("/")[2] for r in analysis["results_media"] for image in r["output_images"]]
+    return paths
+
+
+@pytest.mark.parametrize("owner", FOLDER_OWNERS)
+@pytest.mark.parametrize("role", ROLES)
+def test_objects_by_id_answer_404_outside_the_role_scope(world: World, role: str, owner: str) -> None:
+    client, visible = world.client(role), owner in FOLDERS_SEEN[role]
+    answers = {}
+    for path in object_paths(world.folders[owner]):
+        response = client.get(path)
+        answers[path] = response.status_code if response.is_success else (response.status_code, response.json()["error_code"])
+    assert answers == dict.fromkeys(answers, 200 if visible else (404, 10))
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_users_are_visible_only_within_the_role_scope(world: World, role: str) -> None:
+    client, role_of = world.client(role), {user_id: r for r, user_id in world.user_ids.items()}
+    items = listed(client, "/api/users")
+    assert {role_of[u["user_id"]] for u in items if u["user_id"] in role_of} == USERS_SEEN[role]
+    if company_of(role):
+        assert {u["company_id"] for u in items} == {world.company_ids[company_of(role) or ""]}
+        other = world.company_ids["B" if company_of(role) == "A" else "A"]
+        assert {u["company_id"] for u in listed(client, "/api/users", company_id=other)} <= {world.company_ids[company_of(role) or ""]}
+    answers = {r: client.get(f"/api/users/{user_id}").status_code for r, user_id in world.user_ids.items()}
+    assert answers == {r: 200 if r in USERS_SEEN[role] else 404 for r in ROLES}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_companies_are_visible_only_within_the_role_scope(world: World, role: str) -> None:
+    client, name_of = world.client(role), {company_id: c for c, company_id in world.company_ids.items()}
+    seen, with_secret = COMPANIES_SEEN[role]
+    items = listed(client, "/api/companies")
+    assert {name_of[c["company_id"]] for c in items if c["company_id"] in name_of} == seen
+    assert {name_of[c["company_id"]] for c in items if "webhook_secret" in c and c["company_id"] in name_of} == with_secret
+    if company_of(role):
+        assert len(items) == 1
+    answers = {c: client.get(f"/api/companies/{company_id}").status_code for c, company_id in world.company_ids.items()}
+    assert answers == {c: 200 if c in seen else 404 for c in ("A", "B")}
+
+
+def signed_urls(folder: dict[str, Any]) -> list[str]:
+    """The signed links a folder document hands out: files, thumbnails, previews, output images."""
+    urls = [url for m in folder["media"] for url in (m["original_url"], m["thumb_url"], m["preview_url"]) if url]
+    return urls + [i["original_url"] for a in folder["analyses"] for r in a["results_media"] for i in r["output_images"]]
+
+
+def test_signed_urls_are_the_only_way_to_another_company_s_files(world: World) -> None:
+    document = expect_status(
+        world.client("CLIENT_A").get(f"/api/folders/{world.folders['CLIENT_A']['folder_id']}", params={"with_analyses": "true"}), 200
+    )
+    urls = signed_urls(document)
+    assert len(urls) == 6  # photo and shot set: file and thumbnail each, the shot set's preview, one output image
+    foreign = world.client("CLIENT_B")
+    for url in urls:
+        unsigned = url.split("?")[0]
+        assert httpx.get(url).status_code == 200, url
+        assert foreign.get(url).status_code == 200, url
+        assert world.client("CLIENT_A").get(unsigned).status_code == 200, url
+        refused = foreign.get(unsigned)
+        assert (refused.status_code, refused.json()["error_code"]) == (404, 10), url
+        anonymous = httpx.get(unsigned)
+        assert (anonymous.status_code, anonymous.json()["error_code"]) == (401, 6), url
+    # A signature is bound to its path: moved onto B's photo, it opens nothing.
+    photo_a, photo_b = world.media("CLIENT_A", "IMAGE_FOLDER")["media_id"], world.media("CLIENT_B", "IMAGE_FOLDER")["media_id"]
+    moved = httpx.get(urls[0].replace(photo_a, photo_b))
+    assert (moved.status_code, moved.json()["error_code"]) == (401, 8)
+
+
+# Rules beyond the table ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["OPERATOR", "CLIENT_OPERATOR_A"])
+def test_operators_cannot_upload_or_analyse(world: World, role: str) -> None:
+    client = world.client(role)
+    before = listed(world.client("ADMIN"), "/api/folders")
+    data, files = photo_form(world.jpeg, analyses=[{"type": "brightness"}])
+    single_request = client.post("/api/folders", data=data, files=files)
+    assert (single_request.status_code, single_request.json()["error_code"]) == (403, 9)
+    started = client.post(f"/api/folders/{world.folders['COMPANY_ADMIN_A']['folder_id']}/analyses", json={"analyses": [{"type": "brightness"}]})
+    assert (started.status_code, started.json()["error_code"]) == (403, 9)
+    assert listed(world.client("ADMIN"), "/api/folders") == before
+
+
+def test_a_company_admin_manages_only_its_company_s_client_users(world: World) -> None:
+    refused = [
+        world.create_user("COMPANY_ADMIN_A", user_type="ADMIN", company_id=None),
+        world.create_user("COMPANY_ADMIN_A", user_type="OPERATOR", company_id=None),
+        world.create_user("COMPANY_ADMIN_A", company_id=world.company_ids["B"]),
+        world.create_user("COMPANY_ADMIN_A", user_type="CLIENT_OPERATOR", company_id=world.company_ids["B"]),
+    ]
+    assert [(r.status_code, r.json()["error_code"]) for r in refused] == [(403, 9)] * len(refused)
+    created = expect_status(world.create_user("COMPANY_ADMIN_A", user_type="CLIENT_OPERATOR", company_id=None), 201)
+    assert created["company_id"] == world.company_ids["A"]
+    admin_a = world.client("COMPANY_ADMIN_A")
+    for change in ({"user_type": "ADMIN", "company_id": None}, {"user_type": "OPERATOR"}, {"company_id": world.company_ids["B"]}):
+        response = admin_a.patch(f"/api/users/{created['user_id']}", json=change)
+        assert (response.status_code, response.json()["error_code"]) == (403, 9), change
+    escalated = admin_a.patch(f"/api/users/{world.user_ids['COMPANY_ADMIN_A']}", json={"user_type": "ADMIN"})
+    assert (escalated.status_code, escalated.json()["error_code"]) == (403, 9)
+
+
+def test_a_user_changes_only_its_own_names_password_and_meta_data(world: World) -> None:
+    client, me = world.client("CLIENT_A"), world.user_ids["CLIENT_A"]
+    renamed = expect_status(client.patch(f"/api/users/{me}", json={"first_name": "Alice", "meta_data": {"desk": 3}}), 200)
+    assert (renamed["first_name"], renamed["meta_data"]) == ("Alice", {"desk": 3})
+    for change in ({"is_admin": True}, {"user_type": "ADMIN"}, {"can_start_analysis_quality": False}):
+        response = client.patch(f"/api/users/{me}", json=change)
+        assert (response.status_code, response.json()["error_code"]) == (403, 9), change
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_no_user_deletes_itself(world: World, role: str) -> None:
+    client = world.client(role)
+    response = client.delete(f"/api/users/{world.user_ids[role]}")
+    assert (response.status_code, response.json()["error_code"]) == (403, 9)
+    assert expect_status(client.get("/api/users/me"), 200)["user_id"] == world.user_ids[role]
+
+
+def test_analysis_flags_limit_what_a_client_starts(world: World) -> None:
+    created = expect_status(world.create_user(email="no-quality@roles.test", can_start_analysis_quality=False), 201)
+    token = world.live.login("no-quality@roles.test", "role-password-1")
+    with world.live.client(token) as client:
+        folder_id = world.fresh_folder_with(client)
+        for analysis_type in ("QUALITY", "quality"):
+            refused = client.post(f"/api/folders/{folder_id}/analyses", json={"analyses": [{"type": analysis_type}]})
+            assert (refused.status_code, refused.json()["error_code"]) == (403, 9), analysis_type
+        for path in ("/api/folders", "/api/instant/folders"):
+            data, files = photo_form(world.jpeg, analyses=[{"type": "quality"}])
+            refused = client.post(path, data=data, files=files)
+            assert (refused.status_code, refused.json()["error_code"]) == (403, 9), path
+        expect_status(client.post(f"/api/folders/{folder_id}/analyses", json={"analyses": [{"type": "brightness"}]}), 201)
+        assert [f["folder_id"] for f in listed(client, "/api/folders")] == [folder_id]
+    assert created["can_start_analysis_quality"] is False
