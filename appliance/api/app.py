@@ -70,5 +70,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             path="/docs",
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
         ),
+        logging_config=None,  # the process's logging is configured once, as JSON lines (appliance.ops.logging)
         debug=False,
     )

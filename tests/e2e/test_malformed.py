@@ -6,12 +6,13 @@ cheap. It runs no worker and no scheduler: nothing these cases send may start wo
 worker would write derived files while a case is being checked. Every request goes through
 `refuse`, which compares the stored files, media/tmp and the database row counts before and after.
 
-Each case that uploads a valid file sends content no folder holds yet, so that a file left behind by
-a refused request shows up as a new file under media/files instead of deduplicating into an old one.
+Every valid photo sent is new content (`photo`), so that a file a refused request leaves behind shows
+up as a new file under media/files instead of deduplicating into one stored before.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import secrets
@@ -70,7 +71,8 @@ AFTER_VALID_SAMPLES = ("truncated_jpeg", "zip_dotdot", "video_too_long")
 def _documented_errors() -> dict[int, tuple[str, int]]:
     """code -> (name, HTTP status), from the table of docs/errors.md (analysis-only codes have none)."""
     table = (REPO_ROOT / "docs" / "errors.md").read_text()
-    return {int(code): (name, int(status)) for code, name, status in re.findall(r"^\| (\d+) \| (\w+) \| (\d{3}) \|", table, re.M)}
+    rows = re.findall(r"^\| (\d+) \| (\w+) \| (\d{3}) \|", table, re.MULTILINE)
+    return {int(code): (name, int(status)) for code, name, status in rows}
 
 
 DOCUMENTED_ERRORS = _documented_errors()
@@ -89,6 +91,17 @@ class Part:
 
 def payload(value: Any) -> Part:
     return Part("payload", json.dumps(value).encode())
+
+
+@functools.cache
+def _astronaut_jpeg() -> bytes:
+    return jpeg_bytes(astronaut_rgb())
+
+
+def photo(key: str = "photo1") -> Part:
+    """A valid JPEG no request has sent before: the astronaut with a random comment segment."""
+    jpeg, comment = _astronaut_jpeg(), uuid.uuid4().hex.encode()
+    return Part(key, jpeg[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + jpeg[2:], f"{key}.jpg")
 
 
 def multipart(parts: list[Part]) -> bytes:
@@ -112,12 +125,16 @@ class Setup:
     #: A folder with one media, and a media of another folder.
     folder_id: str
     other_media_id: str
-    #: A valid JPEG no folder holds.
-    photo: Part
     samples: dict[str, tuple[Path, ErrorCode]]
 
     def call(
-        self, method: str, path: str, *, auth: dict[str, str] | None = None, headers: dict[str, str] | None = None, **kwargs: Any
+        self,
+        method: str,
+        path: str,
+        *,
+        auth: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
     ) -> httpx.Response:
         """One request, on a fresh connection; `auth` replaces the admin's token header."""
         token = {"X-Forensic-Access-Token": self.admin_token} if auth is None else auth
@@ -134,8 +151,8 @@ class Setup:
         return Part(key, path.read_bytes(), path.name)
 
 
-def _create_folder(client: httpx.Client, content: bytes) -> dict[str, Any]:
-    response = client.post(FOLDERS, data={"payload": "{}"}, files={"photo1": ("fixture.jpg", content)})
+def _create_folder(client: httpx.Client) -> dict[str, Any]:
+    response = client.post(FOLDERS, content=multipart([payload({}), photo()]), headers={"Content-Type": MULTIPART})
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -147,9 +164,8 @@ def _expired_token(live: LiveAppliance) -> str:
         admin = store.get_user_by_email(ADMIN_EMAIL)
         assert admin is not None
         token, past = secrets.token_urlsafe(32), datetime.now(UTC) - timedelta(hours=1)
-        store.create_session(
-            Session(str(uuid.uuid4()), admin.user_id, hash_token(token), hash_token(secrets.token_urlsafe(32)), past, past)
-        )
+        session_id, expire_hash = str(uuid.uuid4()), hash_token(secrets.token_urlsafe(32))
+        store.create_session(Session(session_id, admin.user_id, hash_token(token), expire_hash, past, past))
     finally:
         store.close()
     return token
@@ -161,9 +177,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     with running_appliance(tmp_path_factory.mktemp("appliance"), workers={}, scheduler=False, **LIMITS) as live:
         admin_token = live.login()
         with live.client(admin_token) as admin:
-            fixture_photo = jpeg_bytes(astronaut_rgb(), quality=50)  # not the cases' photo (quality 90)
-            folder = _create_folder(admin, fixture_photo)
-            other = _create_folder(admin, fixture_photo)
+            folder, other = _create_folder(admin), _create_folder(admin)
             operator = admin.post(
                 "/api/users/", json={"email": OPERATOR_EMAIL, "password": OPERATOR_PASSWORD, "user_type": "OPERATOR"}
             )
@@ -175,7 +189,6 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
             operator_token=live.login(OPERATOR_EMAIL, OPERATOR_PASSWORD),
             folder_id=folder["folder_id"],
             other_media_id=other["media"][0]["media_id"],
-            photo=Part("photo1", jpeg_bytes(astronaut_rgb()), "photo.jpg"),
             samples=samples,
         )
 
@@ -266,7 +279,7 @@ def test_valid_file_then_malformed_file(setup: Setup, endpoint: str, sample: str
     target = ENDPOINTS[endpoint]
     refuse(
         setup,
-        lambda s: s.upload(target.path(s), [payload(target.payload), s.photo, s.sample(sample, "media2")]),
+        lambda s: s.upload(target.path(s), [payload(target.payload), photo(), s.sample(sample, "media2")]),
         setup.samples[sample][1],
     )
 
@@ -274,27 +287,29 @@ def test_valid_file_then_malformed_file(setup: Setup, endpoint: str, sample: str
 # Malformed requests -----------------------------------------------------------------------------
 
 
-def _with_photo(body: Any) -> Send:
-    """A folder upload of the valid photo with `body` as its payload."""
-    return lambda s: s.upload(FOLDERS, [payload(body), s.photo])
+def _with_photo(body: Any, endpoint: str = "create_folder") -> Send:
+    """An upload of a valid photo with `body` as its payload."""
+    return lambda s: s.upload(ENDPOINTS[endpoint].path(s), [payload(body), photo()])
+
+
+def _analyse_media_of_another_folder(s: Setup) -> httpx.Response:
+    analysis = {"type": "BRIGHTNESS", "source_media": [s.other_media_id]}
+    return s.upload(FOLDERS, [payload({"analyses": [analysis]}), photo()])
 
 
 def _upload_as(auth: Callable[[Setup], dict[str, str]]) -> Send:
     """A folder upload of the valid photo with these credentials."""
-    return lambda s: s.upload(FOLDERS, [payload({}), s.photo], auth=auth(s))
+    return lambda s: s.upload(FOLDERS, [payload({}), photo()], auth=auth(s))
 
 
 def _truncated_upload(s: Setup) -> httpx.Response:
-    body = multipart([payload({}), s.photo])
+    body = multipart([payload({}), photo()])
     return s.call("POST", FOLDERS, headers={"Content-Type": MULTIPART}, content=body[: len(body) // 2])
 
 
-def _photo_over_size_limit(s: Setup) -> Part:
-    return Part("photo2", s.photo.content + bytes(MAX_FILE_BYTES + 1 - len(s.photo.content)), "padded.jpg")
-
-
-def _photos(s: Setup, count: int) -> list[Part]:
-    return [Part(f"photo{i}", s.photo.content, f"photo{i}.jpg") for i in range(count)]
+def _photo_over_size_limit() -> Part:
+    valid = photo("photo2")
+    return Part(valid.name, valid.content + bytes(MAX_FILE_BYTES + 1 - len(valid.content)), "padded.jpg")
 
 
 def _start(analysis: Callable[[Setup], dict[str, Any]]) -> Send:
@@ -306,45 +321,43 @@ def _list(**query: str) -> Send:
 
 
 def _log_in(content: bytes) -> Send:
-    return lambda s: s.call("POST", "/api/authorize/auth", auth={}, headers={"Content-Type": "application/json"}, content=content)
+    json_type = {"Content-Type": "application/json"}
+    return lambda s: s.call("POST", "/api/authorize/auth", auth={}, headers=json_type, content=content)
 
 
 E = ErrorCode
 REQUEST_CASES: dict[str, tuple[Send, ErrorCode]] = {
     # the payload part
-    "payload_not_json": (lambda s: s.upload(FOLDERS, [Part("payload", b"{nope"), s.photo]), E.PAYLOAD_INVALID),
+    "payload_not_json": (lambda s: s.upload(FOLDERS, [Part("payload", b"{nope"), photo()]), E.PAYLOAD_INVALID),
     "payload_json_array": (_with_photo(["photo1"]), E.PAYLOAD_INVALID),
     "payload_tags_not_an_object": (_with_photo({"media:tags": ["photo_selfie"]}), E.PAYLOAD_INVALID),
     "payload_tags_not_a_list": (_with_photo({"media:tags": {"photo1": "photo_selfie"}}), E.PAYLOAD_INVALID),
     "payload_unknown_field": (_with_photo({"media_tags": {"photo1": ["photo_selfie"]}}), E.PAYLOAD_INVALID),
     "payload_too_large": (_with_photo({"folder:meta_data": {"note": "x" * 300_000}}), E.PAYLOAD_INVALID),
-    "payload_twice": (lambda s: s.upload(FOLDERS, [payload({}), payload({}), s.photo]), E.PAYLOAD_INVALID),
+    "payload_twice": (lambda s: s.upload(FOLDERS, [payload({}), payload({}), photo()]), E.PAYLOAD_INVALID),
     "unknown_tag": (_with_photo({"media:tags": {"photo1": ["photo_selfie", "no_such_tag"]}}), E.UNKNOWN_TAG),
     "tags_of_a_file_not_sent": (_with_photo({"media:tags": {"video1": ["video_selfie"]}}), E.UNKNOWN_MEDIA_KEY),
     "meta_data_of_a_file_not_sent": (_with_photo({"media:meta_data": {"video1": {"a": 1}}}), E.UNKNOWN_MEDIA_KEY),
     "webhook_not_http": (_with_photo({"resolution_endpoint": "ftp://example.test/hook"}), E.INVALID_VALUE),
     "no_analyses_listed": (_with_photo({"analyses": []}), E.INVALID_VALUE),
     "analysis_type_not_a_name": (_with_photo({"analyses": [{"type": "../x"}]}), E.INVALID_VALUE),
-    "source_media_of_another_folder": (
-        lambda s: s.upload(FOLDERS, [payload({"analyses": [{"type": "BRIGHTNESS", "source_media": [s.other_media_id]}]}), s.photo]),
-        E.NOT_EXIST,
-    ),
+    "source_media_of_another_folder": (_analyse_media_of_another_folder, E.NOT_EXIST),
     # the multipart body
     "not_multipart": (lambda s: s.call("POST", FOLDERS, json={"payload": {}}), E.PAYLOAD_INVALID),
     "multipart_without_boundary": (
-        lambda s: s.upload(FOLDERS, [payload({}), s.photo], content_type="multipart/form-data"),
+        lambda s: s.upload(FOLDERS, [payload({}), photo()], content_type="multipart/form-data"),
         E.PAYLOAD_INVALID,
     ),
     "multipart_truncated": (_truncated_upload, E.PAYLOAD_INVALID),
-    "file_then_form_field": (lambda s: s.upload(FOLDERS, [s.photo, Part("note", b"hello")]), E.PAYLOAD_INVALID),
-    "same_file_key_twice": (lambda s: s.upload(FOLDERS, [payload({}), s.photo, s.photo]), E.PAYLOAD_INVALID),
+    "file_then_form_field": (lambda s: s.upload(FOLDERS, [photo(), Part("note", b"hello")]), E.PAYLOAD_INVALID),
+    "same_file_key_twice": (lambda s: s.upload(FOLDERS, [payload({}), photo(), photo()]), E.PAYLOAD_INVALID),
     "no_files": (lambda s: s.upload(FOLDERS, [payload({})]), E.PAYLOAD_INVALID),
     "too_many_files": (
-        lambda s: s.upload(FOLDERS, [payload({}), *_photos(s, MAX_FILES_PER_REQUEST + 1)]),
+        lambda s: s.upload(FOLDERS, [payload({}), *(photo(f"photo{i}") for i in range(MAX_FILES_PER_REQUEST + 1))]),
         E.TOO_MANY_FILES,
     ),
     "valid_file_then_file_over_size_limit": (
-        lambda s: s.upload(FOLDERS, [payload({}), s.photo, _photo_over_size_limit(s)]),
+        lambda s: s.upload(FOLDERS, [payload({}), photo(), _photo_over_size_limit()]),
         E.MEDIA_TOO_LARGE,
     ),
     # credentials
@@ -355,18 +368,12 @@ REQUEST_CASES: dict[str, tuple[Send, ErrorCode]] = {
     "operator_may_not_upload": (_upload_as(lambda s: {"X-Forensic-Access-Token": s.operator_token}), E.AUTH_FORBIDDEN),
     # the other endpoints
     "add_media_to_unknown_folder": (
-        lambda s: s.upload(f"/api/folders/{uuid.uuid4()}/media", [payload({}), s.photo]),
+        lambda s: s.upload(f"/api/folders/{uuid.uuid4()}/media", [payload({}), photo()]),
         E.NOT_EXIST,
     ),
-    "add_media_with_analyses": (
-        lambda s: s.upload(f"/api/folders/{s.folder_id}/media", [payload({"analyses": [{"type": "BRIGHTNESS"}]}), s.photo]),
-        E.PAYLOAD_INVALID,
-    ),
-    "instant_without_analyses": (lambda s: s.upload(INSTANT, [payload({}), s.photo]), E.PAYLOAD_INVALID),
-    "instant_analysis_type_not_a_name": (
-        lambda s: s.upload(INSTANT, [payload({"analyses": [{"type": "../x"}]}), s.photo]),
-        E.INVALID_VALUE,
-    ),
+    "add_media_with_analyses": (_with_photo({"analyses": [{"type": "BRIGHTNESS"}]}, "add_media"), E.PAYLOAD_INVALID),
+    "instant_without_analyses": (_with_photo({}, "instant"), E.PAYLOAD_INVALID),
+    "instant_analysis_type_not_a_name": (_with_photo({"analyses": [{"type": "../x"}]}, "instant"), E.INVALID_VALUE),
     "start_analysis_on_media_of_another_folder": (
         _start(lambda s: {"type": "BRIGHTNESS", "source_media": [s.other_media_id]}),
         E.NOT_EXIST,

@@ -23,7 +23,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -39,6 +38,7 @@ from tests.support.roles import (
     ANONYMOUS,
     CALLERS,
     FOLDER_OWNERS,
+    PASSWORD,
     ROLES,
     Form,
     World,
@@ -275,9 +275,8 @@ def test_matrix(world: World, endpoint: str, caller: str) -> None:
     method, template = endpoint.split(" ")
     call = row.build(world, caller)
     form_data, files = call.form or (None, None)
-    response = world.client(caller).request(
-        method, template.format(**shared_ids(world), **call.ids), json=call.json, params=call.params, data=form_data, files=files
-    )
+    path = template.format_map({**shared_ids(world), **call.ids})
+    response = world.client(caller).request(method, path, json=call.json, params=call.params, data=form_data, files=files)
     expected = row.outcomes[caller]
     if expected is Outcome.ALLOWED:
         assert response.status_code == row.ok, response.text
@@ -322,10 +321,6 @@ COMPANIES_SEEN: dict[str, tuple[set[str], set[str]]] = {
 }
 
 
-def company_of(role: str) -> str | None:
-    return ACCOUNT_OF[role].company
-
-
 def listed(client: httpx.Client, path: str, **params: str) -> list[dict[str, Any]]:
     return expect_status(client.get(path, params={"limit": "1000", **params}), 200)["items"]
 
@@ -333,20 +328,24 @@ def listed(client: httpx.Client, path: str, **params: str) -> list[dict[str, Any
 @pytest.mark.parametrize("role", ROLES)
 def test_folder_lists_hold_only_what_the_role_sees(world: World, role: str) -> None:
     client, owner_of = world.client(role), {f["folder_id"]: owner for owner, f in world.folders.items()}
+
+    def owners(items: list[dict[str, Any]]) -> set[str]:
+        return {owner_of[f["folder_id"]] for f in items if f["folder_id"] in owner_of}
+
     items = listed(client, "/api/folders", with_analyses="true")
-    assert {owner_of[f["folder_id"]] for f in items if f["folder_id"] in owner_of} == FOLDERS_SEEN[role]
-    if company_of(role):  # the matrix adds folders; all of them must be in scope too
-        assert {f["company_id"] for f in items} <= {world.company_ids[company_of(role) or ""]}
-    if role in ("CLIENT_A", "SERVICE_A", "CLIENT_B"):
+    assert owners(items) == FOLDERS_SEEN[role]
+    account = ACCOUNT_OF[role]
+    if account.company:  # the matrix adds folders: they too must be of the caller's company
+        assert {f["company_id"] for f in items} <= {world.company_ids[account.company]}
+    if account.user_type == "CLIENT" and not account.is_admin:
         assert {f["user_id"] for f in items} <= {world.user_ids[role]}
     analysis_ids = {a["analysis_id"] for f in items for a in f["analyses"]}
     assert {owner for owner in ANALYSED if world.analysis(owner)["analysis_id"] in analysis_ids} == FOLDERS_SEEN[role] & set(ANALYSED)
-    # Filters narrow a list, never widen it past the caller's scope.
-    for company in ("A", "B"):
-        narrowed = listed(client, "/api/folders", company_id=world.company_ids[company])
-        assert {owner_of[f["folder_id"]] for f in narrowed if f["folder_id"] in owner_of} <= FOLDERS_SEEN[role]
-    narrowed = listed(client, "/api/folders", user_id=world.user_ids["CLIENT_A"])
-    assert {owner_of[f["folder_id"]] for f in narrowed if f["folder_id"] in owner_of} == FOLDERS_SEEN[role] & {"CLIENT_A"}
+    # A filter narrows the list: naming what is out of scope matches nothing, never the caller's own.
+    for company, company_id in world.company_ids.items():
+        in_company = {owner for owner in FOLDERS_SEEN[role] if ACCOUNT_OF[owner].company == company}
+        assert owners(listed(client, "/api/folders", company_id=company_id)) == in_company
+    assert owners(listed(client, "/api/folders", user_id=world.user_ids["CLIENT_A"])) == FOLDERS_SEEN[role] & {"CLIENT_A"}
 
 
 def object_paths(folder: dict[str, Any]) -> list[str]:
@@ -359,7 +358,7 @@ def object_paths(folder: dict[str, Any]) -> list[str]:
         paths += [f"/api/media/{media_id}/{kind}" for kind, url in (("thumbnail", media["thumb_url"]), ("preview", media["preview_url"])) if url]
     for analysis in folder["analyses"]:
         paths += [f"/api/analyses/{analysis['analysis_id']}", f"/api/analyses/{analysis['analysis_id']}/meta_data"]
-        paths += [image["original_url"].split("?")[0].split(":", 2)[2].partition("/")[2] for r in analysis["results_media"] for image in r["output_images"]]
+        paths += [httpx.URL(i["original_url"]).path for r in analysis["results_media"] for i in r["output_images"]]
     return paths
 
 
@@ -379,10 +378,12 @@ def test_users_are_visible_only_within_the_role_scope(world: World, role: str) -
     client, role_of = world.client(role), {user_id: r for r, user_id in world.user_ids.items()}
     items = listed(client, "/api/users")
     assert {role_of[u["user_id"]] for u in items if u["user_id"] in role_of} == USERS_SEEN[role]
-    if company_of(role):
-        assert {u["company_id"] for u in items} == {world.company_ids[company_of(role) or ""]}
-        other = world.company_ids["B" if company_of(role) == "A" else "A"]
-        assert {u["company_id"] for u in listed(client, "/api/users", company_id=other)} <= {world.company_ids[company_of(role) or ""]}
+    company = ACCOUNT_OF[role].company
+    if company:  # the matrix adds users of A: a company admin of A lists them, nobody else
+        own = {world.company_ids[company]}
+        assert {u["company_id"] for u in items} == own
+        for company_id in world.company_ids.values():  # filtering on another company matches nothing
+            assert {u["company_id"] for u in listed(client, "/api/users", company_id=company_id)} == own & {company_id}
     answers = {r: client.get(f"/api/users/{user_id}").status_code for r, user_id in world.user_ids.items()}
     assert answers == {r: 200 if r in USERS_SEEN[role] else 404 for r in ROLES}
 
@@ -394,7 +395,7 @@ def test_companies_are_visible_only_within_the_role_scope(world: World, role: st
     items = listed(client, "/api/companies")
     assert {name_of[c["company_id"]] for c in items if c["company_id"] in name_of} == seen
     assert {name_of[c["company_id"]] for c in items if "webhook_secret" in c and c["company_id"] in name_of} == with_secret
-    if company_of(role):
+    if ACCOUNT_OF[role].company:  # nor any company the matrix created
         assert len(items) == 1
     answers = {c: client.get(f"/api/companies/{company_id}").status_code for c, company_id in world.company_ids.items()}
     assert answers == {c: 200 if c in seen else 404 for c in ("A", "B")}
@@ -407,11 +408,8 @@ def signed_urls(folder: dict[str, Any]) -> list[str]:
 
 
 def test_signed_urls_are_the_only_way_to_another_company_s_files(world: World) -> None:
-    document = expect_status(
-        world.client("CLIENT_A").get(f"/api/folders/{world.folders['CLIENT_A']['folder_id']}", params={"with_analyses": "true"}), 200
-    )
-    urls = signed_urls(document)
-    assert len(urls) == 6  # photo and shot set: file and thumbnail each, the shot set's preview, one output image
+    urls = signed_urls(world.folders["CLIENT_A"])  # as setup fetched it, before the matrix added media
+    assert len(urls) == 7  # photo and shot set: file, thumbnail and output image each; the shot set's preview
     foreign = world.client("CLIENT_B")
     for url in urls:
         unsigned = url.split("?")[0]
@@ -423,8 +421,8 @@ def test_signed_urls_are_the_only_way_to_another_company_s_files(world: World) -
         anonymous = httpx.get(unsigned)
         assert (anonymous.status_code, anonymous.json()["error_code"]) == (401, 6), url
     # A signature is bound to its path: moved onto B's photo, it opens nothing.
-    photo_a, photo_b = world.media("CLIENT_A", "IMAGE_FOLDER")["media_id"], world.media("CLIENT_B", "IMAGE_FOLDER")["media_id"]
-    moved = httpx.get(urls[0].replace(photo_a, photo_b))
+    photo_a, photo_b = world.media("CLIENT_A", "IMAGE_FOLDER"), world.media("CLIENT_B", "IMAGE_FOLDER")
+    moved = httpx.get(photo_a["original_url"].replace(photo_a["media_id"], photo_b["media_id"]))
     assert (moved.status_code, moved.json()["error_code"]) == (401, 8)
 
 
@@ -434,13 +432,13 @@ def test_signed_urls_are_the_only_way_to_another_company_s_files(world: World) -
 @pytest.mark.parametrize("role", ["OPERATOR", "CLIENT_OPERATOR_A"])
 def test_operators_cannot_upload_or_analyse(world: World, role: str) -> None:
     client = world.client(role)
-    before = listed(world.client("ADMIN"), "/api/folders")
+    before = {f["folder_id"] for f in listed(world.client("ADMIN"), "/api/folders")}
     data, files = photo_form(world.jpeg, analyses=[{"type": "brightness"}])
     single_request = client.post("/api/folders", data=data, files=files)
     assert (single_request.status_code, single_request.json()["error_code"]) == (403, 9)
     started = client.post(f"/api/folders/{world.folders['COMPANY_ADMIN_A']['folder_id']}/analyses", json={"analyses": [{"type": "brightness"}]})
     assert (started.status_code, started.json()["error_code"]) == (403, 9)
-    assert listed(world.client("ADMIN"), "/api/folders") == before
+    assert {f["folder_id"] for f in listed(world.client("ADMIN"), "/api/folders")} == before
 
 
 def test_a_company_admin_manages_only_its_company_s_client_users(world: World) -> None:
@@ -454,7 +452,7 @@ def test_a_company_admin_manages_only_its_company_s_client_users(world: World) -
     created = expect_status(world.create_user("COMPANY_ADMIN_A", user_type="CLIENT_OPERATOR", company_id=None), 201)
     assert created["company_id"] == world.company_ids["A"]
     admin_a = world.client("COMPANY_ADMIN_A")
-    for change in ({"user_type": "ADMIN", "company_id": None}, {"user_type": "OPERATOR"}, {"company_id": world.company_ids["B"]}):
+    for change in ({"user_type": "ADMIN"}, {"user_type": "OPERATOR"}, {"company_id": world.company_ids["B"]}):
         response = admin_a.patch(f"/api/users/{created['user_id']}", json=change)
         assert (response.status_code, response.json()["error_code"]) == (403, 9), change
     escalated = admin_a.patch(f"/api/users/{world.user_ids['COMPANY_ADMIN_A']}", json={"user_type": "ADMIN"})
@@ -480,9 +478,10 @@ def test_no_user_deletes_itself(world: World, role: str) -> None:
 
 def test_analysis_flags_limit_what_a_client_starts(world: World) -> None:
     created = expect_status(world.create_user(email="no-quality@roles.test", can_start_analysis_quality=False), 201)
-    token = world.live.login("no-quality@roles.test", "role-password-1")
-    with world.live.client(token) as client:
-        folder_id = world.fresh_folder_with(client)
+    assert created["can_start_analysis_quality"] is False
+    with world.live.client(world.live.login("no-quality@roles.test", PASSWORD)) as client:
+        data, files = photo_form(world.jpeg)
+        folder_id = expect_status(client.post("/api/folders", data=data, files=files), 201)["folder_id"]
         for analysis_type in ("QUALITY", "quality"):
             refused = client.post(f"/api/folders/{folder_id}/analyses", json={"analyses": [{"type": analysis_type}]})
             assert (refused.status_code, refused.json()["error_code"]) == (403, 9), analysis_type
@@ -492,4 +491,3 @@ def test_analysis_flags_limit_what_a_client_starts(world: World) -> None:
             assert (refused.status_code, refused.json()["error_code"]) == (403, 9), path
         expect_status(client.post(f"/api/folders/{folder_id}/analyses", json={"analyses": [{"type": "brightness"}]}), 201)
         assert [f["folder_id"] for f in listed(client, "/api/folders")] == [folder_id]
-    assert created["can_start_analysis_quality"] is False

@@ -27,6 +27,7 @@ __all__ = [
     "ANONYMOUS",
     "CALLERS",
     "FOLDER_OWNERS",
+    "PASSWORD",
     "ROLES",
     "Account",
     "Form",
@@ -37,7 +38,8 @@ __all__ = [
 ]
 
 ANONYMOUS = "anonymous"
-_PASSWORD = "role-password-1"
+#: The password of every account the role tests create (ADMIN keeps its own).
+PASSWORD = "role-password-1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +58,7 @@ class Account:
 
     @property
     def password(self) -> str:
-        return ADMIN_PASSWORD if self.role == "ADMIN" else _PASSWORD
+        return ADMIN_PASSWORD if self.role == "ADMIN" else PASSWORD
 
 
 ACCOUNTS = (
@@ -120,7 +122,7 @@ class World:
         """POST /api/users as `creator`: a CLIENT of company A unless `fields` say otherwise."""
         body = {
             "email": f"user-{uuid.uuid4().hex[:12]}@roles.test",
-            "password": _PASSWORD,
+            "password": PASSWORD,
             "user_type": "CLIENT",
             "company_id": self.company_ids["A"],
             **fields,
@@ -136,10 +138,10 @@ class World:
         created = self.client("ADMIN").post("/api/companies", json={"name": f"Company {uuid.uuid4().hex[:8]}"})
         return expect_status(created, 201)["company_id"]
 
-    def fresh_folder(self, owner: str = "CLIENT_A") -> str:
-        """A new folder of `owner` holding one photo, for one test to delete."""
+    def fresh_folder(self) -> str:
+        """A new folder of CLIENT_A holding one photo, for one test to delete."""
         data, files = photo_form(self.jpeg)
-        return expect_status(self.client(owner).post("/api/folders", data=data, files=files), 201)["folder_id"]
+        return expect_status(self.client("CLIENT_A").post("/api/folders", data=data, files=files), 201)["folder_id"]
 
     def log_in(self, account: Account) -> dict[str, Any]:
         """A new session of `account`: the tokens POST /api/authorize/auth answers."""

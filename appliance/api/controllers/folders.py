@@ -140,7 +140,11 @@ class FolderController(Controller):
             offset=offset,
             limit=limit,
         )
-        folders, total = services.store.list_folders(flt)
+        # A filter naming another company or user than the caller's scope allows matches nothing.
+        outside_scope = (scope.company_id is not None and company_id not in (None, scope.company_id)) or (
+            scope.user_id is not None and user_id not in (None, scope.user_id)
+        )
+        folders, total = ([], 0) if outside_scope else services.store.list_folders(flt)
         ids = [f.folder_id for f in folders]
         media = services.store.list_media_of_folders(ids)
         analyses = services.store.list_analyses_of_folders(ids) if with_analyses else {}

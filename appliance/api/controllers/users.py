@@ -44,6 +44,8 @@ class UserController(Controller):
     ) -> dict[str, Any]:
         check_paging(offset, limit)
         if not policy.is_system_wide(user):
+            if company_id not in (None, user.company_id):  # a filter outside the caller's company matches nothing
+                return page([], 0, offset, limit)
             if not user.is_admin:
                 return page([user_to_wire(user)], 1, 0, limit)
             company_id = user.company_id
