@@ -260,10 +260,11 @@ def resolve_folder(folder_id: str) -> None:
     if folder is None:
         return
     deliveries: list[WebhookDelivery] = []
-    # Read and write in one transaction, so that a resolver that read the analyses before the last
-    # one finished cannot write its stale PROCESSING over a newer final status. (SQLite's
-    # transactions exclude other writers from the start; on PostgreSQL this narrows the window.)
+    # Lock, read and write in one transaction: a resolver that read the analyses before the last
+    # one finished cannot write its stale PROCESSING over a newer final status.
     with store.transaction():
+        if not store.lock_folder(folder_id):
+            return
         status, resolution = folder_outcome(store.list_analyses(folder_id))
         changed = store.set_folder_outcome(folder_id, status, resolution)
         if changed and status in FINAL_FOLDER_STATUSES:

@@ -50,6 +50,10 @@ class Backend(Protocol):
 
     def table_exists(self, name: str) -> bool: ...
 
+    #: Appended to a SELECT to lock its rows until the transaction ends ("" where the
+    #: transaction already excludes other writers, as SQLite's BEGIN IMMEDIATE does).
+    row_lock: str
+
     def json_text(self, column: str, key_param: str) -> str:
         """SQL for the top-level key (bound as `:key_param`) of JSON `column`, as text; NULL if absent."""
 

@@ -113,6 +113,8 @@ class PostgresBackend:
         )
         return bool(rows)
 
+    row_lock = " FOR UPDATE"
+
     def json_text(self, column: str, key_param: str) -> str:
         return f"({column} ->> :{key_param})"
 

@@ -142,6 +142,10 @@ class Store(Protocol):
     def update_folder(self, folder: Folder) -> Folder:
         """Write meta_data, resolution_endpoint, statuses; sets time_updated."""
 
+    def lock_folder(self, folder_id: str) -> bool:
+        """Inside a transaction: hold the folder's row until it ends, so that two resolvers of
+        the same folder take turns reading its analyses and writing its outcome. False if absent."""
+
     def set_folder_outcome(self, folder_id: str, status: FolderStatus, resolution: Resolution) -> bool:
         """Set both statuses; True if they changed (so only one resolver sends the webhook)."""
 

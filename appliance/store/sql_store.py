@@ -373,6 +373,10 @@ class SqlStore:
     def update_folder(self, folder: Folder) -> Folder:
         return self._update(_FOLDERS, folder)
 
+    def lock_folder(self, folder_id: str) -> bool:
+        rows = self._db.fetch(f"SELECT folder_id FROM folders WHERE folder_id = :id{self._db.row_lock}", {"id": folder_id})
+        return bool(rows)
+
     def set_folder_outcome(self, folder_id: str, status: FolderStatus, resolution: Resolution) -> bool:
         changed = self._db.execute(
             "UPDATE folders SET resolution_status = :status, system_resolution = :resolution, time_updated = :now"

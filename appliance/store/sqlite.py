@@ -96,6 +96,8 @@ class SqliteBackend:
     def table_exists(self, name: str) -> bool:
         return self._db()[name].exists()
 
+    row_lock = ""  # BEGIN IMMEDIATE already holds the write lock
+
     def json_text(self, column: str, key_param: str) -> str:
         return _JSON_TEXT_SQL.format(column=column, key_param=key_param)
 

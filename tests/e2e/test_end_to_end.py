@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from appliance.queue.webhook_signing import verify
-from tests.support.live import LiveAppliance, WebhookReceiver, poll_folder
+from tests.support.live import LiveAppliance, poll_folder
+from tests.support.webhooks import WebhookReceiver
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -33,7 +34,7 @@ def _wait_for_thumbnails(client: httpx.Client, folder_id: str, timeout: float = 
 def test_folder_to_webhook(live: LiveAppliance, samples: dict[str, Path]) -> None:
     admin = live.client(live.login())
     with WebhookReceiver() as hooks:
-        company = admin.post("/api/companies/", json={"name": "Branch 7", "webhook_url": hooks.url})
+        company = admin.post("/api/companies/", json={"name": "Branch 7", "webhook_url": hooks.url()})
         assert company.status_code == 201, company.text
         company = company.json()
         created = admin.post(

@@ -6,18 +6,14 @@ the context of this process, so task functions can be called directly, as a work
 
 from __future__ import annotations
 
-import os
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from appliance.domain.entities import Analysis, Company, Folder, Media
 from appliance.media import MediaStorage
@@ -28,6 +24,8 @@ from appliance.sdk.host import load_plugins
 from appliance.store import open_store
 from appliance.wire import UrlSigner
 from tests.support.media_samples import astronaut_rgb, build_shots_zip, jpeg_bytes, write_video
+from tests.support.redis_server import delete_queue_keys, redis_url, require_redis
+from tests.support.webhooks import WebhookReceiver
 
 PLUGIN_MODULE = "tests.plugins.brightness_plugin"
 SECRET_KEY = "test-secret-key"
@@ -181,76 +179,13 @@ def add_analysis(
 # Redis -------------------------------------------------------------------------------------------
 
 
-REDIS_URL = os.environ.get("APPLIANCE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
 @pytest.fixture
 def redis_prefix() -> Iterator[str]:
-    """A queue name prefix of its own on the test Redis; its keys are deleted afterwards.
-
-    Skips when Redis does not answer, except in CI (`CI=true`), where that is a failure.
-    """
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        reason = f"Redis at {REDIS_URL} is unreachable ({exc}); set APPLIANCE_TEST_REDIS_URL"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+    """A queue name prefix of its own on the test Redis; its keys are deleted afterwards."""
+    require_redis()
     prefix = f"test{uuid.uuid4().hex[:12]}"
     yield prefix
-    keys = list(client.scan_iter(match=f"huey.*{prefix}*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
-
-
-# A webhook receiver ------------------------------------------------------------------------------
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-class WebhookReceiver:
-    """A real HTTP server on 127.0.0.1 that records every POST and answers `status`."""
-
-    def __init__(self) -> None:
-        self.status = 200
-        self.received: list[Received] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                receiver.received.append(Received(self.path, dict(self.headers.items()), body))
-                self.send_response(receiver.status)
-                if 300 <= receiver.status < 400:
-                    self.send_header("Location", "/elsewhere")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # keep test output quiet
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-
-    def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self._server.server_port}{path}"
-
-    def __enter__(self) -> WebhookReceiver:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+    delete_queue_keys(redis_url(), prefix)
 
 
 @pytest.fixture

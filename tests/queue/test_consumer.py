@@ -21,7 +21,6 @@ from appliance.ops.settings import Settings, load_settings
 from appliance.queue.context import WorkerContext
 from tests.queue.conftest import (
     PLUGIN_MODULE,
-    REDIS_URL,
     SECRET_KEY,
     Samples,
     add_analysis,
@@ -29,6 +28,7 @@ from tests.queue.conftest import (
     add_media,
     build_context,
 )
+from tests.support.redis_server import redis_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKER_CODE = (
@@ -46,7 +46,7 @@ def _environment(data_dir: Path, backend: str, prefix: str) -> dict[str, str]:
         "APPLIANCE_PLUGIN_MODULES": f'["{PLUGIN_MODULE}"]',
         "APPLIANCE_QUEUE__BACKEND": backend,
         "APPLIANCE_QUEUE__NAME_PREFIX": prefix,
-        "APPLIANCE_QUEUE__REDIS_URL": REDIS_URL,
+        "APPLIANCE_QUEUE__REDIS_URL": redis_url(),
         "APPLIANCE_ANALYSIS__MAX_ATTEMPTS": "2",
         "APPLIANCE_ANALYSIS__RETRY_DELAY_SECONDS": "1",
     }

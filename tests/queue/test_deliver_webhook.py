@@ -17,13 +17,13 @@ from appliance.queue.webhook_signing import verify
 from tests.queue.conftest import (
     MakeCtx,
     Samples,
-    WebhookReceiver,
     add_analysis,
     add_company,
     add_folder,
     add_media,
     new_id,
 )
+from tests.support.webhooks import WebhookReceiver
 
 
 def _finished_folder(ctx: WorkerContext, samples: Samples, url: str, company_secret: str | None = "company-secret"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -891,3 +892,31 @@ def test_times_come_back_as_the_same_instants_in_utc(store: Store) -> None:
 def test_naive_times_are_refused(store: Store) -> None:
     with pytest.raises(ValueError):
         make_folder(store, time_created=datetime(2024, 1, 1))
+
+
+def test_lock_folder_makes_resolvers_take_turns(store: Store) -> None:
+    folder = make_folder(store)
+    assert store.lock_folder("no-such-folder") is False
+    events: list[str] = []
+    first_has_lock = threading.Event()
+
+    def first() -> None:
+        with store.transaction():
+            assert store.lock_folder(folder.folder_id)
+            events.append("first locked")
+            first_has_lock.set()
+            time.sleep(0.4)
+            events.append("first done")
+
+    def second() -> None:
+        first_has_lock.wait()
+        with store.transaction():
+            store.lock_folder(folder.folder_id)
+            events.append("second locked")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert events == ["first locked", "first done", "second locked"]

@@ -1,19 +1,15 @@
 """A real appliance for end-to-end tests: `appliance init`, then the API server, the queue
 workers and the scheduler as separate processes, talking over real HTTP on a free port.
-
-Also a webhook receiver: a real HTTP server in a thread that records what it is sent.
 """
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -149,58 +145,6 @@ def running_appliance(
         yield live
     finally:
         live.stop(graceful_stop)
-
-
-@dataclass
-class ReceivedWebhook:
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-class WebhookReceiver:
-    """Records POSTs; answers with the next status of `statuses` (then 200)."""
-
-    def __init__(self, statuses: list[int] | None = None) -> None:
-        self.received: list[ReceivedWebhook] = []
-        self.statuses = list(statuses or [])
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with receiver._lock:
-                    status = receiver.statuses.pop(0) if receiver.statuses else 200
-                    receiver.received.append(ReceivedWebhook(dict(self.headers.items()), body))
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass  # keep test output clean
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> WebhookReceiver:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def wait_for(self, count: int, timeout: float = 60.0) -> list[ReceivedWebhook]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if len(self.received) >= count:
-                    return list(self.received)
-            time.sleep(0.1)
-        raise AssertionError(f"expected {count} webhooks, got {len(self.received)}")
 
 
 def child_pids(pid: int) -> list[int]:
