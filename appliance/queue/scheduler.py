@@ -20,7 +20,6 @@ from contextlib import contextmanager
 
 from appliance.ops.settings import Settings
 from appliance.queue.queues import Queues
-from appliance.queue.stderr_logging import log_to_stderr
 
 __all__ = ["job_intervals", "run_scheduler"]
 
@@ -53,7 +52,6 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 def run_scheduler(settings: Settings, stop: threading.Event | None = None) -> None:
     """Enqueue the maintenance jobs on schedule until SIGINT, SIGTERM or `stop` is set."""
-    log_to_stderr(settings.log_level)
     stop = stop or threading.Event()
     queues = Queues(settings)
     intervals = job_intervals(settings)

@@ -15,7 +15,6 @@ from __future__ import annotations
 from appliance.ops.settings import Settings
 from appliance.queue.context import configure
 from appliance.queue.queues import QUEUE_NAMES, Queues
-from appliance.queue.stderr_logging import log_to_stderr
 
 __all__ = ["run_worker", "worker_type_for"]
 
@@ -40,7 +39,6 @@ def run_worker(settings: Settings, queue_name: str, workers: int) -> None:
         raise ValueError(f"unknown queue {queue_name!r}; the queues are: {', '.join(QUEUE_NAMES)}")
     if workers < 1:
         raise ValueError(f"a worker needs at least 1 worker thread or process, got {workers}")
-    log_to_stderr(settings.log_level)
     # Tasks build their WorkerContext lazily from these settings, in each worker process.
     configure(settings)
     consumer = (
