@@ -25,7 +25,7 @@ from appliance.api.services import ApiServices
 from appliance.api.uploads import ParsedUpload, UploadedFile
 from appliance.domain import policy
 from appliance.domain.entities import Analysis, Folder, Media, User
-from appliance.domain.enums import AnalysisState, FolderStatus, MediaKind, Resolution
+from appliance.domain.enums import AnalysisState, FolderStatus, Resolution
 from appliance.domain.errors import AppError, ErrorCode
 from appliance.domain.rules import FINAL_FOLDER_STATUSES, MediaRule
 from appliance.domain.tags import unknown_tags
@@ -118,28 +118,16 @@ def _discard_unreferenced(services: ApiServices, stored: Sequence[StoredFile]) -
 
 
 def _media_rows(folder_id: str, files: Sequence[UploadedFile], stored: Sequence[StoredFile], payload: FolderPayload) -> list[Media]:
-    rows = []
-    for upload, item in zip(files, stored, strict=True):
-        probe = item.probe
-        rows.append(
-            Media(
-                media_id=str(uuid.uuid4()),
-                folder_id=folder_id,
-                kind=MediaKind(probe.kind),
-                sha256=item.sha256,
-                extension=item.extension,
-                mime_type=probe.mime_type,
-                size_bytes=item.size_bytes,
-                original_name=upload.filename[:255],
-                tags=list(dict.fromkeys(payload.media_tags.get(upload.key, []))),
-                width=probe.width,
-                height=probe.height,
-                frame_count=probe.frame_count,
-                duration_seconds=probe.duration_seconds,
-                meta_data=payload.media_meta_data.get(upload.key, {}),
-            )
+    return [
+        item.to_media(
+            media_id=str(uuid.uuid4()),
+            folder_id=folder_id,
+            original_name=upload.filename,
+            tags=payload.media_tags.get(upload.key, []),
+            meta_data=payload.media_meta_data.get(upload.key),
         )
-    return rows
+        for upload, item in zip(files, stored, strict=True)
+    ]
 
 
 def _plan_analyses(

@@ -22,8 +22,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
+from appliance.domain.entities import Media
 from appliance.domain.errors import AppError, ErrorCode
 from appliance.media.probe import ProbeResult, probe_file
 from appliance.ops.settings import Limits
@@ -48,6 +49,27 @@ class StoredFile:
     created: bool
     probe: ProbeResult
     path: Path
+
+    def to_media(
+        self, *, media_id: str, folder_id: str, original_name: str, tags: list[str], meta_data: dict[str, Any] | None = None
+    ) -> Media:
+        """The media row for this stored file."""
+        return Media(
+            media_id=media_id,
+            folder_id=folder_id,
+            kind=self.probe.kind,
+            sha256=self.sha256,
+            extension=self.extension,
+            mime_type=self.probe.mime_type,
+            size_bytes=self.size_bytes,
+            original_name=original_name[:255],
+            tags=list(dict.fromkeys(tags)),
+            width=self.probe.width,
+            height=self.probe.height,
+            frame_count=self.probe.frame_count,
+            duration_seconds=self.probe.duration_seconds,
+            meta_data=meta_data or {},
+        )
 
 
 class MediaStorage:

@@ -167,17 +167,12 @@ def _request(ctx: WorkerContext, spec: AnalyzerSpec, analysis: Analysis, folder:
 
 
 def _media_input(ctx: WorkerContext, media: Media) -> MediaInput:
-    return MediaInput(
+    return MediaInput.from_facts(
+        media,
         media_id=media.media_id,
-        kind=media.kind,
-        tags=tuple(media.tags),
+        tags=media.tags,
         path=ctx.storage.path_for(media.sha256, media.extension),
-        mime_type=media.mime_type,
         original_name=media.original_name,
-        width=media.width,
-        height=media.height,
-        frame_count=media.frame_count,
-        duration_seconds=media.duration_seconds,
     )
 
 

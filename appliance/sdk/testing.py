@@ -52,18 +52,7 @@ def media_input(path: Path | str, tags: Sequence[str] = (), media_id: str | None
     """A `MediaInput` for the file at `path`, validated and probed with the appliance's default limits."""
     path = Path(path)
     probed = probe_file(path, Limits())
-    return MediaInput(
-        media_id=media_id or str(uuid.uuid4()),
-        kind=probed.kind,
-        tags=tuple(tags),
-        path=path,
-        mime_type=probed.mime_type,
-        original_name=path.name,
-        width=probed.width,
-        height=probed.height,
-        frame_count=probed.frame_count,
-        duration_seconds=probed.duration_seconds,
-    )
+    return MediaInput.from_facts(probed, media_id=media_id or str(uuid.uuid4()), tags=tags, path=path, original_name=path.name)
 
 
 def run_analyzer(

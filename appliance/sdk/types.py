@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,6 +35,23 @@ class MediaInput:
     height: int | None = None
     frame_count: int | None = None
     duration_seconds: float | None = None
+
+    @classmethod
+    def from_facts(cls, facts: Any, *, media_id: str, tags: Sequence[str], path: Path, original_name: str = "") -> MediaInput:
+        """A MediaInput from anything carrying the probed facts (`kind`, `mime_type`, `width`,
+        `height`, `frame_count`, `duration_seconds`): a stored media row or a probe result."""
+        return cls(
+            media_id=media_id,
+            kind=facts.kind,
+            tags=tuple(tags),
+            path=path,
+            mime_type=facts.mime_type,
+            original_name=original_name,
+            width=facts.width,
+            height=facts.height,
+            frame_count=facts.frame_count,
+            duration_seconds=facts.duration_seconds,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,8 @@ fails `test_every_endpoint_has_a_row`), one column per caller, each cell one of
 Unless a row says otherwise, a cell acts on company A and on what CLIENT_A owns: its user, its
 folder (with photo, shot set and a finished analysis) and that folder's photo. Cells that delete
 something, or change a user, act on an object created for that cell alone; the other changing
-cells only touch meta_data, webhook secrets and added media, which no cell's outcome depends on.
+cells only add media and analyses, rotate the webhook secret or write meta_data, on which no
+cell's outcome depends.
 The rules come from the roles table of docs/api.md and appliance/domain/policy.py.
 """
 
@@ -72,8 +73,15 @@ class Outcome(Enum):
     UNAUTHENTICATED = "401"
 
 
+FORBIDDEN, NOT_VISIBLE, UNAUTHENTICATED, LINK_REFUSED = (403, 9), (404, 10), (401, 6), (401, 8)
 #: Status and error_code of each refusal.
-REFUSALS = {Outcome.FORBIDDEN: (403, 9), Outcome.NOT_VISIBLE: (404, 10), Outcome.UNAUTHENTICATED: (401, 6)}
+REFUSALS = {Outcome.FORBIDDEN: FORBIDDEN, Outcome.NOT_VISIBLE: NOT_VISIBLE, Outcome.UNAUTHENTICATED: UNAUTHENTICATED}
+BRIGHTNESS = {"analyses": [{"type": "brightness"}]}
+
+
+def refusal(response: httpx.Response) -> tuple[int, int]:
+    """Status and error_code of a refused request."""
+    return response.status_code, response.json()["error_code"]
 
 
 def outcomes(text: str) -> dict[str, Outcome]:
@@ -83,8 +91,9 @@ def outcomes(text: str) -> dict[str, Outcome]:
     return dict(zip(CALLERS, map(Outcome, cells), strict=True))
 
 
+# CADM: COMPANY_ADMIN, CLI: CLIENT, COP: CLIENT_OPERATOR, SVC: SERVICE (a service CLIENT)
 # fmt: off
-#                                   ADMIN OPER CADM_A CLI_A COP_A SVC_A CLI_B CADM_B anonymous
+#                                  ADMIN OPER CADM_A CLI_A COP_A SVC_A CLI_B CADM_B anonymous
 EVERYONE              = outcomes("ok    ok   ok     ok    ok    ok    ok    ok     ok")
 SIGNED_IN             = outcomes("ok    ok   ok     ok    ok    ok    ok    ok     401")
 WITHOUT_OTHER_SESSION = outcomes("403   403  403    403   403   403   403   403    ok")
@@ -159,7 +168,8 @@ def refresh_another_session(world: World, _: str) -> Call:
 
 def new_user_of_a(world: World, _: str) -> Call:
     email = f"new-{uuid.uuid4().hex[:12]}@roles.test"
-    return Call(json={"email": email, "password": "new-password-1", "user_type": "CLIENT", "company_id": world.company_ids["A"]})
+    company_id = world.company_ids["A"]
+    return Call(json={"email": email, "password": PASSWORD, "user_type": "CLIENT", "company_id": company_id})
 
 
 def fresh_user(json: Any = None) -> Build:
@@ -183,18 +193,18 @@ def photo(world: World, _: str) -> Call:
 
 
 def photo_with_analysis(world: World, _: str) -> Call:
-    return Call(form=photo_form(world.jpeg, analyses=[{"type": "brightness"}]))
+    return Call(form=photo_form(world.jpeg, analyses=BRIGHTNESS["analyses"]))
 
 
 def shot_set(world: World, _: str) -> Call:
     return Call(ids={"media_id": world.media("CLIENT_A", "SHOTS_SET")["media_id"]})
 
 
-def meta_data(world: World, caller: str) -> Call:
+def meta_data(_: World, caller: str) -> Call:
     return Call(json={"written_by": caller})
 
 
-def meta_keys(world: World, _: str) -> Call:
+def meta_keys(_: World, __: str) -> Call:
     return Call(params={"keys": "written_by"})
 
 
@@ -212,8 +222,8 @@ ENDPOINTS: dict[str, Row] = {
     "GET /health/live": Row(EVERYONE),
     "GET /health/ready": Row(EVERYONE),
     "GET /api/version": Row(EVERYONE),
-    "POST /api/authorize/auth": Row(EVERYONE, log_in_as_caller),
-    "POST /api/authorize/refresh": Row(WITHOUT_OTHER_SESSION, refresh_another_session),
+    "POST /api/authorize/auth": Row(EVERYONE, log_in_as_caller),  # any token sent along is ignored
+    "POST /api/authorize/refresh": Row(WITHOUT_OTHER_SESSION, refresh_another_session),  # the session decides
     "GET /api/users": Row(SIGNED_IN),
     "POST /api/users": Row(CREATE_A_USER, new_user_of_a, ok=201),
     "GET /api/users/me": Row(SIGNED_IN),
@@ -232,7 +242,7 @@ ENDPOINTS: dict[str, Row] = {
     "DELETE /api/folders/{folder_id}": Row(DELETE_FOLDER, fresh_folder, ok=204),
     "POST /api/folders/{folder_id}/media": Row(WRITE_FOLDER, photo, ok=201),
     **meta_rows("/api/folders/{folder_id}"),
-    "POST /api/folders/{folder_id}/analyses": Row(WRITE_FOLDER, body({"analyses": [{"type": "brightness"}]}), ok=201),
+    "POST /api/folders/{folder_id}/analyses": Row(WRITE_FOLDER, body(BRIGHTNESS), ok=201),
     "GET /api/folders/{folder_id}/analyses": Row(READ_FOLDER),
     "GET /api/analyses/{analysis_id}": Row(READ_FOLDER),
     **meta_rows("/api/analyses/{analysis_id}"),
@@ -276,12 +286,14 @@ def test_matrix(world: World, endpoint: str, caller: str) -> None:
     call = row.build(world, caller)
     form_data, files = call.form or (None, None)
     path = template.format_map({**shared_ids(world), **call.ids})
-    response = world.client(caller).request(method, path, json=call.json, params=call.params, data=form_data, files=files)
+    response = world.client(caller).request(
+        method, path, json=call.json, params=call.params, data=form_data, files=files
+    )
     expected = row.outcomes[caller]
     if expected is Outcome.ALLOWED:
         assert response.status_code == row.ok, response.text
     else:
-        assert (response.status_code, response.json()["error_code"]) == REFUSALS[expected], response.text
+        assert refusal(response) == REFUSALS[expected], response.text
 
 
 # Company isolation --------------------------------------------------------------------------------
@@ -340,12 +352,14 @@ def test_folder_lists_hold_only_what_the_role_sees(world: World, role: str) -> N
     if account.user_type == "CLIENT" and not account.is_admin:
         assert {f["user_id"] for f in items} <= {world.user_ids[role]}
     analysis_ids = {a["analysis_id"] for f in items for a in f["analyses"]}
-    assert {owner for owner in ANALYSED if world.analysis(owner)["analysis_id"] in analysis_ids} == FOLDERS_SEEN[role] & set(ANALYSED)
+    analysed = {owner for owner in ANALYSED if world.analysis(owner)["analysis_id"] in analysis_ids}
+    assert analysed == FOLDERS_SEEN[role] & set(ANALYSED)
     # A filter narrows the list: naming what is out of scope matches nothing, never the caller's own.
     for company, company_id in world.company_ids.items():
         in_company = {owner for owner in FOLDERS_SEEN[role] if ACCOUNT_OF[owner].company == company}
         assert owners(listed(client, "/api/folders", company_id=company_id)) == in_company
-    assert owners(listed(client, "/api/folders", user_id=world.user_ids["CLIENT_A"])) == FOLDERS_SEEN[role] & {"CLIENT_A"}
+    of_client_a = listed(client, "/api/folders", user_id=world.user_ids["CLIENT_A"])
+    assert owners(of_client_a) == FOLDERS_SEEN[role] & {"CLIENT_A"}
 
 
 def object_paths(folder: dict[str, Any]) -> list[str]:
@@ -355,7 +369,7 @@ def object_paths(folder: dict[str, Any]) -> list[str]:
     for media in folder["media"]:
         media_id = media["media_id"]
         paths += [f"/api/media/{media_id}", f"/api/media/{media_id}/meta_data", f"/api/media/{media_id}/file"]
-        paths += [f"/api/media/{media_id}/{kind}" for kind, url in (("thumbnail", media["thumb_url"]), ("preview", media["preview_url"])) if url]
+        paths += [httpx.URL(url).path for url in (media["thumb_url"], media["preview_url"]) if url]
     for analysis in folder["analyses"]:
         paths += [f"/api/analyses/{analysis['analysis_id']}", f"/api/analyses/{analysis['analysis_id']}/meta_data"]
         paths += [httpx.URL(i["original_url"]).path for r in analysis["results_media"] for i in r["output_images"]]
@@ -369,8 +383,8 @@ def test_objects_by_id_answer_404_outside_the_role_scope(world: World, role: str
     answers = {}
     for path in object_paths(world.folders[owner]):
         response = client.get(path)
-        answers[path] = response.status_code if response.is_success else (response.status_code, response.json()["error_code"])
-    assert answers == dict.fromkeys(answers, 200 if visible else (404, 10))
+        answers[path] = response.status_code if response.is_success else refusal(response)
+    assert answers == dict.fromkeys(answers, 200 if visible else NOT_VISIBLE)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -383,7 +397,8 @@ def test_users_are_visible_only_within_the_role_scope(world: World, role: str) -
         own = {world.company_ids[company]}
         assert {u["company_id"] for u in items} == own
         for company_id in world.company_ids.values():  # filtering on another company matches nothing
-            assert {u["company_id"] for u in listed(client, "/api/users", company_id=company_id)} == own & {company_id}
+            filtered = listed(client, "/api/users", company_id=company_id)
+            assert {u["company_id"] for u in filtered} == own & {company_id}
     answers = {r: client.get(f"/api/users/{user_id}").status_code for r, user_id in world.user_ids.items()}
     assert answers == {r: 200 if r in USERS_SEEN[role] else 404 for r in ROLES}
 
@@ -394,17 +409,20 @@ def test_companies_are_visible_only_within_the_role_scope(world: World, role: st
     seen, with_secret = COMPANIES_SEEN[role]
     items = listed(client, "/api/companies")
     assert {name_of[c["company_id"]] for c in items if c["company_id"] in name_of} == seen
-    assert {name_of[c["company_id"]] for c in items if "webhook_secret" in c and c["company_id"] in name_of} == with_secret
+    assert {name_of[c["company_id"]] for c in items if "webhook_secret" in c and c["company_id"] in name_of} == (
+        with_secret
+    )
     if ACCOUNT_OF[role].company:  # nor any company the matrix created
         assert len(items) == 1
-    answers = {c: client.get(f"/api/companies/{company_id}").status_code for c, company_id in world.company_ids.items()}
+    answers = {c: client.get(f"/api/companies/{c_id}").status_code for c, c_id in world.company_ids.items()}
     assert answers == {c: 200 if c in seen else 404 for c in ("A", "B")}
 
 
 def signed_urls(folder: dict[str, Any]) -> list[str]:
     """The signed links a folder document hands out: files, thumbnails, previews, output images."""
     urls = [url for m in folder["media"] for url in (m["original_url"], m["thumb_url"], m["preview_url"]) if url]
-    return urls + [i["original_url"] for a in folder["analyses"] for r in a["results_media"] for i in r["output_images"]]
+    images = [i["original_url"] for a in folder["analyses"] for r in a["results_media"] for i in r["output_images"]]
+    return urls + images
 
 
 def test_signed_urls_are_the_only_way_to_another_company_s_files(world: World) -> None:
@@ -416,14 +434,12 @@ def test_signed_urls_are_the_only_way_to_another_company_s_files(world: World) -
         assert httpx.get(url).status_code == 200, url
         assert foreign.get(url).status_code == 200, url
         assert world.client("CLIENT_A").get(unsigned).status_code == 200, url
-        refused = foreign.get(unsigned)
-        assert (refused.status_code, refused.json()["error_code"]) == (404, 10), url
-        anonymous = httpx.get(unsigned)
-        assert (anonymous.status_code, anonymous.json()["error_code"]) == (401, 6), url
+        assert refusal(foreign.get(unsigned)) == NOT_VISIBLE, url
+        assert refusal(httpx.get(unsigned)) == UNAUTHENTICATED, url
     # A signature is bound to its path: moved onto B's photo, it opens nothing.
     photo_a, photo_b = world.media("CLIENT_A", "IMAGE_FOLDER"), world.media("CLIENT_B", "IMAGE_FOLDER")
     moved = httpx.get(photo_a["original_url"].replace(photo_a["media_id"], photo_b["media_id"]))
-    assert (moved.status_code, moved.json()["error_code"]) == (401, 8)
+    assert refusal(moved) == LINK_REFUSED
 
 
 # Rules beyond the table ---------------------------------------------------------------------------
@@ -433,11 +449,10 @@ def test_signed_urls_are_the_only_way_to_another_company_s_files(world: World) -
 def test_operators_cannot_upload_or_analyse(world: World, role: str) -> None:
     client = world.client(role)
     before = {f["folder_id"] for f in listed(world.client("ADMIN"), "/api/folders")}
-    data, files = photo_form(world.jpeg, analyses=[{"type": "brightness"}])
-    single_request = client.post("/api/folders", data=data, files=files)
-    assert (single_request.status_code, single_request.json()["error_code"]) == (403, 9)
-    started = client.post(f"/api/folders/{world.folders['COMPANY_ADMIN_A']['folder_id']}/analyses", json={"analyses": [{"type": "brightness"}]})
-    assert (started.status_code, started.json()["error_code"]) == (403, 9)
+    data, files = photo_form(world.jpeg, analyses=BRIGHTNESS["analyses"])
+    assert refusal(client.post("/api/folders", data=data, files=files)) == FORBIDDEN  # a single request
+    folder_id = world.folders["COMPANY_ADMIN_A"]["folder_id"]
+    assert refusal(client.post(f"/api/folders/{folder_id}/analyses", json=BRIGHTNESS)) == FORBIDDEN
     assert {f["folder_id"] for f in listed(world.client("ADMIN"), "/api/folders")} == before
 
 
@@ -448,31 +463,28 @@ def test_a_company_admin_manages_only_its_company_s_client_users(world: World) -
         world.create_user("COMPANY_ADMIN_A", company_id=world.company_ids["B"]),
         world.create_user("COMPANY_ADMIN_A", user_type="CLIENT_OPERATOR", company_id=world.company_ids["B"]),
     ]
-    assert [(r.status_code, r.json()["error_code"]) for r in refused] == [(403, 9)] * len(refused)
+    assert [refusal(r) for r in refused] == [FORBIDDEN] * len(refused)
     created = expect_status(world.create_user("COMPANY_ADMIN_A", user_type="CLIENT_OPERATOR", company_id=None), 201)
     assert created["company_id"] == world.company_ids["A"]
     admin_a = world.client("COMPANY_ADMIN_A")
     for change in ({"user_type": "ADMIN"}, {"user_type": "OPERATOR"}, {"company_id": world.company_ids["B"]}):
-        response = admin_a.patch(f"/api/users/{created['user_id']}", json=change)
-        assert (response.status_code, response.json()["error_code"]) == (403, 9), change
+        assert refusal(admin_a.patch(f"/api/users/{created['user_id']}", json=change)) == FORBIDDEN, change
     escalated = admin_a.patch(f"/api/users/{world.user_ids['COMPANY_ADMIN_A']}", json={"user_type": "ADMIN"})
-    assert (escalated.status_code, escalated.json()["error_code"]) == (403, 9)
+    assert refusal(escalated) == FORBIDDEN
 
 
 def test_a_user_changes_only_its_own_names_password_and_meta_data(world: World) -> None:
     client, me = world.client("CLIENT_A"), world.user_ids["CLIENT_A"]
-    renamed = expect_status(client.patch(f"/api/users/{me}", json={"first_name": "Alice", "meta_data": {"desk": 3}}), 200)
-    assert (renamed["first_name"], renamed["meta_data"]) == ("Alice", {"desk": 3})
+    renamed = client.patch(f"/api/users/{me}", json={"first_name": "Alice", "meta_data": {"desk": 3}})
+    assert (expect_status(renamed, 200)["first_name"], renamed.json()["meta_data"]) == ("Alice", {"desk": 3})
     for change in ({"is_admin": True}, {"user_type": "ADMIN"}, {"can_start_analysis_quality": False}):
-        response = client.patch(f"/api/users/{me}", json=change)
-        assert (response.status_code, response.json()["error_code"]) == (403, 9), change
+        assert refusal(client.patch(f"/api/users/{me}", json=change)) == FORBIDDEN, change
 
 
 @pytest.mark.parametrize("role", ROLES)
 def test_no_user_deletes_itself(world: World, role: str) -> None:
     client = world.client(role)
-    response = client.delete(f"/api/users/{world.user_ids[role]}")
-    assert (response.status_code, response.json()["error_code"]) == (403, 9)
+    assert refusal(client.delete(f"/api/users/{world.user_ids[role]}")) == FORBIDDEN
     assert expect_status(client.get("/api/users/me"), 200)["user_id"] == world.user_ids[role]
 
 
@@ -484,10 +496,9 @@ def test_analysis_flags_limit_what_a_client_starts(world: World) -> None:
         folder_id = expect_status(client.post("/api/folders", data=data, files=files), 201)["folder_id"]
         for analysis_type in ("QUALITY", "quality"):
             refused = client.post(f"/api/folders/{folder_id}/analyses", json={"analyses": [{"type": analysis_type}]})
-            assert (refused.status_code, refused.json()["error_code"]) == (403, 9), analysis_type
-        for path in ("/api/folders", "/api/instant/folders"):
+            assert refusal(refused) == FORBIDDEN, analysis_type
+        for path in ("/api/folders", "/api/instant/folders"):  # a single request, instant mode
             data, files = photo_form(world.jpeg, analyses=[{"type": "quality"}])
-            refused = client.post(path, data=data, files=files)
-            assert (refused.status_code, refused.json()["error_code"]) == (403, 9), path
-        expect_status(client.post(f"/api/folders/{folder_id}/analyses", json={"analyses": [{"type": "brightness"}]}), 201)
+            assert refusal(client.post(path, data=data, files=files)) == FORBIDDEN, path
+        expect_status(client.post(f"/api/folders/{folder_id}/analyses", json=BRIGHTNESS), 201)
         assert [f["folder_id"] for f in listed(client, "/api/folders")] == [folder_id]

@@ -136,22 +136,9 @@ def add_media(ctx: WorkerContext, folder: Folder, path: Path, tags: list[str] | 
     """Store `path` as an upload would (validated, content-addressed) and record its row."""
     with path.open("rb") as fh:
         stored = ctx.storage.ingest(fh, path.name)
-    probe = stored.probe
     return ctx.store.add_media(
-        Media(
-            media_id=new_id(),
-            folder_id=folder.folder_id,
-            kind=probe.kind,
-            sha256=stored.sha256,
-            extension=stored.extension,
-            mime_type=probe.mime_type,
-            size_bytes=stored.size_bytes,
-            original_name=path.name,
-            tags=tags or ["photo_selfie"],
-            width=probe.width,
-            height=probe.height,
-            frame_count=probe.frame_count,
-            duration_seconds=probe.duration_seconds,
+        stored.to_media(
+            media_id=new_id(), folder_id=folder.folder_id, original_name=path.name, tags=tags or ["photo_selfie"]
         )
     )
 

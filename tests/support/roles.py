@@ -205,7 +205,7 @@ def build_world(live: LiveAppliance, jpeg: bytes, shots_zip: bytes) -> World:
         world.folders[owner] = {**expect_status(created, 201), "analyses": []}
     for owner in ANALYSED:
         folder_id = world.folders[owner]["folder_id"]
-        started = world.client(owner).post(f"/api/folders/{folder_id}/analyses", json={"analyses": [{"type": "brightness"}]})
-        expect_status(started, 201)
+        analyses = {"analyses": [{"type": "brightness"}]}
+        expect_status(world.client(owner).post(f"/api/folders/{folder_id}/analyses", json=analyses), 201)
     _wait_until_settled(world)
     return world

@@ -59,17 +59,8 @@ def _run(services: ApiServices, upload: ParsedUpload, payload: FolderPayload) ->
                 raise AppError(exc.code, f"{item.key}: {exc.message}", {**(exc.details or {}), "media_key": item.key}) from exc
             path = stack.enter_context(in_memory_file(data, f".{probe.extension}"))
             inputs.append(
-                MediaInput(
-                    media_id=str(uuid.uuid4()),
-                    kind=probe.kind,
-                    tags=tuple(payload.media_tags.get(item.key, ())),
-                    path=path,
-                    mime_type=probe.mime_type,
-                    original_name=item.filename,
-                    width=probe.width,
-                    height=probe.height,
-                    frame_count=probe.frame_count,
-                    duration_seconds=probe.duration_seconds,
+                MediaInput.from_facts(
+                    probe, media_id=str(uuid.uuid4()), tags=payload.media_tags.get(item.key, ()), path=path, original_name=item.filename
                 )
             )
         analyses = [_analyse(services, request.type, request.params, request.source_media, inputs, thresholds) for request in payload.analyses or []]
