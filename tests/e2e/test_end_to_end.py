@@ -17,6 +17,7 @@ import pytest
 
 from appliance.queue.webhook_signing import verify
 from tests.support.live import LiveAppliance, poll_folder
+from tests.support.shared_data import shared_file
 from tests.support.webhooks import WebhookReceiver
 
 pytestmark = pytest.mark.timeout(240)
@@ -32,6 +33,9 @@ def _wait_for_thumbnails(client: httpx.Client, folder_id: str, timeout: float = 
 
 
 def test_folder_to_webhook(live: LiveAppliance, samples: dict[str, Path]) -> None:
+    # Real people where the shared data is present (CI); the astronaut and a clip made of it elsewhere.
+    photo_path = shared_file("faces/barack_obama/obama.jpg") or samples["jpeg"]
+    video_path = shared_file("bench/selfie720p_1mbps.mp4") or samples["mp4"]
     admin = live.client(live.login())
     with WebhookReceiver() as hooks:
         company = admin.post("/api/companies/", json={"name": "Branch 7", "webhook_url": hooks.url()})
@@ -48,7 +52,7 @@ def test_folder_to_webhook(live: LiveAppliance, samples: dict[str, Path]) -> Non
             "folder:meta_data": {"transaction_id": "T-1001"},
             "media:tags": {"photo1": ["photo_selfie"], "video1": ["video_selfie", "video_selfie_blank"]},
         }
-        with samples["jpeg"].open("rb") as photo, samples["mp4"].open("rb") as video:
+        with photo_path.open("rb") as photo, video_path.open("rb") as video:
             response = client.post(
                 "/api/folders/",
                 data={"payload": json.dumps(payload)},
@@ -125,3 +129,20 @@ def test_instant_mode_writes_nothing(live: LiveAppliance, samples: dict[str, Pat
     assert client.get(f"/api/folders/{result['folder_id']}").status_code == 404
     after = sorted(p.relative_to(live.data_dir) for p in live.data_dir.rglob("*") if p.is_file() and "logs" not in p.parts)
     assert [p for p in after if p not in before and not p.name.endswith(("-wal", "-shm", "-journal"))] == []
+
+
+def test_version_health_and_api_docs(live: LiveAppliance) -> None:
+    with live.client() as anonymous:
+        assert anonymous.get("/health/live").json() == {"status": "pass"}
+        ready = anonymous.get("/health/ready")
+        assert ready.status_code == 200 and ready.headers["content-type"].startswith("application/health+json")
+        assert {name: check["status"] for name, check in ready.json()["checks"].items()} == {
+            "database": "pass", "queue": "pass", "storage": "pass",
+        }
+        version = anonymous.get("/api/version").json()
+        assert version["schema"] == "0001_initial"
+        assert {"name": "tests.plugins.brightness_plugin", "version": "1.0", "analysis_types": ["BRIGHTNESS"]} in version["plugins"]
+        docs = anonymous.get("/docs")
+        assert docs.status_code == 200 and "text/html" in docs.headers["content-type"]
+        spec = anonymous.get("/docs/openapi.json").json()
+        assert "/api/folders" in spec["paths"] and "/api/authorize/auth" in spec["paths"]

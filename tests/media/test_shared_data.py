@@ -6,7 +6,6 @@ The data lives beside the repository (`../shared/data`) or where APPLIANCE_TEST_
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import cv2
@@ -23,14 +22,11 @@ from appliance.media import (
     probe_bytes,
 )
 from appliance.ops.settings import Limits
+from tests.support.shared_data import SHARED_DATA, SKIP_REASON
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DATA = Path(os.environ.get("APPLIANCE_TEST_DATA") or REPO_ROOT.parent / "shared" / "data")
+DATA = SHARED_DATA
 
-pytestmark = [
-    pytest.mark.shared_data,
-    pytest.mark.skipif(not DATA.is_dir(), reason="shared test data directory absent (set APPLIANCE_TEST_DATA)"),
-]
+pytestmark = [pytest.mark.shared_data, pytest.mark.skipif(not DATA.is_dir(), reason=SKIP_REASON)]
 
 
 def _videos() -> list[Path]:
