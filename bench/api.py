@@ -57,9 +57,16 @@ def start_appliance(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
     env.update(APPLIANCE_DATA_DIR=str(data_dir), APPLIANCE_API__PORT=str(port), APPLIANCE_ADMIN_PASSWORD=ADMIN_PASSWORD)
     env["APPLIANCE_LOG_LEVEL"] = "WARNING"
-    subprocess.run([sys.executable, "-m", "appliance.cli", "init", "--admin-email", ADMIN_EMAIL], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "appliance.cli", "init", "--admin-email", ADMIN_EMAIL],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     log = (data_dir / "appliance.log").open("ab")
-    process = subprocess.Popen([sys.executable, "-m", "appliance.cli", "run", "--analysis-workers", "1"], env=env, stdout=log, stderr=log)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "appliance.cli", "run", "--analysis-workers", "1"], env=env, stdout=log, stderr=log
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -71,7 +78,9 @@ def start_appliance(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit(f"the appliance did not start; see {data_dir / 'appliance.log'}")
 
 
-def measure(call: Callable[[httpx.Client], httpx.Response], base_url: str, token: str, requests: int, concurrency: int) -> tuple[float, list[float]]:
+def measure(
+    call: Callable[[httpx.Client], httpx.Response], base_url: str, token: str, requests: int, concurrency: int
+) -> tuple[float, list[float]]:
     """Run `requests` calls over `concurrency` threads; (requests per second, latencies in ms)."""
     latencies: list[float] = []
     lock = threading.Lock()
@@ -116,15 +125,22 @@ def main() -> None:
         process = start_appliance(Path(tmp), port)
         try:
             token = httpx.post(
-                f"{base_url}/api/authorize/auth", json={"credentials": {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}}
+                f"{base_url}/api/authorize/auth",
+                json={"credentials": {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}},
             ).json()["access_token"]
             payload = json.dumps({"media:tags": {"photo1": ["photo_selfie"]}})
             with httpx.Client(base_url=base_url, headers={"X-Forensic-Access-Token": token}) as client:
-                folder_id = client.post("/api/folders/", data={"payload": payload}, files={"photo1": ("p.jpg", photo)}).json()["folder_id"]
+                folder_id = client.post(
+                    "/api/folders/", data={"payload": payload}, files={"photo1": ("p.jpg", photo)}
+                ).json()["folder_id"]
 
             scenarios: list[tuple[str, Callable[[httpx.Client], httpx.Response], int]] = [
                 ("GET /health/live (baseline)", lambda c: c.get("/health/live"), args.requests),
-                ("GET /api/folders/{id}", lambda c: c.get(f"/api/folders/{folder_id}", params={"with_analyses": "true"}), args.requests),
+                (
+                    "GET /api/folders/{id}",
+                    lambda c: c.get(f"/api/folders/{folder_id}", params={"with_analyses": "true"}),
+                    args.requests,
+                ),
                 (
                     f"POST /api/folders/ ({len(photo) / 1e6:.2f} MB JPEG)",
                     lambda c: c.post("/api/folders/", data={"payload": payload}, files={"photo1": ("p.jpg", photo)}),
@@ -132,7 +148,12 @@ def main() -> None:
                 ),
             ]
             print(f"appliance on SQLite, {os.cpu_count()} CPUs, {args.concurrency} concurrent clients\n")
-            print(f"{'scenario':<40} {'n':>5} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'p50 / baseline':>15}")
+            columns = ("n", "req/s", "p50 ms", "p95 ms", "p99 ms")
+            print(
+                f"{'scenario':<40} "
+                + " ".join(f"{c:>{5 if c == 'n' else 8}}" for c in columns)
+                + f" {'p50 / baseline':>15}"
+            )
             baseline = None
             for name, call, count in scenarios:
                 rate, latencies = measure(call, base_url, token, count, args.concurrency)

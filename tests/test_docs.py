@@ -45,7 +45,9 @@ def test_every_setting_is_documented(name: str) -> None:
     assert re.search(rf"^\| {field} \|", text, re.M), f"docs/configuration.md lacks {name}"
 
 
-@pytest.mark.parametrize("package", sorted(p.name for p in (ROOT / "appliance").iterdir() if (p / "__init__.py").exists()))
+@pytest.mark.parametrize(
+    "package", sorted(p.name for p in (ROOT / "appliance").iterdir() if (p / "__init__.py").exists())
+)
 def test_every_package_is_in_the_architecture(package: str) -> None:
     assert f"appliance/{package}" in (DOCS / "architecture.md").read_text()
 

@@ -104,7 +104,9 @@ def _ingest(services: ApiServices, files: Sequence[UploadedFile]) -> list[Stored
             try:
                 stored.append(services.storage.ingest(upload.file, upload.filename))
             except AppError as exc:
-                raise AppError(exc.code, f"{upload.key}: {exc.message}", {**(exc.details or {}), "media_key": upload.key}) from exc
+                raise AppError(
+                    exc.code, f"{upload.key}: {exc.message}", {**(exc.details or {}), "media_key": upload.key}
+                ) from exc
     except BaseException:
         _discard_unreferenced(services, stored)
         raise
@@ -117,7 +119,9 @@ def _discard_unreferenced(services: ApiServices, stored: Sequence[StoredFile]) -
             services.storage.discard(item)
 
 
-def _media_rows(folder_id: str, files: Sequence[UploadedFile], stored: Sequence[StoredFile], payload: FolderPayload) -> list[Media]:
+def _media_rows(
+    folder_id: str, files: Sequence[UploadedFile], stored: Sequence[StoredFile], payload: FolderPayload
+) -> list[Media]:
     return [
         item.to_media(
             media_id=str(uuid.uuid4()),
@@ -201,7 +205,9 @@ def create_folder(
     stored = _ingest(services, upload.files)
     try:
         media = _media_rows(folder.folder_id, upload.files, stored, payload)
-        analyses = _plan_analyses(services, user, folder, media, payload.analyses) if payload.analyses is not None else []
+        analyses = (
+            _plan_analyses(services, user, folder, media, payload.analyses) if payload.analyses is not None else []
+        )
         with services.store.transaction():
             folder = services.store.create_folder(folder)
             media = [services.store.add_media(m) for m in media]
@@ -213,7 +219,9 @@ def create_folder(
     return folder, media, analyses
 
 
-def add_media(services: ApiServices, user: User, folder: Folder, upload: ParsedUpload, payload: FolderPayload) -> list[Media]:
+def add_media(
+    services: ApiServices, user: User, folder: Folder, upload: ParsedUpload, payload: FolderPayload
+) -> list[Media]:
     if payload.analyses is not None or payload.folder_meta_data or payload.resolution_endpoint:
         raise AppError(ErrorCode.PAYLOAD_INVALID, "adding media takes only media:tags and media:meta_data")
     check_payload_media(services, upload.files, payload)

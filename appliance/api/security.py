@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from litestar import Request
+from typing import TypeAlias
 
-from appliance.api.services import ApiServices
+from litestar import Request
+from litestar.di import NamedDependency
+
+from appliance.api.services import Services
 from appliance.auth.sessions import authenticate_token
 from appliance.domain.entities import User
 from appliance.domain.errors import AppError, ErrorCode
 
-__all__ = ["ACCESS_TOKEN_HEADER", "access_token_of", "provide_user"]
+__all__ = ["ACCESS_TOKEN_HEADER", "CurrentUser", "access_token_of", "provide_user"]
 
 ACCESS_TOKEN_HEADER = "X-Forensic-Access-Token"
+
+#: How a handler asks for the authenticated caller: `user: CurrentUser` (401 without a valid token).
+CurrentUser: TypeAlias = NamedDependency[User]
 
 
 def access_token_of(request: Request) -> str | None:
@@ -24,7 +30,7 @@ def access_token_of(request: Request) -> str | None:
     return None
 
 
-def provide_user(request: Request, services: ApiServices) -> User:
+def provide_user(request: Request, services: Services) -> User:
     """Dependency `user`: the authenticated caller, or AUTH_NOT_PROVIDED / AUTH_INVALID / AUTH_EXPIRED."""
     token = access_token_of(request)
     if token is None:

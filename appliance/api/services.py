@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeAlias
+
+from litestar.di import NamedDependency
 
 from appliance.media.storage import MediaStorage
 from appliance.ops.settings import Settings
@@ -12,7 +15,7 @@ from appliance.store import open_store
 from appliance.store.protocol import Store
 from appliance.wire import UrlSigner
 
-__all__ = ["ApiServices", "build_services", "public_base_url"]
+__all__ = ["ApiServices", "Services", "build_services", "public_base_url"]
 
 
 def public_base_url(settings: Settings) -> str:
@@ -30,6 +33,10 @@ class ApiServices:
 
     def close(self) -> None:
         self.store.close()
+
+
+#: How a handler asks for the services: `services: Services`.
+Services: TypeAlias = NamedDependency[ApiServices]
 
 
 def build_services(settings: Settings) -> ApiServices:

@@ -101,7 +101,9 @@ class _PartSink:
         elif self._text is not None:
             self._text.extend(chunk)
             if len(self._text) > self.limits.max_payload_bytes:
-                raise AppError(ErrorCode.PAYLOAD_INVALID, f"payload is larger than {self.limits.max_payload_bytes} bytes")
+                raise AppError(
+                    ErrorCode.PAYLOAD_INVALID, f"payload is larger than {self.limits.max_payload_bytes} bytes"
+                )
 
     def end(self) -> None:
         if self._file is not None:

@@ -20,7 +20,9 @@ def check_user_shape(store: Store, user: User) -> None:
         raise AppError(ErrorCode.INVALID_VALUE, "email must be an email address")
     if user.user_type in (Role.ADMIN, Role.OPERATOR):
         if user.company_id is not None or user.is_admin:
-            raise AppError(ErrorCode.INVALID_VALUE, f"a {user.user_type} belongs to no company and is not a company admin")
+            raise AppError(
+                ErrorCode.INVALID_VALUE, f"a {user.user_type} belongs to no company and is not a company admin"
+            )
         return
     if user.company_id is None or store.get_company(user.company_id) is None:
         raise AppError(ErrorCode.INVALID_VALUE, f"a {user.user_type} needs the company_id of an existing company")

@@ -48,7 +48,12 @@ def _summary(folder: dict[str, Any]) -> str:
 @click.option("--url", default=None, help="Base URL of the appliance (default: from the settings).")
 @click.option("--email", default="admin@appliance.local", show_default=True)
 @click.option("--media", "media_specs", multiple=True, required=True, help="FILE or FILE:tag1,tag2 (repeatable).")
-@click.option("--analysis", "analysis_types", multiple=True, help="Analysis type to run (repeatable; default: every installed type).")
+@click.option(
+    "--analysis",
+    "analysis_types",
+    multiple=True,
+    help="Analysis type to run (repeatable; default: every installed type).",
+)
 @user_errors
 def demo(url: str | None, email: str, media_specs: tuple[str, ...], analysis_types: tuple[str, ...]) -> None:
     """Upload media, run analyses in one request and print the folder's result.
@@ -64,7 +69,9 @@ def demo(url: str | None, email: str, media_specs: tuple[str, ...], analysis_typ
         if login.status_code != 200:
             fail(f"login failed: {login.json().get('error_message', login.text)}")
         client.headers["X-Forensic-Access-Token"] = login.json()["access_token"]
-        types = list(analysis_types) or [t for p in client.get("/api/version").json()["plugins"] for t in p["analysis_types"]]
+        types = list(analysis_types) or [
+            t for p in client.get("/api/version").json()["plugins"] for t in p["analysis_types"]
+        ]
         if not types:
             fail("no analysis plugin is installed; name one with --analysis")
         payload = {

@@ -83,7 +83,10 @@ def run_all(settings: Settings, analysis_workers: int) -> int:
         while not stopping:
             dead = [c for c in children if c.process.poll() is not None]
             if dead:
-                print(f"appliance: {dead[0].name} exited with status {dead[0].process.returncode}; stopping", file=sys.stderr)
+                print(
+                    f"appliance: {dead[0].name} exited with status {dead[0].process.returncode}; stopping",
+                    file=sys.stderr,
+                )
                 return 1
             time.sleep(0.5)
         return 0

@@ -31,7 +31,9 @@ def list_users() -> None:
     try:
         items, total = store.list_users(limit=1000)
         for u in items:
-            flags = ",".join(f for f, on in (("admin", u.is_admin), ("service", u.is_service), ("disabled", not u.is_active)) if on)
+            flags = ",".join(
+                f for f, on in (("admin", u.is_admin), ("service", u.is_service), ("disabled", not u.is_active)) if on
+            )
             click.echo(f"{u.email}\t{u.user_type}\t{u.company_id or '-'}\t{flags}")
         click.echo(f"{total} users")
     finally:
@@ -53,7 +55,13 @@ def create_user(email: str, role: str, company_id: str | None, company_admin: bo
     try:
         password = read_password("APPLIANCE_USER_PASSWORD", f"Password for {email}")
         user = create_account(
-            store, email=email, password=password, user_type=Role(role), company_id=company_id, is_admin=company_admin, is_service=service
+            store,
+            email=email,
+            password=password,
+            user_type=Role(role),
+            company_id=company_id,
+            is_admin=company_admin,
+            is_service=service,
         )
         click.echo(f"created {user.user_type} {user.email} ({user.user_id})")
     finally:

@@ -44,9 +44,28 @@ _VIDEO_BRANDS: dict[bytes, Sniffed] = {
     **{
         brand: _MP4
         for brand in (
-            b"isom", b"iso2", b"iso3", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"mp4v", b"mp4x",
-            b"avc1", b"dash", b"M4V ", b"M4VP", b"M4VH", b"MSNV", b"mmp4", b"f4v ", b"3gp4", b"3gp5",
-            b"3gp6", b"3g2a",
+            b"isom",
+            b"iso2",
+            b"iso3",
+            b"iso4",
+            b"iso5",
+            b"iso6",
+            b"mp41",
+            b"mp42",
+            b"mp4v",
+            b"mp4x",
+            b"avc1",
+            b"dash",
+            b"M4V ",
+            b"M4VP",
+            b"M4VH",
+            b"MSNV",
+            b"mmp4",
+            b"f4v ",
+            b"3gp4",
+            b"3gp5",
+            b"3gp6",
+            b"3g2a",
         )
     },
 }

@@ -51,7 +51,13 @@ class StoredFile:
     path: Path
 
     def to_media(
-        self, *, media_id: str, folder_id: str, original_name: str, tags: list[str], meta_data: dict[str, Any] | None = None
+        self,
+        *,
+        media_id: str,
+        folder_id: str,
+        original_name: str,
+        tags: list[str],
+        meta_data: dict[str, Any] | None = None,
     ) -> Media:
         """The media row for this stored file."""
         return Media(

@@ -52,7 +52,9 @@ def media_input(path: Path | str, tags: Sequence[str] = (), media_id: str | None
     """A `MediaInput` for the file at `path`, validated and probed with the appliance's default limits."""
     path = Path(path)
     probed = probe_file(path, Limits())
-    return MediaInput.from_facts(probed, media_id=media_id or str(uuid.uuid4()), tags=tags, path=path, original_name=path.name)
+    return MediaInput.from_facts(
+        probed, media_id=media_id or str(uuid.uuid4()), tags=tags, path=path, original_name=path.name
+    )
 
 
 def run_analyzer(

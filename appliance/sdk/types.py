@@ -37,7 +37,9 @@ class MediaInput:
     duration_seconds: float | None = None
 
     @classmethod
-    def from_facts(cls, facts: Any, *, media_id: str, tags: Sequence[str], path: Path, original_name: str = "") -> MediaInput:
+    def from_facts(
+        cls, facts: Any, *, media_id: str, tags: Sequence[str], path: Path, original_name: str = ""
+    ) -> MediaInput:
         """A MediaInput from anything carrying the probed facts (`kind`, `mime_type`, `width`,
         `height`, `frame_count`, `duration_seconds`): a stored media row or a probe result."""
         return cls(

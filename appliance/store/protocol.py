@@ -88,7 +88,12 @@ class Store(Protocol):
     def get_company(self, company_id: str) -> Company | None: ...
 
     def list_companies(
-        self, *, search_text: str | None = None, company_ids: Sequence[str] | None = None, offset: int = 0, limit: int = 100
+        self,
+        *,
+        search_text: str | None = None,
+        company_ids: Sequence[str] | None = None,
+        offset: int = 0,
+        limit: int = 100,
     ) -> tuple[list[Company], int]:
         """Page of companies (by name), case-insensitive substring search, and the total count."""
 

@@ -374,7 +374,9 @@ class SqlStore:
         return self._update(_FOLDERS, folder)
 
     def lock_folder(self, folder_id: str) -> bool:
-        rows = self._db.fetch(f"SELECT folder_id FROM folders WHERE folder_id = :id{self._db.row_lock}", {"id": folder_id})
+        rows = self._db.fetch(
+            f"SELECT folder_id FROM folders WHERE folder_id = :id{self._db.row_lock}", {"id": folder_id}
+        )
         return bool(rows)
 
     def set_folder_outcome(self, folder_id: str, status: FolderStatus, resolution: Resolution) -> bool:

@@ -41,7 +41,10 @@ def test_passwords_are_hashed_with_argon2(store: Store) -> None:
     user = store.get_user_by_email("ada@example.test")
     assert user is not None and user.password_hash.startswith("$argon2id$") and PASSWORD not in user.password_hash
     assert verify_password(user.password_hash, PASSWORD) and not verify_password(user.password_hash, "wrong")
-    assert _code(lambda: create_account(store, email="x@y.test", password="short", user_type=Role.ADMIN)) is ErrorCode.INVALID_VALUE
+    assert (
+        _code(lambda: create_account(store, email="x@y.test", password="short", user_type=Role.ADMIN))
+        is ErrorCode.INVALID_VALUE
+    )
 
 
 def test_login_is_case_insensitive_and_tokens_are_stored_hashed(store: Store) -> None:
@@ -76,7 +79,9 @@ def test_sliding_expiry_and_expired_tokens(store: Store) -> None:
     store.extend_session(session.session_id, datetime.now(UTC) + timedelta(seconds=60))
     authenticate_token(store, issued.access_token, AUTH)  # a use pushes the expiry to now + TTL
     extended = store.get_session_by_access_hash(hash_token(issued.access_token))
-    assert extended is not None and extended.access_expires_at > datetime.now(UTC) + timedelta(seconds=AUTH.token_ttl_seconds - 5)
+    assert extended is not None and extended.access_expires_at > datetime.now(UTC) + timedelta(
+        seconds=AUTH.token_ttl_seconds - 5
+    )
     store.extend_session(session.session_id, datetime.now(UTC) - timedelta(seconds=1))
     assert _code(lambda: authenticate_token(store, issued.access_token, AUTH)) is ErrorCode.AUTH_EXPIRED
     assert _code(lambda: authenticate_token(store, "garbage", AUTH)) is ErrorCode.AUTH_INVALID

@@ -8,7 +8,15 @@ from appliance.domain.enums import Role
 
 
 def _user(role: Role, company: str | None = "A", *, user_id: str = "u", admin: bool = False, **flags: bool) -> User:
-    return User(user_id=user_id, email=f"{user_id}@x", user_type=role, password_hash="", company_id=company, is_admin=admin, **flags)
+    return User(
+        user_id=user_id,
+        email=f"{user_id}@x",
+        user_type=role,
+        password_hash="",
+        company_id=company,
+        is_admin=admin,
+        **flags,
+    )
 
 
 ADMIN = _user(Role.ADMIN, None, user_id="admin")
@@ -23,15 +31,29 @@ TELLERS_FOLDER = Folder(folder_id="f", company_id="A", user_id="teller")
 
 
 def test_folder_visibility() -> None:
-    visible = {u.user_id for u in (ADMIN, OPERATOR, COMPANY_ADMIN, CLIENT, COLLEAGUE, CLIENT_OPERATOR, OTHER_COMPANY_ADMIN) if policy.can_read_folder(u, TELLERS_FOLDER)}
+    visible = {
+        u.user_id
+        for u in (ADMIN, OPERATOR, COMPANY_ADMIN, CLIENT, COLLEAGUE, CLIENT_OPERATOR, OTHER_COMPANY_ADMIN)
+        if policy.can_read_folder(u, TELLERS_FOLDER)
+    }
     assert visible == {"admin", "operator", "boss", "teller", "reviewer"}
 
 
 def test_folder_changes() -> None:
-    assert [policy.can_write_folder(u, TELLERS_FOLDER) for u in (ADMIN, OPERATOR, COMPANY_ADMIN, CLIENT, CLIENT_OPERATOR, COLLEAGUE)] == [
-        True, False, True, True, False, False,
+    assert [
+        policy.can_write_folder(u, TELLERS_FOLDER)
+        for u in (ADMIN, OPERATOR, COMPANY_ADMIN, CLIENT, CLIENT_OPERATOR, COLLEAGUE)
+    ] == [
+        True,
+        False,
+        True,
+        True,
+        False,
+        False,
     ]
-    assert [policy.can_delete_folder(u, TELLERS_FOLDER) for u in (ADMIN, COMPANY_ADMIN, CLIENT, OTHER_COMPANY_ADMIN)] == [True, True, False, False]
+    assert [
+        policy.can_delete_folder(u, TELLERS_FOLDER) for u in (ADMIN, COMPANY_ADMIN, CLIENT, OTHER_COMPANY_ADMIN)
+    ] == [True, True, False, False]
 
 
 def test_scopes_of_folder_lists() -> None:

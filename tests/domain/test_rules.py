@@ -27,12 +27,17 @@ def _analysis(state: AnalysisState, decision: Resolution | None = None) -> Analy
         ([(D, None), (P, None)], (FolderStatus.PROCESSING, Resolution.PROCESSING)),
         ([(D, None), (F, Resolution.SUCCESS)], (FolderStatus.FAILED, Resolution.FAILED)),
         ([(F, Resolution.SUCCESS), (F, Resolution.SUCCESS)], (FolderStatus.FINISHED, Resolution.SUCCESS)),
-        ([(F, Resolution.SUCCESS), (F, Resolution.OPERATOR_REQUIRED)], (FolderStatus.FINISHED, Resolution.OPERATOR_REQUIRED)),
+        (
+            [(F, Resolution.SUCCESS), (F, Resolution.OPERATOR_REQUIRED)],
+            (FolderStatus.FINISHED, Resolution.OPERATOR_REQUIRED),
+        ),
         ([(F, Resolution.OPERATOR_REQUIRED), (F, Resolution.DECLINED)], (FolderStatus.FINISHED, Resolution.DECLINED)),
         ([(F, Resolution.DECLINED), (F, Resolution.SUCCESS)], (FolderStatus.FINISHED, Resolution.DECLINED)),
     ],
 )
-def test_folder_outcome(analyses: list[tuple[AnalysisState, Resolution | None]], expected: tuple[FolderStatus, Resolution]) -> None:
+def test_folder_outcome(
+    analyses: list[tuple[AnalysisState, Resolution | None]], expected: tuple[FolderStatus, Resolution]
+) -> None:
     assert folder_outcome(_analysis(s, d) for s, d in analyses) == expected
 
 
@@ -47,7 +52,16 @@ def test_analysis_resolution_mirrors_the_state_until_finished() -> None:
 
 
 def _media(media_id: str, kind: MediaKind, *tags: str) -> Media:
-    return Media(media_id=media_id, folder_id="f", kind=kind, sha256="0" * 64, extension="x", mime_type="x", size_bytes=1, tags=list(tags))
+    return Media(
+        media_id=media_id,
+        folder_id="f",
+        kind=kind,
+        sha256="0" * 64,
+        extension="x",
+        mime_type="x",
+        size_bytes=1,
+        tags=list(tags),
+    )
 
 
 def test_media_rules_pick_by_kind_prefix_and_exclusion() -> None:

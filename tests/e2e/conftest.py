@@ -33,7 +33,11 @@ def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     prefix = f"e2e{uuid.uuid4().hex[:10]}"
     try:
         with running_appliance(
-            data_dir, DATABASE_URL=database, QUEUE__BACKEND="redis", QUEUE__REDIS_URL=redis_url, QUEUE__NAME_PREFIX=prefix
+            data_dir,
+            DATABASE_URL=database,
+            QUEUE__BACKEND="redis",
+            QUEUE__REDIS_URL=redis_url,
+            QUEUE__NAME_PREFIX=prefix,
         ) as live:
             yield live
     finally:

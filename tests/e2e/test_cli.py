@@ -17,7 +17,13 @@ pytestmark = pytest.mark.timeout(180)
 
 def _appliance(env: dict[str, str], *args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "appliance.cli", *args], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, **kwargs  # type: ignore[arg-type]
+        [sys.executable, "-m", "appliance.cli", *args],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kwargs,  # type: ignore[arg-type]
     )
 
 
@@ -56,7 +62,12 @@ def test_run_then_demo_then_stop(tmp_path: Path, samples: dict[str, Path]) -> No
     assert _appliance(env, "init", "--admin-email", ADMIN_EMAIL).returncode == 0
     log = (tmp_path / "run.log").open("w+")
     run = subprocess.Popen(
-        [sys.executable, "-m", "appliance.cli", "run", "--analysis-workers", "1"], env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, text=True
+        [sys.executable, "-m", "appliance.cli", "run", "--analysis-workers", "1"],
+        env=env,
+        cwd=REPO_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 60
@@ -64,7 +75,14 @@ def test_run_then_demo_then_stop(tmp_path: Path, samples: dict[str, Path]) -> No
             assert run.poll() is None and time.monotonic() < deadline, (tmp_path / "run.log").read_text()
             time.sleep(0.2)
         demo = _appliance(
-            env, "demo", "--email", ADMIN_EMAIL, "--media", f"{samples['jpeg']}:photo_selfie", "--media", str(samples["mp4"])
+            env,
+            "demo",
+            "--email",
+            ADMIN_EMAIL,
+            "--media",
+            f"{samples['jpeg']}:photo_selfie",
+            "--media",
+            str(samples["mp4"]),
         )
         assert demo.returncode == 0, demo.stderr
         assert "FINISHED / SUCCESS" in demo.stdout and "BRIGHTNESS" in demo.stdout

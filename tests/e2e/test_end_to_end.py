@@ -43,7 +43,12 @@ def test_folder_to_webhook(live: LiveAppliance, samples: dict[str, Path]) -> Non
         company = company.json()
         created = admin.post(
             "/api/users/",
-            json={"email": "teller@branch7.test", "password": "teller-pass-1", "user_type": "CLIENT", "company_id": company["company_id"]},
+            json={
+                "email": "teller@branch7.test",
+                "password": "teller-pass-1",
+                "user_type": "CLIENT",
+                "company_id": company["company_id"],
+            },
         )
         assert created.status_code == 201, created.text
         client = live.client(live.login("teller@branch7.test", "teller-pass-1"))
@@ -64,7 +69,9 @@ def test_folder_to_webhook(live: LiveAppliance, samples: dict[str, Path]) -> Non
         kinds = {m["original_name"]: m["media_type"] for m in folder["media"]}
         assert kinds == {"selfie.jpg": "IMAGE_FOLDER", "selfie.mp4": "VIDEO_FOLDER"}
 
-        started = client.post(f"/api/folders/{folder['folder_id']}/analyses/", json={"analyses": [{"type": "brightness"}]})
+        started = client.post(
+            f"/api/folders/{folder['folder_id']}/analyses/", json={"analyses": [{"type": "brightness"}]}
+        )
         assert started.status_code == 201, started.text
         assert [a["state"] for a in started.json()] == ["PROCESSING"]
 
@@ -96,11 +103,16 @@ def test_folder_to_webhook(live: LiveAppliance, samples: dict[str, Path]) -> Non
         assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
     unsigned = httpx.get(with_thumbs["media"][0]["original_url"].split("?")[0])
     assert unsigned.status_code == 401 and unsigned.json()["error_code"] == 6
+    logs = live.logs(tail=None)
+    assert "T-1001" not in logs and "selfie.jpg" not in logs, "meta_data and file names stay out of the logs"
 
 
 def test_single_request_answers_with_the_result(live: LiveAppliance, samples: dict[str, Path]) -> None:
     client = live.client(live.login())
-    payload = {"media:tags": {"photo1": ["photo_selfie"]}, "analyses": [{"type": "BRIGHTNESS"}, {"type": "no_such_type"}]}
+    payload = {
+        "media:tags": {"photo1": ["photo_selfie"]},
+        "analyses": [{"type": "BRIGHTNESS"}, {"type": "no_such_type"}],
+    }
     with samples["jpeg"].open("rb") as photo:
         response = client.post("/api/folders/", data={"payload": json.dumps(payload)}, files={"photo1": photo})
     assert response.status_code == 201, response.text
@@ -115,7 +127,9 @@ def test_single_request_answers_with_the_result(live: LiveAppliance, samples: di
 
 def test_instant_mode_writes_nothing(live: LiveAppliance, samples: dict[str, Path]) -> None:
     client = live.client(live.login())
-    before = sorted(p.relative_to(live.data_dir) for p in live.data_dir.rglob("*") if p.is_file() and "logs" not in p.parts)
+    before = sorted(
+        p.relative_to(live.data_dir) for p in live.data_dir.rglob("*") if p.is_file() and "logs" not in p.parts
+    )
     folders_before = client.get("/api/folders/").json()["total"]
     payload = {"media:tags": {"video1": ["video_selfie"]}, "analyses": [{"type": "brightness"}]}
     with samples["mp4"].open("rb") as video:
@@ -127,7 +141,9 @@ def test_instant_mode_writes_nothing(live: LiveAppliance, samples: dict[str, Pat
     assert analysis["results_media"][0]["output_images"][0]["data_base64"]
     assert client.get("/api/folders/").json()["total"] == folders_before
     assert client.get(f"/api/folders/{result['folder_id']}").status_code == 404
-    after = sorted(p.relative_to(live.data_dir) for p in live.data_dir.rglob("*") if p.is_file() and "logs" not in p.parts)
+    after = sorted(
+        p.relative_to(live.data_dir) for p in live.data_dir.rglob("*") if p.is_file() and "logs" not in p.parts
+    )
     assert [p for p in after if p not in before and not p.name.endswith(("-wal", "-shm", "-journal"))] == []
 
 
@@ -137,11 +153,17 @@ def test_version_health_and_api_docs(live: LiveAppliance) -> None:
         ready = anonymous.get("/health/ready")
         assert ready.status_code == 200 and ready.headers["content-type"].startswith("application/health+json")
         assert {name: check["status"] for name, check in ready.json()["checks"].items()} == {
-            "database": "pass", "queue": "pass", "storage": "pass",
+            "database": "pass",
+            "queue": "pass",
+            "storage": "pass",
         }
         version = anonymous.get("/api/version").json()
         assert version["schema"] == "0001_initial"
-        assert {"name": "tests.plugins.brightness_plugin", "version": "1.0", "analysis_types": ["BRIGHTNESS"]} in version["plugins"]
+        assert {
+            "name": "tests.plugins.brightness_plugin",
+            "version": "1.0",
+            "analysis_types": ["BRIGHTNESS"],
+        } in version["plugins"]
         docs = anonymous.get("/docs")
         assert docs.status_code == 200 and "text/html" in docs.headers["content-type"]
         spec = anonymous.get("/docs/openapi.json").json()

@@ -27,7 +27,9 @@ def test_template_plugin_runs_through_the_api(tmp_path: Path, samples: dict[str,
             folder = client.post(
                 "/api/folders/", data={"payload": json.dumps(payload)}, files={"video1": video, "photo1": photo}
             ).json()
-        started = client.post(f"/api/folders/{folder['folder_id']}/analyses/", json={"analyses": [{"type": "exposure"}]})
+        started = client.post(
+            f"/api/folders/{folder['folder_id']}/analyses/", json={"analyses": [{"type": "exposure"}]}
+        )
         assert started.status_code == 201, started.text
 
         final = poll_folder(client, folder["folder_id"])

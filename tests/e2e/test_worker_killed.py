@@ -63,4 +63,6 @@ def test_killed_worker_is_retried_then_failed_with_a_reason(tmp_path: Path, samp
         assert f"{PROCESSING_TIMEOUT:g}" in analysis["error_message"]
         final = poll_folder(client, folder["folder_id"])
         assert final["resolution_status"] == "FAILED"
-        assert set(child_pids(live.processes["worker-analysis"].pid)) - set(worker_processes), "killed workers were replaced"
+        assert set(child_pids(live.processes["worker-analysis"].pid)) - set(worker_processes), (
+            "killed workers were replaced"
+        )

@@ -33,9 +33,7 @@ def test_thumbnail_replaces_an_older_one(valid_samples: dict[str, Path], tmp_pat
     assert cv2.imread(str(dest)).shape == (320, 320, 3)
 
 
-def test_failed_previews_leave_nothing(
-    malformed_samples: dict[str, tuple[Path, ErrorCode]], tmp_path: Path
-) -> None:
+def test_failed_previews_leave_nothing(malformed_samples: dict[str, tuple[Path, ErrorCode]], tmp_path: Path) -> None:
     with pytest.raises(AppError):
         make_thumbnail(malformed_samples["truncated_mp4"][0], MediaKind.VIDEO, tmp_path / "thumbnail.jpg")
     with pytest.raises(AppError):  # fails while the preview is being written

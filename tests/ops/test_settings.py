@@ -18,7 +18,9 @@ def test_defaults_derive_paths_from_the_data_dir(tmp_path: Path) -> None:
 
 
 def test_file_then_environment(tmp_path: Path) -> None:
-    (tmp_path / "appliance.toml").write_text('retention_days = 7\n[limits]\nmax_file_bytes = 1000\nmax_files_per_request = 3\n')
+    (tmp_path / "appliance.toml").write_text(
+        "retention_days = 7\n[limits]\nmax_file_bytes = 1000\nmax_files_per_request = 3\n"
+    )
     settings = load_settings(
         {
             "APPLIANCE_DATA_DIR": str(tmp_path),
@@ -36,7 +38,7 @@ def test_file_then_environment(tmp_path: Path) -> None:
 
 def test_config_path_from_the_environment(tmp_path: Path) -> None:
     config = tmp_path / "elsewhere.toml"
-    config.write_text('[api]\nport = 9999\n')
+    config.write_text("[api]\nport = 9999\n")
     assert load_settings({"APPLIANCE_DATA_DIR": str(tmp_path), "APPLIANCE_CONFIG": str(config)}).api.port == 9999
 
 
@@ -49,7 +51,9 @@ def test_config_path_from_the_environment(tmp_path: Path) -> None:
         ({}, "retention_days = \n", "config file"),
     ],
 )
-def test_invalid_settings_name_the_culprit(tmp_path: Path, environ: dict[str, str], file_text: str, message: str) -> None:
+def test_invalid_settings_name_the_culprit(
+    tmp_path: Path, environ: dict[str, str], file_text: str, message: str
+) -> None:
     (tmp_path / "appliance.toml").write_text(file_text)
     with pytest.raises(ValueError, match=message.replace(".", r"\.")):
         load_settings({"APPLIANCE_DATA_DIR": str(tmp_path), **environ})

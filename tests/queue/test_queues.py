@@ -110,7 +110,9 @@ def test_scheduler_enqueues_every_job_at_start_and_then_on_its_interval(tmp_path
 def test_scheduler_process_stops_cleanly_on_signals(tmp_path: Path, signum: signal.Signals) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
     env["APPLIANCE_DATA_DIR"] = str(tmp_path / "data")
-    proc = subprocess.Popen([sys.executable, "-m", "appliance.cli", "scheduler"], cwd=REPO_ROOT, env=env, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "appliance.cli", "scheduler"], cwd=REPO_ROOT, env=env, stderr=subprocess.PIPE
+    )
     queues = Queues(_settings(tmp_path))
     try:
         deadline = time.monotonic() + 15

@@ -59,9 +59,13 @@ class LiveAppliance:
         self.processes[name] = process
         return process
 
-    def logs(self) -> str:
+    def logs(self, tail: int | None = 4000) -> str:
+        """The processes' logs, each cut to its last `tail` characters (None: whole)."""
         assert self.log_dir is not None
-        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in sorted(self.log_dir.glob("*.log")))
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-tail if tail else 0 :]}"
+            for p in sorted(self.log_dir.glob("*.log"))
+        )
 
     def stop(self, graceful: bool = True) -> None:
         """SIGINT lets workers finish running tasks; SIGTERM stops them at once."""
@@ -132,7 +136,11 @@ def running_appliance(
     live.log_dir.mkdir(parents=True, exist_ok=True)
     init = subprocess.run(
         [sys.executable, "-m", "appliance.cli", "init", "--admin-email", ADMIN_EMAIL],
-        env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert init.returncode == 0, init.stderr
     try:

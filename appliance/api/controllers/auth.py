@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, post
+from litestar.params import JSONBody
 
 from appliance.api.schemas import LoginIn, RefreshIn
 from appliance.api.security import access_token_of
-from appliance.api.services import ApiServices
+from appliance.api.services import Services
 from appliance.auth.sessions import IssuedTokens, log_in, refresh
 from appliance.wire import iso, user_to_wire
 
@@ -28,9 +29,10 @@ class AuthController(Controller):
     tags = ["auth"]
 
     @post("/auth", status_code=200, sync_to_thread=True, summary="Log in with email and password")
-    def login(self, data: LoginIn, services: ApiServices) -> dict[str, Any]:
-        return _tokens(log_in(services.store, data.credentials.email, data.credentials.password, services.settings.auth))
+    def login(self, data: JSONBody[LoginIn], services: Services) -> dict[str, Any]:
+        credentials = data.credentials
+        return _tokens(log_in(services.store, credentials.email, credentials.password, services.settings.auth))
 
     @post("/refresh", status_code=200, sync_to_thread=True, summary="Trade the expire token for a new token pair")
-    def refresh(self, request: Request, data: RefreshIn, services: ApiServices) -> dict[str, Any]:
+    def refresh(self, request: Request, data: JSONBody[RefreshIn], services: Services) -> dict[str, Any]:
         return _tokens(refresh(services.store, data.expire_token, access_token_of(request), services.settings.auth))

@@ -7,15 +7,16 @@ from typing import Annotated, Any
 
 import anyio
 from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from appliance.api import folder_service
 from appliance.api.common import change_meta, check_paging, found, page, split_csv
 from appliance.api.schemas import AnalysesIn
-from appliance.api.services import ApiServices
+from appliance.api.security import CurrentUser
+from appliance.api.services import Services
 from appliance.api.uploads import ParsedUpload, read_multipart
 from appliance.domain import policy
-from appliance.domain.entities import Folder, User
+from appliance.domain.entities import Folder
 from appliance.domain.enums import AnalysisState, FolderStatus, Resolution
 from appliance.domain.errors import AppError, ErrorCode
 from appliance.queue.cleanup import delete_folder_and_files
@@ -69,22 +70,22 @@ class FolderController(Controller):
     path = "/api/folders"
     tags = ["folders"]
 
-    def _get(self, services: ApiServices, user: User, folder_id: str) -> Folder:
+    def _get(self, services: Services, user: CurrentUser, folder_id: str) -> Folder:
         return found(services.store.get_folder(folder_id), lambda f: policy.can_read_folder(user, f), "folder")
 
-    def _writable(self, services: ApiServices, user: User, folder_id: str) -> Folder:
+    def _writable(self, services: Services, user: CurrentUser, folder_id: str) -> Folder:
         folder = self._get(services, user, folder_id)
         if not policy.can_write_folder(user, folder):
             raise AppError(ErrorCode.AUTH_FORBIDDEN, "this user may not change this folder")
         return folder
 
-    async def _upload(self, request: Request, services: ApiServices, user: User) -> ParsedUpload:
+    async def _upload(self, request: Request, services: Services, user: CurrentUser) -> ParsedUpload:
         if not policy.can_create_folders(user):  # refuse before reading the body
             raise AppError(ErrorCode.AUTH_FORBIDDEN, "this user may not upload media")
         return await read_multipart(request, services.settings.limits, services.settings.storage_path / "tmp")
 
     @post("/", summary="Create a folder with media; with `analyses` in the payload, wait for the result")
-    async def create_folder(self, request: Request, services: ApiServices, user: User) -> Response[dict[str, Any]]:
+    async def create_folder(self, request: Request, services: Services, user: CurrentUser) -> Response[dict[str, Any]]:
         upload = await self._upload(request, services, user)
         try:
             payload = folder_service.parse_payload(upload)
@@ -105,21 +106,21 @@ class FolderController(Controller):
     @get("/", sync_to_thread=True, summary="List folders")
     def list_folders(
         self,
-        services: ApiServices,
-        user: User,
-        offset: int = 0,
-        limit: int = 100,
-        sorting: str = "time_created{desc}",
-        time_created_min: Annotated[float | None, Parameter(query="time_created.min")] = None,
-        time_created_max: Annotated[float | None, Parameter(query="time_created.max")] = None,
-        time_updated_min: Annotated[float | None, Parameter(query="time_updated.min")] = None,
-        time_updated_max: Annotated[float | None, Parameter(query="time_updated.max")] = None,
-        meta_data: list[str] | None = None,
-        resolution_status: str | None = None,
-        with_analyses: bool = False,
-        company_id: str | None = None,
-        user_id: str | None = None,
-        folder_id: str | None = None,
+        services: Services,
+        user: CurrentUser,
+        offset: FromQuery[int] = 0,
+        limit: FromQuery[int] = 100,
+        sorting: FromQuery[str] = "time_created{desc}",
+        time_created_min: Annotated[float | None, QueryParameter(name="time_created.min")] = None,
+        time_created_max: Annotated[float | None, QueryParameter(name="time_created.max")] = None,
+        time_updated_min: Annotated[float | None, QueryParameter(name="time_updated.min")] = None,
+        time_updated_max: Annotated[float | None, QueryParameter(name="time_updated.max")] = None,
+        meta_data: FromQuery[list[str] | None] = None,
+        resolution_status: FromQuery[str | None] = None,
+        with_analyses: FromQuery[bool] = False,
+        company_id: FromQuery[str | None] = None,
+        user_id: FromQuery[str | None] = None,
+        folder_id: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
         check_paging(offset, limit)
         if sorting not in _SORTINGS:
@@ -149,27 +150,31 @@ class FolderController(Controller):
         media = services.store.list_media_of_folders(ids)
         analyses = services.store.list_analyses_of_folders(ids) if with_analyses else {}
         items = [
-            folder_to_wire(f, media.get(f.folder_id, []), analyses.get(f.folder_id, []) if with_analyses else None, services.urls)
+            folder_to_wire(
+                f, media.get(f.folder_id, []), analyses.get(f.folder_id, []) if with_analyses else None, services.urls
+            )
             for f in folders
         ]
         return page(items, total, offset, limit)
 
     @get("/{folder_id:str}", sync_to_thread=True, summary="One folder")
     def get_folder(
-        self, services: ApiServices, user: User, folder_id: str, with_analyses: bool = False
+        self, services: Services, user: CurrentUser, folder_id: FromPath[str], with_analyses: FromQuery[bool] = False
     ) -> dict[str, Any]:
         folder = self._get(services, user, folder_id)
         return folder_service.folder_document(services, folder, with_analyses=with_analyses)
 
     @delete("/{folder_id:str}", sync_to_thread=True, summary="Delete a folder, its media files and results")
-    def delete_folder(self, services: ApiServices, user: User, folder_id: str) -> None:
+    def delete_folder(self, services: Services, user: CurrentUser, folder_id: FromPath[str]) -> None:
         folder = self._get(services, user, folder_id)
         if not policy.can_delete_folder(user, folder):
             raise AppError(ErrorCode.AUTH_FORBIDDEN, "this user may not delete folders")
         delete_folder_and_files(services.store, services.storage, folder_id)
 
     @post("/{folder_id:str}/media", summary="Add media to a folder")
-    async def add_media(self, request: Request, services: ApiServices, user: User, folder_id: str) -> list[dict[str, Any]]:
+    async def add_media(
+        self, request: Request, services: Services, user: CurrentUser, folder_id: FromPath[str]
+    ) -> list[dict[str, Any]]:
         folder = await anyio.to_thread.run_sync(self._writable, services, user, folder_id)
         upload = await self._upload(request, services, user)
         try:
@@ -181,28 +186,43 @@ class FolderController(Controller):
         return [media_to_wire(m, services.urls) for m in media]
 
     @get("/{folder_id:str}/meta_data", sync_to_thread=True)
-    def get_meta(self, services: ApiServices, user: User, folder_id: str) -> dict[str, Any]:
+    def get_meta(self, services: Services, user: CurrentUser, folder_id: FromPath[str]) -> dict[str, Any]:
         return self._get(services, user, folder_id).meta_data
 
     @post("/{folder_id:str}/meta_data", status_code=200, sync_to_thread=True, summary="Replace meta_data")
-    def replace_meta(self, services: ApiServices, user: User, folder_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    def replace_meta(
+        self, services: Services, user: CurrentUser, folder_id: FromPath[str], data: JSONBody[dict[str, Any]]
+    ) -> dict[str, Any]:
         return self._change_meta(services, user, folder_id, "POST", data, None)
 
     @patch("/{folder_id:str}/meta_data", sync_to_thread=True, summary="Merge into meta_data (null removes a key)")
-    def merge_meta(self, services: ApiServices, user: User, folder_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    def merge_meta(
+        self, services: Services, user: CurrentUser, folder_id: FromPath[str], data: JSONBody[dict[str, Any]]
+    ) -> dict[str, Any]:
         return self._change_meta(services, user, folder_id, "PATCH", data, None)
 
-    @delete("/{folder_id:str}/meta_data", status_code=200, sync_to_thread=True, summary="Remove meta_data keys (all without `keys`)")
-    def delete_meta(self, services: ApiServices, user: User, folder_id: str, keys: str | None = None) -> dict[str, Any]:
+    @delete(
+        "/{folder_id:str}/meta_data",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Remove meta_data keys (all without `keys`)",
+    )
+    def delete_meta(
+        self, services: Services, user: CurrentUser, folder_id: FromPath[str], keys: FromQuery[str | None] = None
+    ) -> dict[str, Any]:
         return self._change_meta(services, user, folder_id, "DELETE", None, split_csv(keys))
 
-    def _change_meta(self, services: ApiServices, user: User, folder_id: str, method: str, body: Any, keys: list[str] | None) -> dict[str, Any]:
+    def _change_meta(
+        self, services: Services, user: CurrentUser, folder_id: str, method: str, body: Any, keys: list[str] | None
+    ) -> dict[str, Any]:
         folder = self._writable(services, user, folder_id)
         folder.meta_data = change_meta(folder.meta_data, method, body, keys)
         return services.store.update_folder(folder).meta_data
 
     @post("/{folder_id:str}/analyses", sync_to_thread=True, summary="Start analyses on a folder")
-    def start_analyses(self, services: ApiServices, user: User, folder_id: str, data: AnalysesIn) -> list[dict[str, Any]]:
+    def start_analyses(
+        self, services: Services, user: CurrentUser, folder_id: FromPath[str], data: JSONBody[AnalysesIn]
+    ) -> list[dict[str, Any]]:
         folder = self._writable(services, user, folder_id)
         analyses = folder_service.start_analyses(services, user, folder, data.analyses, data.resolution_endpoint)
         media = {m.media_id: m for m in services.store.list_media(folder_id)}
@@ -211,15 +231,15 @@ class FolderController(Controller):
     @get("/{folder_id:str}/analyses", sync_to_thread=True, summary="Analyses of a folder")
     def list_analyses(
         self,
-        services: ApiServices,
-        user: User,
-        folder_id: str,
-        analyse_id: str | None = None,
-        analyse_id_exclude: Annotated[str | None, Parameter(query="analyse_id.exclude")] = None,
-        types: Annotated[str | None, Parameter(query="type")] = None,
-        types_exclude: Annotated[str | None, Parameter(query="type.exclude")] = None,
-        states: Annotated[str | None, Parameter(query="state")] = None,
-        states_exclude: Annotated[str | None, Parameter(query="state.exclude")] = None,
+        services: Services,
+        user: CurrentUser,
+        folder_id: FromPath[str],
+        analyse_id: FromQuery[str | None] = None,
+        analyse_id_exclude: Annotated[str | None, QueryParameter(name="analyse_id.exclude")] = None,
+        types: Annotated[str | None, QueryParameter(name="type")] = None,
+        types_exclude: Annotated[str | None, QueryParameter(name="type.exclude")] = None,
+        states: Annotated[str | None, QueryParameter(name="state")] = None,
+        states_exclude: Annotated[str | None, QueryParameter(name="state.exclude")] = None,
     ) -> list[dict[str, Any]]:
         self._get(services, user, folder_id)
         upper = lambda v: [t.upper() for t in split_csv(v) or []] or None  # noqa: E731

@@ -20,10 +20,11 @@ from litestar import Controller, Request, post
 
 from appliance.api.folder_service import check_analysis_type, check_payload_media, parse_payload
 from appliance.api.schemas import FolderPayload
-from appliance.api.services import ApiServices
+from appliance.api.security import CurrentUser
+from appliance.api.services import Services
 from appliance.api.uploads import ParsedUpload, read_multipart
 from appliance.domain import policy
-from appliance.domain.entities import Analysis, User
+from appliance.domain.entities import Analysis
 from appliance.domain.enums import WIRE_MEDIA_TYPE, AnalysisState
 from appliance.domain.errors import AppError, ErrorCode
 from appliance.domain.rules import analysis_resolution, folder_outcome
@@ -34,7 +35,7 @@ from appliance.sdk.types import MediaInput, Outcome
 from appliance.wire import iso
 
 
-def _payload(upload: ParsedUpload, services: ApiServices) -> FolderPayload:
+def _payload(upload: ParsedUpload, services: Services) -> FolderPayload:
     payload = parse_payload(upload)
     if not payload.analyses:
         raise AppError(ErrorCode.PAYLOAD_INVALID, "the instant mode needs `analyses` in the payload")
@@ -44,7 +45,7 @@ def _payload(upload: ParsedUpload, services: ApiServices) -> FolderPayload:
     return payload
 
 
-def _run(services: ApiServices, upload: ParsedUpload, payload: FolderPayload) -> dict[str, Any]:
+def _run(services: Services, upload: ParsedUpload, payload: FolderPayload) -> dict[str, Any]:
     if not upload.files:
         raise AppError(ErrorCode.PAYLOAD_INVALID, "no media files in the request")
     now = datetime.now(UTC)
@@ -56,14 +57,22 @@ def _run(services: ApiServices, upload: ParsedUpload, payload: FolderPayload) ->
             try:
                 probe = probe_bytes(data, services.settings.limits)
             except AppError as exc:
-                raise AppError(exc.code, f"{item.key}: {exc.message}", {**(exc.details or {}), "media_key": item.key}) from exc
+                details = {**(exc.details or {}), "media_key": item.key}
+                raise AppError(exc.code, f"{item.key}: {exc.message}", details) from exc
             path = stack.enter_context(in_memory_file(data, f".{probe.extension}"))
             inputs.append(
                 MediaInput.from_facts(
-                    probe, media_id=str(uuid.uuid4()), tags=payload.media_tags.get(item.key, ()), path=path, original_name=item.filename
+                    probe,
+                    media_id=str(uuid.uuid4()),
+                    tags=payload.media_tags.get(item.key, ()),
+                    path=path,
+                    original_name=item.filename,
                 )
             )
-        analyses = [_analyse(services, request.type, request.params, request.source_media, inputs, thresholds) for request in payload.analyses or []]
+        analyses = [
+            _analyse(services, request.type, request.params, request.source_media, inputs, thresholds)
+            for request in payload.analyses or []
+        ]
     status, resolution = folder_outcome(a for a, _ in analyses)
     return {
         "folder_id": str(uuid.uuid4()),
@@ -90,7 +99,7 @@ def _run(services: ApiServices, upload: ParsedUpload, payload: FolderPayload) ->
 
 
 def _analyse(
-    services: ApiServices,
+    services: Services,
     requested_type: str,
     params: dict[str, Any],
     source_media: list[str] | None,
@@ -101,17 +110,24 @@ def _analyse(
     spec = services.plugins.registry.get(analysis.type)
     outcome: Outcome | None = None
     if spec is None:
-        analysis.error_code, analysis.error_message = int(ErrorCode.ANALYSIS_NO_PLUGIN), f"no installed plugin provides analysis type {analysis.type}"
+        analysis.error_code = int(ErrorCode.ANALYSIS_NO_PLUGIN)
+        analysis.error_message = f"no installed plugin provides analysis type {analysis.type}"
     else:
         request = build_request(
-            spec, analysis_id=analysis.analysis_id, params=params, media=inputs, thresholds=thresholds, source_media_ids=source_media
+            spec,
+            analysis_id=analysis.analysis_id,
+            params=params,
+            media=inputs,
+            thresholds=thresholds,
+            source_media_ids=source_media,
         )
         analysis.source_media = [m.media_id for m in request.media]
         analysis.params = request.params
         try:
             outcome = spec.analyzer.analyze(request, AnalysisContext(thresholds))
         except Exception as exc:  # a plugin's failure becomes a FAILED analysis, as on a worker
-            analysis.error_code, analysis.error_message = int(ErrorCode.ANALYSIS_PLUGIN_ERROR), f"{type(exc).__name__}: {exc}"
+            analysis.error_code = int(ErrorCode.ANALYSIS_PLUGIN_ERROR)
+            analysis.error_message = f"{type(exc).__name__}: {exc}"
     analysis.state = AnalysisState.FINISHED if outcome else AnalysisState.FAILED
     analysis.resolution_status = analysis_resolution(analysis.state, outcome.resolution if outcome else None)
     doc = {
@@ -149,7 +165,7 @@ class InstantController(Controller):
     tags = ["instant"]
 
     @post("/", status_code=200, summary="Analyse media without storing anything (answer when done)")
-    async def instant(self, request: Request, services: ApiServices, user: User) -> dict[str, Any]:
+    async def instant(self, request: Request, services: Services, user: CurrentUser) -> dict[str, Any]:
         if not policy.can_create_folders(user):
             raise AppError(ErrorCode.AUTH_FORBIDDEN, "this user may not run analyses")
         upload = await read_multipart(request, services.settings.limits, spool_dir=None)
@@ -157,7 +173,8 @@ class InstantController(Controller):
             payload = _payload(upload, services)
             for analysis in payload.analyses or []:
                 if not policy.can_start_analysis(user, analysis.type):
-                    raise AppError(ErrorCode.AUTH_FORBIDDEN, f"this user may not start {analysis.type.upper()} analyses")
+                    message = f"this user may not start {analysis.type.upper()} analyses"
+                    raise AppError(ErrorCode.AUTH_FORBIDDEN, message)
             return await anyio.to_thread.run_sync(_run, services, upload, payload)
         finally:
             upload.close()

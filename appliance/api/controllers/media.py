@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from litestar import Controller, Request, delete, get, patch, post
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import File
 
 from appliance.api.common import change_meta, found, split_csv
@@ -32,7 +33,9 @@ def authorise_file(request: Request, services: Services, folder_of: Callable[[],
     expires, signature = request.query_params.get("expires"), request.query_params.get("signature")
     if expires is not None and signature is not None:
         if not services.urls.verify(request.url.path, expires, signature):
-            raise AppError(ErrorCode.AUTH_EXPIRED, "this link has expired or its signature is wrong; fetch the document again")
+            raise AppError(
+                ErrorCode.AUTH_EXPIRED, "this link has expired or its signature is wrong; fetch the document again"
+            )
         found(folder_of(), lambda _: True, "file")
         return
     user = provide_user(request, services)
@@ -65,41 +68,49 @@ class MediaController(Controller):
         return media
 
     @get("/{media_id:str}", sync_to_thread=True, summary="One media document")
-    def get_media(self, services: Services, user: CurrentUser, media_id: str) -> dict[str, Any]:
+    def get_media(self, services: Services, user: CurrentUser, media_id: FromPath[str]) -> dict[str, Any]:
         return media_to_wire(self._get(services, user, media_id), services.urls)
 
     @get("/{media_id:str}/file", sync_to_thread=True, summary="The uploaded file (signed URL or token)")
-    def file(self, request: Request, services: Services, media_id: str) -> File:
+    def file(self, request: Request, services: Services, media_id: FromPath[str]) -> File:
         media = self._media_for_file(request, services, media_id)
         return _send(services.storage.path_for(media.sha256, media.extension), media.mime_type)
 
     @get("/{media_id:str}/thumbnail", sync_to_thread=True, summary="JPEG thumbnail (signed URL or token)")
-    def thumbnail(self, request: Request, services: Services, media_id: str) -> File:
+    def thumbnail(self, request: Request, services: Services, media_id: FromPath[str]) -> File:
         self._media_for_file(request, services, media_id)
         return _send(services.storage.thumbnail_path(media_id), "image/jpeg")
 
     @get("/{media_id:str}/preview", sync_to_thread=True, summary="MP4 preview of a shot set (signed URL or token)")
-    def preview(self, request: Request, services: Services, media_id: str) -> File:
+    def preview(self, request: Request, services: Services, media_id: FromPath[str]) -> File:
         self._media_for_file(request, services, media_id)
         return _send(services.storage.preview_path(media_id), "video/mp4")
 
     @get("/{media_id:str}/meta_data", sync_to_thread=True)
-    def get_meta(self, services: Services, user: CurrentUser, media_id: str) -> dict[str, Any]:
+    def get_meta(self, services: Services, user: CurrentUser, media_id: FromPath[str]) -> dict[str, Any]:
         return self._get(services, user, media_id).meta_data
 
     @post("/{media_id:str}/meta_data", status_code=200, sync_to_thread=True)
-    def replace_meta(self, services: Services, user: CurrentUser, media_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    def replace_meta(
+        self, services: Services, user: CurrentUser, media_id: FromPath[str], data: JSONBody[dict[str, Any]]
+    ) -> dict[str, Any]:
         return self._change_meta(services, user, media_id, "POST", data, None)
 
     @patch("/{media_id:str}/meta_data", sync_to_thread=True)
-    def merge_meta(self, services: Services, user: CurrentUser, media_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    def merge_meta(
+        self, services: Services, user: CurrentUser, media_id: FromPath[str], data: JSONBody[dict[str, Any]]
+    ) -> dict[str, Any]:
         return self._change_meta(services, user, media_id, "PATCH", data, None)
 
     @delete("/{media_id:str}/meta_data", status_code=200, sync_to_thread=True)
-    def delete_meta(self, services: Services, user: CurrentUser, media_id: str, keys: str | None = None) -> dict[str, Any]:
+    def delete_meta(
+        self, services: Services, user: CurrentUser, media_id: FromPath[str], keys: FromQuery[str | None] = None
+    ) -> dict[str, Any]:
         return self._change_meta(services, user, media_id, "DELETE", None, split_csv(keys))
 
-    def _change_meta(self, services: Services, user: CurrentUser, media_id: str, method: str, body: Any, keys: list[str] | None) -> dict[str, Any]:
+    def _change_meta(
+        self, services: Services, user: CurrentUser, media_id: str, method: str, body: Any, keys: list[str] | None
+    ) -> dict[str, Any]:
         media = self._get(services, user, media_id)
         folder = services.store.get_folder(media.folder_id)
         if folder is None or not policy.can_write_folder(user, folder):
@@ -112,8 +123,17 @@ class AnalysisImageController(Controller):
     path = "/api/analyses/{analysis_id:str}/images"
     tags = ["analyses"]
 
-    @get("/{media_id:str}/{name:str}", sync_to_thread=True, summary="An image an analysis produced (signed URL or token)")
-    def output_image(self, request: Request, services: Services, analysis_id: str, media_id: str, name: str) -> File:
+    @get(
+        "/{media_id:str}/{name:str}", sync_to_thread=True, summary="An image an analysis produced (signed URL or token)"
+    )
+    def output_image(
+        self,
+        request: Request,
+        services: Services,
+        analysis_id: FromPath[str],
+        media_id: FromPath[str],
+        name: FromPath[str],
+    ) -> File:
         analysis = services.store.get_analysis(analysis_id)
         authorise_file(request, services, lambda: analysis.folder_id if analysis else None)
         assert analysis is not None

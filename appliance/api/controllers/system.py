@@ -7,14 +7,14 @@ from typing import Any
 from litestar import Controller, Response, get
 
 import appliance
-from appliance.api.services import ApiServices
+from appliance.api.services import Services
 
 
 class SystemController(Controller):
     tags = ["system"]
 
     @get("/api/version", sync_to_thread=False, summary="Versions of the appliance, its plugins and active models")
-    def version(self, services: ApiServices) -> dict[str, Any]:
+    def version(self, services: Services) -> dict[str, Any]:
         return {
             "app": appliance.__version__,
             "schema": services.store.schema_version(),
@@ -30,7 +30,7 @@ class SystemController(Controller):
         return {"status": "pass"}
 
     @get("/health/ready", sync_to_thread=True, summary="Database, queue and storage answer (503 if not)")
-    def ready(self, services: ApiServices) -> Response[dict[str, Any]]:
+    def ready(self, services: Services) -> Response[dict[str, Any]]:
         checks: dict[str, dict[str, str]] = {}
         for name, probe in (
             ("database", services.store.ping),
