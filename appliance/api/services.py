@@ -10,6 +10,7 @@ from litestar.di import NamedDependency
 from appliance.media.storage import MediaStorage
 from appliance.ops.settings import Settings
 from appliance.queue.queues import Queues
+from appliance.runtime import ModelStore
 from appliance.sdk.host import PluginHost, load_plugins
 from appliance.store import open_store
 from appliance.store.protocol import Store
@@ -30,6 +31,7 @@ class ApiServices:
     queues: Queues
     plugins: PluginHost
     urls: UrlSigner
+    models: ModelStore
 
     def close(self) -> None:
         self.store.close()
@@ -49,4 +51,5 @@ def build_services(settings: Settings) -> ApiServices:
         queues=Queues(settings),
         plugins=load_plugins(settings.plugin_modules),
         urls=UrlSigner(settings.secret_key, public_base_url(settings), settings.api.media_url_ttl_seconds),
+        models=ModelStore(settings.models_path),
     )

@@ -14,7 +14,7 @@ from typing import Any
 import click
 import httpx
 
-from appliance.cli.main import fail, read_password, settings_or_fail, user_errors
+from appliance.cli.common import fail, read_password, settings_or_fail, user_errors
 
 _DEFAULT_TAGS = {"IMAGE": ["photo_selfie"], "VIDEO": ["video_selfie", "video_selfie_blank"]}
 

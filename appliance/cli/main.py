@@ -6,53 +6,20 @@ fix are printed as one line on stderr with exit status 1; nothing else is caught
 
 from __future__ import annotations
 
-import functools
 import os
 import secrets
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
-from appliance.domain.errors import AppError
-from appliance.ops.logging import configure_logging
-from appliance.ops.settings import Settings, load_settings
+from appliance.cli.common import read_password, settings_or_fail, user_errors
+from appliance.cli.demo import demo
+from appliance.cli.models import models
+from appliance.cli.users import users
+from appliance.ops.settings import load_settings
 
 __all__ = ["cli"]
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def fail(message: str) -> None:
-    """One clear line and a non-zero exit."""
-    click.echo(f"appliance: {message}", err=True)
-    sys.exit(1)
-
-
-def user_errors(func: F) -> F:
-    """Turn the errors a user can act on into one line and exit status 1."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except AppError as exc:
-            fail(exc.message)
-        except (ValueError, OSError) as exc:
-            fail(str(exc))
-
-    return wrapper  # type: ignore[return-value]
-
-
-def settings_or_fail() -> Settings:
-    try:
-        settings = load_settings()
-    except ValueError as exc:
-        fail(str(exc))
-    configure_logging(settings.log_level)
-    return settings
 
 
 @click.group()
@@ -82,26 +49,18 @@ def _write_config(path: Path) -> bool:
     return True
 
 
-def read_password(env_var: str, prompt: str) -> str:
-    """From the environment, else from a hidden prompt; never echoed or logged."""
-    password = os.environ.get(env_var)
-    if password:
-        return password
-    if not sys.stdin.isatty():
-        fail(f"set {env_var} or run this command in a terminal to type the password")
-    return click.prompt(prompt, hide_input=True, confirmation_prompt=True)
-
-
 @cli.command()
 @click.option("--admin-email", default="admin@appliance.local", show_default=True, help="Login of the first ADMIN.")
 @user_errors
 def init(admin_email: str) -> None:
-    """Create the data directory, config file, database schema and the first ADMIN.
+    """Create the data directory, config file, database schema, the default models and the first ADMIN.
 
     The ADMIN's password comes from APPLIANCE_ADMIN_PASSWORD or a prompt. Safe to run again.
     """
     from appliance.auth.accounts import create_account
     from appliance.domain.enums import Role
+    from appliance.runtime import ModelStore
+    from appliance.runtime.defaults import install_default_models
     from appliance.store import open_store
 
     settings = load_settings()
@@ -111,6 +70,8 @@ def init(admin_email: str) -> None:
     settings = settings_or_fail()
     for path in (settings.storage_path, settings.models_path):
         path.mkdir(parents=True, exist_ok=True)
+    cards = install_default_models(ModelStore(settings.models_path))
+    click.echo(f"default models in place: {', '.join(f'{c.name} {c.version}' for c in cards)}")
     store = open_store(settings.resolved_database_url)
     try:
         applied = store.migrate()
@@ -174,12 +135,6 @@ def run(analysis_workers: int) -> None:
     sys.exit(run_all(settings_or_fail(), analysis_workers))
 
 
-def _register_subcommands() -> None:
-    from appliance.cli.demo import demo
-    from appliance.cli.users import users
-
-    cli.add_command(users)
-    cli.add_command(demo)
-
-
-_register_subcommands()
+cli.add_command(users)
+cli.add_command(models)
+cli.add_command(demo)

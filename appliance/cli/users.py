@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import click
 
-from appliance.cli.main import fail, read_password, settings_or_fail, user_errors
+from appliance.cli.common import fail, read_password, settings_or_fail, user_errors
 from appliance.domain.enums import Role
 from appliance.store import open_store
 from appliance.store.protocol import Store

@@ -24,6 +24,7 @@ __all__ = [
     "ApiSettings",
     "AuthSettings",
     "Limits",
+    "ModelSettings",
     "QueueSettings",
     "SchedulerSettings",
     "Settings",
@@ -105,6 +106,12 @@ class WebhookSettings(_Section):
     system_secret: str = ""
 
 
+class ModelSettings(_Section):
+    #: Threads each model runtime may use per inference (LiteRT, ONNX Runtime). Analysis workers
+    #: are processes, so the total is this times `appliance worker --queue analysis --workers N`.
+    threads: int = 1
+
+
 class SchedulerSettings(_Section):
     expiry_check_seconds: float = 60.0
     webhook_check_seconds: float = 30.0
@@ -134,6 +141,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     analysis: AnalysisSettings = msgspec.field(default_factory=AnalysisSettings)
     webhooks: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
     scheduler: SchedulerSettings = msgspec.field(default_factory=SchedulerSettings)
+    models: ModelSettings = msgspec.field(default_factory=ModelSettings)
 
     # Derived paths ------------------------------------------------------------------------------
 

@@ -22,7 +22,14 @@ class SystemController(Controller):
                 {"name": p.name, "version": p.version, "analysis_types": list(p.analysis_types)}
                 for p in services.plugins.plugins()
             ],
-            "models": [],
+            "models": [
+                {"name": card.name, "version": card.version, "task": card.task, "sha256": card.sha256}
+                for card in (
+                    services.models.card(name)
+                    for name in services.models.names()
+                    if services.models.active_version(name)
+                )
+            ],
         }
 
     @get("/health/live", sync_to_thread=False, summary="The process answers")

@@ -1,0 +1,23 @@
+"""The distance-to-confidence mapping: monotone, anchored where documented."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from appliance_plugin_biometry.calibration import CALIBRATIONS, calibration_for
+
+
+def test_anchors_and_monotony() -> None:
+    dlib = calibration_for("dlib-resnet-v1")
+    assert dlib.confidence(0.60) == pytest.approx(0.85)
+    assert dlib.confidence(0.87) == pytest.approx(0.05)
+    assert dlib.confidence(0.0) > 0.999 and dlib.confidence(5.0) < 1e-6
+    values = [dlib.confidence(d) for d in np.linspace(0, 2, 201)]
+    assert all(a > b for a, b in zip(values, values[1:], strict=False))
+
+
+def test_unknown_space_is_refused() -> None:
+    with pytest.raises(ValueError, match="no calibration"):
+        calibration_for("some-other-net")
+    assert set(CALIBRATIONS) == {"dlib-resnet-v1"}

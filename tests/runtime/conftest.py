@@ -1,0 +1,43 @@
+"""Fixtures: model stores holding the real default models (built from the installed PyPI packages)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from appliance.runtime import ModelStore
+from appliance.runtime.defaults import install_default_models
+
+# dlib's HOG detector box of the astronaut's face in skimage.data.astronaut() (dependency notes, section 5)
+ASTRONAUT_FACE = (175, 76, 265, 166)
+
+
+@pytest.fixture(scope="session")
+def defaults_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("models-defaults")
+    install_default_models(ModelStore(root))
+    return root
+
+
+@pytest.fixture(scope="session")
+def shared_store(defaults_root: Path) -> ModelStore:
+    """The default models; read-only (tests that change a store use `store`)."""
+    return ModelStore(defaults_root)
+
+
+@pytest.fixture
+def store(defaults_root: Path, tmp_path: Path) -> ModelStore:
+    """A private copy of the default models, for tests that install, activate or damage."""
+    root = tmp_path / "models"
+    shutil.copytree(defaults_root, root, symlinks=True)
+    return ModelStore(root)
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    from skimage import data
+
+    return np.ascontiguousarray(data.astronaut())
