@@ -96,7 +96,9 @@ def reference_embedder() -> Embedder:
 
     detector = dlib.get_frontal_face_detector()
     shapes = dlib.shape_predictor(_model_file("face_recognition_models", "shape_predictor_5_face_landmarks.dat"))
-    resnet = dlib.face_recognition_model_v1(_model_file("face_recognition_models", "dlib_face_recognition_resnet_model_v1.dat"))
+    resnet = dlib.face_recognition_model_v1(
+        _model_file("face_recognition_models", "dlib_face_recognition_resnet_model_v1.dat")
+    )
 
     def embed(path: Path) -> np.ndarray | None:
         rgb = np.ascontiguousarray(load_image_rgb(path))
@@ -155,7 +157,10 @@ def main() -> None:
         f"{'EER (thresholds)':>24} {'max gen':>9} {'min imp':>9} {'gap':>7}"
     )
     with tempfile.TemporaryDirectory(prefix="appliance-models-") as models_root:
-        for name, embedder in (("appliance", appliance_embedder(Path(models_root))), ("reference", reference_embedder())):
+        for name, embedder in (
+            ("appliance", appliance_embedder(Path(models_root))),
+            ("reference", reference_embedder()),
+        ):
             report(name, evaluate(images, embedder))
 
 

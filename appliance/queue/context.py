@@ -1,4 +1,4 @@
-"""What a task needs (store, media storage, plugins, queues, URL signer), built once per process.
+"""What a task needs (store, media storage, plugins, queues, URL signer, face models), built once per process.
 
 Built lazily, at the first task a process runs, and rebuilt when the process id changes: a
 process worker forked by the Huey consumer builds its own, so no SQLite connection, psycopg pool
@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from appliance.media import MediaStorage
 from appliance.ops.settings import Settings, load_settings
 from appliance.queue.queues import Queues
+from appliance.runtime import ModelRuntime, ModelStore
 from appliance.sdk.host import PluginHost, load_plugins
 from appliance.store import open_store
 from appliance.store.protocol import Store
+from appliance.vision import VisionService
 from appliance.wire import UrlSigner
 
 __all__ = ["WorkerContext", "configure", "get_context", "install_context"]
@@ -30,20 +32,26 @@ class WorkerContext:
     plugins: PluginHost
     queues: Queues
     urls: UrlSigner
+    #: Face tracks for analyses: one model runtime per process, tracks cached in each media's
+    #: derived directory (so shared by processes, and deleted with the media).
+    vision: VisionService | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> WorkerContext:
         """Open everything `settings` names. The database must already be migrated."""
         base_url = settings.api.public_base_url or f"http://{settings.api.host}:{settings.api.port}"
+        storage = MediaStorage(settings.storage_path, settings.limits)
+        runtime = ModelRuntime(ModelStore(settings.models_path), threads=settings.models.threads)
         return cls(
             settings=settings,
             store=open_store(settings.resolved_database_url),
-            storage=MediaStorage(settings.storage_path, settings.limits),
+            storage=storage,
             plugins=load_plugins(settings.plugin_modules),
             queues=Queues(settings),
             urls=UrlSigner(
                 secret=settings.secret_key, base_url=base_url, ttl_seconds=settings.api.media_url_ttl_seconds
             ),
+            vision=VisionService(runtime, cache_dir=storage.derived_dir),
         )
 
     def close(self) -> None:

@@ -105,7 +105,7 @@ def _attempt(ctx: WorkerContext, analysis: Analysis, attempt: int) -> bool:
     request = _request(ctx, spec, analysis, folder)
     started = time.monotonic()
     try:
-        outcome = spec.analyzer.analyze(request, AnalysisContext(request.thresholds))
+        outcome = spec.analyzer.analyze(request, AnalysisContext(request.thresholds, vision=ctx.vision))
     except Exception as exc:  # a plugin may raise anything: each failure is one spent attempt
         log.warning(
             "analysis %s type %s attempt %d: plugin %s raised %s after %.3f s",

@@ -42,7 +42,8 @@ class OnnxModel:
             import onnxruntime as ort
         except ImportError:
             raise RuntimeUnavailableError(
-                f"model {self.label} needs ONNX Runtime, which is not installed: install the onnx extra ({INSTALL_HINT})"
+                f"model {self.label} needs ONNX Runtime, which is not installed: "
+                f"install the onnx extra ({INSTALL_HINT})"
             ) from None
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads

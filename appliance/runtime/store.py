@@ -121,7 +121,8 @@ class ModelStore:
                 raise ModelIntegrityError(f"model {card.name} {card.version}: file {path} is missing") from None
             if size != expected.size_bytes:
                 raise ModelIntegrityError(
-                    f"model {card.name} {card.version}: file {path} has {size} bytes, the card says {expected.size_bytes}"
+                    f"model {card.name} {card.version}: file {path} has {size} bytes, "
+                    f"the card says {expected.size_bytes}"
                 )
             if sha != expected.sha256:
                 raise ModelIntegrityError(

@@ -9,13 +9,16 @@ SDK offers, documented and tested. docs/writing-plugins.md walks through writing
   one analysis type, `MediaRule` the media it takes when the caller names none.
 - `AnalysisRequest`, `MediaInput` and `AnalysisContext` are what `analyze(request, ctx)` receives;
   `Outcome`, `MediaResult` and `OutputImage` are what it returns.
+- `ctx.faces(media)` gives a media's `FaceTrack` (its `TrackFrame`s with `FaceDetection`s,
+  `FaceQuality`, `FaceLandmarks`, `FaceReason`s, and the best face's `Embedding`); `distance`
+  compares two embeddings of one space.
 """
 
 from __future__ import annotations
 
 from appliance.domain.enums import MediaKind, Resolution
 from appliance.domain.rules import MediaRule
-from appliance.sdk.context import AnalysisContext
+from appliance.sdk.context import AnalysisContext, FaceModelsUnavailable
 from appliance.sdk.hookspecs import hookimpl
 from appliance.sdk.registry import AnalyzerRegistry, PluginError
 from appliance.sdk.types import (
@@ -27,6 +30,11 @@ from appliance.sdk.types import (
     Outcome,
     OutputImage,
 )
+from appliance.vision.detector import FaceDetection
+from appliance.vision.embedding import Embedding, distance
+from appliance.vision.landmarks import FaceLandmarks
+from appliance.vision.quality import FaceQuality, FaceReason
+from appliance.vision.track import FaceTrack, TrackFrame
 
 __all__ = [
     "AnalysisContext",
@@ -34,6 +42,13 @@ __all__ = [
     "Analyzer",
     "AnalyzerRegistry",
     "AnalyzerSpec",
+    "Embedding",
+    "FaceDetection",
+    "FaceLandmarks",
+    "FaceModelsUnavailable",
+    "FaceQuality",
+    "FaceReason",
+    "FaceTrack",
     "MediaInput",
     "MediaKind",
     "MediaResult",
@@ -42,5 +57,7 @@ __all__ = [
     "OutputImage",
     "PluginError",
     "Resolution",
+    "TrackFrame",
+    "distance",
     "hookimpl",
 ]

@@ -1,4 +1,4 @@
-"""What an analyzer gets besides its request: the site's thresholds and decoded media."""
+"""What an analyzer gets besides its request: the site's thresholds, decoded media and face tracks."""
 
 from __future__ import annotations
 
@@ -10,10 +10,16 @@ import numpy as np
 from appliance.domain.enums import MediaKind
 from appliance.media.decode import iter_frames_rgb, read_frame_rgb
 from appliance.sdk.types import MediaInput
+from appliance.vision.service import DEFAULT_MAX_FRAMES, VisionService
+from appliance.vision.track import FaceTrack
 
-__all__ = ["AnalysisContext"]
+__all__ = ["AnalysisContext", "FaceModelsUnavailable"]
 
 _Frame = tuple[int, np.ndarray]
+
+
+class FaceModelsUnavailable(RuntimeError):
+    """`ctx.faces` was called on a context without face models."""
 
 
 class AnalysisContext:
@@ -25,9 +31,10 @@ class AnalysisContext:
     so those are decoded as they are read and not kept.
     """
 
-    def __init__(self, thresholds: Mapping[str, float] | None = None) -> None:
+    def __init__(self, thresholds: Mapping[str, float] | None = None, vision: VisionService | None = None) -> None:
         #: The site's decision thresholds (`liveness`, `biometry`, `collection`), as in the request.
         self.thresholds: dict[str, float] = dict(thresholds or {})
+        self._vision = vision
         self._frames: dict[tuple[Path, MediaKind, int | None], tuple[_Frame, ...]] = {}
         self._first: dict[tuple[Path, MediaKind], np.ndarray] = {}
 
@@ -56,6 +63,25 @@ class AnalysisContext:
         if key not in self._first:
             self._first[key] = _read_only(read_frame_rgb(media.path, media.kind, 0.0))
         return self._first[key]
+
+    def faces(self, media: MediaInput, max_frames: int = DEFAULT_MAX_FRAMES) -> FaceTrack:
+        """The media's face track: the faces of up to `max_frames` frames spread over it (an image
+        is one frame), its best frame's face with quality, landmarks and embedding, and reasons
+        (NO_FACE, MULTIPLE_FACES, FACE_TOO_SMALL).
+
+        Computed once per media and model versions, whichever analysis asks first, and shared by
+        every analysis of that media (on the appliance, across worker processes too): keep the
+        default `max_frames` unless you need another sampling, which is a separate track.
+        """
+        if self._vision is None:
+            raise FaceModelsUnavailable(
+                "this AnalysisContext has no face models: on the appliance they come from its model store; "
+                "in tests, pass models=<model store directory> to appliance.sdk.testing.run_analyzer "
+                "or set APPLIANCE_MODELS_ROOT"
+            )
+        decoded = self._frames.get((media.path, media.kind, None if media.kind is MediaKind.IMAGE else max_frames))
+        frames = (lambda: iter(decoded)) if decoded is not None else None  # decoded here already: reuse
+        return self._vision.face_track(media, max_frames, frames=frames)
 
 
 def _read_only(rgb: np.ndarray) -> np.ndarray:

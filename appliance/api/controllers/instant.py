@@ -4,14 +4,17 @@ Nothing is written to the database or to disk: the upload stays in memory, decod
 through anonymous memory files, and the analyses run in this process's worker threads (there is
 no queue to hand them to without writing them down). The answer has the folder's shape with
 fresh ids; output images come inline as base64, since there is nothing to link to afterwards.
+Face tracks are shared by the request's analyses in memory only, and dropped when it is answered.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import uuid
 from contextlib import ExitStack
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -29,10 +32,23 @@ from appliance.domain.enums import WIRE_MEDIA_TYPE, AnalysisState
 from appliance.domain.errors import AppError, ErrorCode
 from appliance.domain.rules import analysis_resolution, folder_outcome
 from appliance.media.memory import in_memory_file, probe_bytes
+from appliance.runtime import ModelRuntime, ModelStore
 from appliance.sdk.context import AnalysisContext
 from appliance.sdk.requests import build_request
 from appliance.sdk.types import MediaInput, Outcome
+from appliance.vision import VisionService
 from appliance.wire import iso
+
+
+@functools.cache
+def _vision(models_path: Path, threads: int) -> VisionService:
+    """This process's face models for instant analyses: no cache directory, nothing on disk."""
+    return VisionService(ModelRuntime(ModelStore(models_path), threads=threads), cache_dir=None)
+
+
+def _forget_tracks(vision: VisionService, inputs: list[MediaInput]) -> None:
+    for media in inputs:
+        vision.forget(media.media_id)
 
 
 def _payload(upload: ParsedUpload, services: Services) -> FolderPayload:
@@ -50,8 +66,10 @@ def _run(services: Services, upload: ParsedUpload, payload: FolderPayload) -> di
         raise AppError(ErrorCode.PAYLOAD_INVALID, "no media files in the request")
     now = datetime.now(UTC)
     thresholds = msgspec.structs.asdict(services.settings.thresholds)
+    vision = _vision(services.settings.models_path, services.settings.models.threads)
+    inputs: list[MediaInput] = []
     with ExitStack() as stack:
-        inputs = []
+        stack.callback(_forget_tracks, vision, inputs)
         for item in upload.files:
             data = item.file.getvalue()  # type: ignore[attr-defined]  # BytesIO: instant uploads stay in memory
             try:
@@ -70,7 +88,7 @@ def _run(services: Services, upload: ParsedUpload, payload: FolderPayload) -> di
                 )
             )
         analyses = [
-            _analyse(services, request.type, request.params, request.source_media, inputs, thresholds)
+            _analyse(services, request.type, request.params, request.source_media, inputs, thresholds, vision)
             for request in payload.analyses or []
         ]
     status, resolution = folder_outcome(a for a, _ in analyses)
@@ -105,6 +123,7 @@ def _analyse(
     source_media: list[str] | None,
     inputs: list[MediaInput],
     thresholds: dict[str, float],
+    vision: VisionService,
 ) -> tuple[Analysis, dict[str, Any]]:
     analysis = Analysis(analysis_id=str(uuid.uuid4()), folder_id="", type=requested_type.strip().upper())
     spec = services.plugins.registry.get(analysis.type)
@@ -124,7 +143,7 @@ def _analyse(
         analysis.source_media = [m.media_id for m in request.media]
         analysis.params = request.params
         try:
-            outcome = spec.analyzer.analyze(request, AnalysisContext(thresholds))
+            outcome = spec.analyzer.analyze(request, AnalysisContext(thresholds, vision=vision))
         except Exception as exc:  # a plugin's failure becomes a FAILED analysis, as on a worker
             analysis.error_code = int(ErrorCode.ANALYSIS_PLUGIN_ERROR)
             analysis.error_message = f"{type(exc).__name__}: {exc}"

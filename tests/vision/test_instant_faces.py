@@ -1,0 +1,44 @@
+"""The instant mode gives analyses face tracks from memory only, shared within the request."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from types import SimpleNamespace
+
+from appliance.api.controllers import instant
+from appliance.api.folder_service import parse_payload
+from appliance.api.uploads import ParsedUpload, UploadedFile
+from appliance.ops.settings import Settings
+from appliance.sdk.host import load_plugins
+
+
+def test_instant_analyses_share_face_tracks_and_leave_nothing(
+    model_root: Path, samples: dict[str, Path], tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    settings = Settings(data_dir=str(data_dir), models_root=str(model_root), secret_key="s")
+    services = SimpleNamespace(
+        settings=settings, plugins=load_plugins(["tests.vision.faces_plugin"], entry_points=False)
+    )
+    files = [
+        UploadedFile(key=key, filename=samples[name].name, file=io.BytesIO(samples[name].read_bytes()))
+        for key, name in (("photo", "jpeg"), ("video", "mp4"))
+    ]
+    upload = ParsedUpload(
+        files=files,
+        payload={
+            "media:tags": {"photo": ["photo_id_front"], "video": ["video_selfie"]},
+            "analyses": [{"type": "faces"}, {"type": "faces"}],
+        },
+    )
+
+    result = instant._run(services, upload, parse_payload(upload))  # type: ignore[arg-type]
+
+    assert [a["state"] for a in result["analyses"]] == ["FINISHED", "FINISHED"]
+    assert all(a["results_data"]["distance"] < 0.6 for a in result["analyses"])
+    vision = instant._vision(settings.models_path, settings.models.threads)
+    assert (vision.stats.computed, vision.stats.memory_hits) == (2, 2)  # two media, each computed once
+    assert vision.cache_dir("6f9619ff-8b86-d011-b42d-00c04fc964ff") is None
+    assert len(vision._memory) == 0  # forgotten once answered
+    assert not data_dir.exists() or not any(p.is_file() for p in data_dir.rglob("*"))
