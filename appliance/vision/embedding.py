@@ -105,9 +105,10 @@ class FaceEmbedder:
 
     def embed_with_chip(self, rgb: np.ndarray, detection: FaceDetection) -> tuple[Embedding, np.ndarray]:
         chip = self.chip(rgb, detection)
-        return Embedding(self._vector(chip), self.space, model_ref(self.model)), chip
+        return Embedding(self.vector(chip), self.space, model_ref(self.model)), chip
 
-    def _vector(self, chip: np.ndarray) -> np.ndarray:
+    def vector(self, chip: np.ndarray) -> np.ndarray:
+        """The embedding vector of an aligned chip (as `chip` makes it)."""
         if self.model.card.runtime == "dlib":
             descriptor = self.model.handle.model().compute_face_descriptor(chip, self.jitters)
             return np.asarray(descriptor, dtype=np.float32)
