@@ -9,30 +9,21 @@ import numpy as np
 import pytest
 
 from appliance.runtime import ModelStore
-from appliance.runtime.defaults import install_default_models
 
 # dlib's HOG detector box of the astronaut's face in skimage.data.astronaut() (dependency notes, section 5)
-ASTRONAUT_FACE = (175, 76, 265, 166)
 
 
 @pytest.fixture(scope="session")
-def defaults_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("models-defaults")
-    install_default_models(ModelStore(root))
-    return root
-
-
-@pytest.fixture(scope="session")
-def shared_store(defaults_root: Path) -> ModelStore:
+def shared_store(default_models_root: Path) -> ModelStore:
     """The default models; read-only (tests that change a store use `store`)."""
-    return ModelStore(defaults_root)
+    return ModelStore(default_models_root)
 
 
 @pytest.fixture
-def store(defaults_root: Path, tmp_path: Path) -> ModelStore:
+def store(default_models_root: Path, tmp_path: Path) -> ModelStore:
     """A private copy of the default models, for tests that install, activate or damage."""
     root = tmp_path / "models"
-    shutil.copytree(defaults_root, root, symlinks=True)
+    shutil.copytree(default_models_root, root, symlinks=True)
     return ModelStore(root)
 
 

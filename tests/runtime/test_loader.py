@@ -24,7 +24,7 @@ from appliance.runtime import (
     RuntimeUnavailableError,
 )
 from appliance.runtime.store import sha256_file
-from tests.runtime.conftest import ASTRONAUT_FACE
+from tests.support.media_samples import ASTRONAUT_FACE
 from tests.support.shared_data import SKIP_REASON, shared_file
 
 

@@ -32,6 +32,7 @@ from appliance.domain.errors import ErrorCode
 from appliance.ops.settings import Limits
 
 __all__ = [
+    "ASTRONAUT_FACE",
     "SHOT_COUNT",
     "VALID_FACTS",
     "VIDEO_FPS",
@@ -94,6 +95,10 @@ VALID_FACTS: dict[str, SampleFacts] = {
 
 
 # Building blocks --------------------------------------------------------------------------------
+
+
+#: Where the astronaut's face is in `astronaut_rgb()`: (x0, y0, x1, y1) in pixels, by eye.
+ASTRONAUT_FACE = (175, 76, 265, 166)
 
 
 def astronaut_rgb() -> np.ndarray:

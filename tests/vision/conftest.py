@@ -9,12 +9,8 @@ import numpy as np
 import pytest
 
 from appliance.runtime import ModelRuntime, ModelStore
-from appliance.runtime.defaults import install_default_models
 from appliance.vision import VisionService
 from tests.support.media_samples import astronaut_rgb, build_valid_samples
-
-#: Where the astronaut's face is (x0, y0, x1, y1), by eye.
-ASTRONAUT_FACE = (175.0, 76.0, 265.0, 166.0)
 
 
 def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
@@ -26,16 +22,8 @@ def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
 
 
 @pytest.fixture(scope="session")
-def model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A model store holding the default models, installed from the venv's packages."""
-    root = tmp_path_factory.mktemp("models")
-    install_default_models(ModelStore(root))
-    return root
-
-
-@pytest.fixture(scope="session")
-def runtime(model_root: Path) -> ModelRuntime:
-    return ModelRuntime(ModelStore(model_root))
+def runtime(default_models_root: Path) -> ModelRuntime:
+    return ModelRuntime(ModelStore(default_models_root))
 
 
 @pytest.fixture(scope="session")

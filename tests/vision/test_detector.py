@@ -14,7 +14,8 @@ from appliance.media.decode import load_image_rgb
 from appliance.runtime import ModelRuntime
 from appliance.vision import VisionService
 from appliance.vision.detector import FULL_RANGE, SHORT_RANGE, detect_faces, options_for, ssd_anchors, weighted_nms
-from tests.vision.conftest import ASTRONAUT_FACE, iou
+from tests.support.media_samples import ASTRONAUT_FACE
+from tests.vision.conftest import iou
 
 
 def test_anchor_counts_match_the_models() -> None:

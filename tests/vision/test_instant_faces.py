@@ -14,10 +14,10 @@ from appliance.sdk.host import load_plugins
 
 
 def test_instant_analyses_share_face_tracks_and_leave_nothing(
-    model_root: Path, samples: dict[str, Path], tmp_path: Path
+    default_models_root: Path, samples: dict[str, Path], tmp_path: Path
 ) -> None:
     data_dir = tmp_path / "data"
-    settings = Settings(data_dir=str(data_dir), models_root=str(model_root), secret_key="s")
+    settings = Settings(data_dir=str(data_dir), models_root=str(default_models_root), secret_key="s")
     services = SimpleNamespace(
         settings=settings, plugins=load_plugins(["tests.vision.faces_plugin"], entry_points=False)
     )

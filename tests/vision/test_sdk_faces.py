@@ -48,7 +48,7 @@ def test_frames_the_context_decoded_are_not_decoded_again(runtime: ModelRuntime,
 
 
 def test_the_test_kit_takes_the_models_from_an_argument_or_the_environment(
-    model_root: Path, samples: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+    default_models_root: Path, samples: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[FaceTrack] = []
 
@@ -57,16 +57,16 @@ def test_the_test_kit_takes_the_models_from_an_argument_or_the_environment(
             seen.append(ctx.faces(request.media[0]))
             return Outcome(Resolution.SUCCESS)
 
-    run_analyzer(Probe(), [(samples["jpeg"], ["photo_selfie"])], models=model_root)
-    monkeypatch.setenv("APPLIANCE_MODELS_ROOT", str(model_root))
+    run_analyzer(Probe(), [(samples["jpeg"], ["photo_selfie"])], models=default_models_root)
+    monkeypatch.setenv("APPLIANCE_MODELS_ROOT", str(default_models_root))
     run_analyzer(Probe(), [(samples["jpeg"], ["photo_selfie"])])
     assert len(seen) == 2 and all(t.embedding is not None for t in seen)
 
 
-def test_a_plugin_compares_faces_through_the_sdk(model_root: Path, samples: dict[str, Path]) -> None:
+def test_a_plugin_compares_faces_through_the_sdk(default_models_root: Path, samples: dict[str, Path]) -> None:
     spec = spec_from_plugin(faces_plugin, "FACES")
     outcome = run_analyzer(
-        spec, [(samples["jpeg"], ["photo_id_front"]), (samples["mp4"], ["video_selfie"])], models=model_root
+        spec, [(samples["jpeg"], ["photo_id_front"]), (samples["mp4"], ["video_selfie"])], models=default_models_root
     )
     assert outcome.results_data["distance"] < 0.6
     assert outcome.model_versions["dlib-resnet"] == "0.3.0"

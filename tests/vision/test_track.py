@@ -11,7 +11,8 @@ from PIL import Image
 from appliance.sdk.testing import media_input
 from appliance.vision import FaceReason, FaceTrack, VisionService, distance
 from appliance.vision.track import best_frame
-from tests.vision.conftest import ASTRONAUT_FACE, iou
+from tests.support.media_samples import ASTRONAUT_FACE
+from tests.vision.conftest import iou
 
 
 def test_an_image_track_is_one_frame_with_the_face(vision: VisionService, samples: dict[str, Path]) -> None:
