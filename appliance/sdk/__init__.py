@@ -12,13 +12,15 @@ SDK offers, documented and tested. docs/writing-plugins.md walks through writing
 - `ctx.faces(media)` gives a media's `FaceTrack` (its `TrackFrame`s with `FaceDetection`s,
   `FaceQuality`, `FaceLandmarks`, `FaceReason`s, and the best face's `Embedding`); `distance`
   compares two embeddings of one space.
+- `ctx.models(task)` gives the store's active models of a task (e.g. `presentation_attack`) as
+  `ModelHandle`s: name, version, sha256, card params, and `run(inputs) -> outputs`.
 """
 
 from __future__ import annotations
 
 from appliance.domain.enums import MediaKind, Resolution
 from appliance.domain.rules import MediaRule
-from appliance.sdk.context import AnalysisContext, FaceModelsUnavailable
+from appliance.sdk.context import AnalysisContext, FaceModelsUnavailable, ModelHandle
 from appliance.sdk.hookspecs import hookimpl
 from appliance.sdk.registry import AnalyzerRegistry, PluginError
 from appliance.sdk.types import (
@@ -53,6 +55,7 @@ __all__ = [
     "MediaKind",
     "MediaResult",
     "MediaRule",
+    "ModelHandle",
     "Outcome",
     "OutputImage",
     "PluginError",

@@ -2,24 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from appliance.domain.enums import MediaKind
 from appliance.media.decode import iter_frames_rgb, read_frame_rgb
+from appliance.runtime.errors import ModelNotFoundError
 from appliance.sdk.types import MediaInput
 from appliance.vision.service import DEFAULT_MAX_FRAMES, VisionService
 from appliance.vision.track import FaceTrack
 
-__all__ = ["AnalysisContext", "FaceModelsUnavailable"]
+__all__ = ["AnalysisContext", "FaceModelsUnavailable", "ModelHandle"]
 
 _Frame = tuple[int, np.ndarray]
 
 
 class FaceModelsUnavailable(RuntimeError):
     """`ctx.faces` was called on a context without face models."""
+
+
+@dataclass(frozen=True, eq=False)
+class ModelHandle:
+    """A model of the site's model store, loaded and verified, as `ctx.models(task)` gives it."""
+
+    name: str
+    version: str
+    #: sha256 of the model's main file: what a result records as the model's identity.
+    sha256: str
+    task: str
+    #: The card's task-specific `params` (docs/model-store.md): how to prepare the input, read the output.
+    params: Mapping[str, Any]
+    _loaded: Any = field(repr=False)
+
+    def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Run the model: one array per model input, in order; returns one array per output."""
+        return self._loaded.invoke(list(inputs))
 
 
 class AnalysisContext:
@@ -82,6 +103,26 @@ class AnalysisContext:
         decoded = self._frames.get((media.path, media.kind, None if media.kind is MediaKind.IMAGE else max_frames))
         frames = (lambda: iter(decoded)) if decoded is not None else None  # decoded here already: reuse
         return self._vision.face_track(media, max_frames, frames=frames)
+
+    def models(self, task: str) -> list[ModelHandle]:
+        """The active model of every store model whose card has `task` (e.g. `"presentation_attack"`),
+        sorted by name: empty when the store has none, or the context has no model store."""
+        runtime = getattr(self._vision, "runtime", None)
+        store = getattr(runtime, "store", None)
+        if runtime is None or store is None:
+            return []
+        found = []
+        for name in store.names():
+            try:
+                card = store.card(name)
+            except ModelNotFoundError:
+                continue  # no active version
+            if card.task != task:
+                continue
+            loaded = runtime.get(name)
+            params = dict(loaded.card.params)
+            found.append(ModelHandle(loaded.name, loaded.version, loaded.sha256, loaded.card.task, params, loaded))
+        return found
 
 
 def _read_only(rgb: np.ndarray) -> np.ndarray:

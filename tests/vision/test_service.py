@@ -103,7 +103,9 @@ print(json.dumps({**service.stats.as_dict(), "best": track.best, "vector": track
 """
 
 
-def test_two_processes_asking_at_once_compute_once(default_models_root: Path, samples: dict[str, Path], tmp_path: Path) -> None:
+def test_two_processes_asking_at_once_compute_once(
+    default_models_root: Path, samples: dict[str, Path], tmp_path: Path
+) -> None:
     media_id = "6f9619ff-8b86-d011-b42d-00c04fc964ff"
     args = [str(default_models_root), str(samples["mp4"]), media_id, str(tmp_path)]
     children = [

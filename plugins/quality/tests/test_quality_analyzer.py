@@ -1,0 +1,75 @@
+"""QUALITY as the appliance runs it: every part together through the plugin test kit."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import appliance_plugin_quality
+import cv2
+import numpy as np
+import pytest
+from skimage import data
+
+from appliance.sdk import Resolution
+from appliance.sdk.testing import default_models, run_analyzer, spec_from_plugin
+
+SPEC = spec_from_plugin(appliance_plugin_quality, "QUALITY")
+SHARED = Path(os.environ.get("APPLIANCE_TEST_DATA") or Path(__file__).resolve().parents[4] / "shared" / "data")
+needs_shared = pytest.mark.skipif(
+    not (SHARED / "pad").is_dir(), reason="shared test data directory absent (set APPLIANCE_TEST_DATA)"
+)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return default_models(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("photos")
+    astronaut, blank = folder / "astronaut.jpg", folder / "blank.jpg"
+    cv2.imwrite(str(astronaut), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(blank), np.full((480, 640, 3), 128, np.uint8))
+    return {"astronaut": astronaut, "blank": blank}
+
+
+def test_a_live_photo_with_its_best_shot_and_no_pad_model(photos: dict[str, Path], models: Path) -> None:
+    outcome = run_analyzer(SPEC, [(photos["astronaut"], ["photo_selfie"])], models=models)
+    (result,) = outcome.results_media
+    data_ = result.results_data
+    assert outcome.resolution is Resolution.SUCCESS
+    assert 0.0 <= data_["confidence_spoofing"] < 0.5
+    assert data_["passive"]["pad_models"] == [] and data_["passive"]["detectors"], "says which detectors ran"
+    assert data_["best_shot"] is not None and result.output_images[0].name == "best_shot"
+    assert "blazeface-full" in outcome.model_versions
+
+
+def test_gesture_tags_on_a_photo_are_not_applicable(photos: dict[str, Path], models: Path) -> None:
+    outcome = run_analyzer(SPEC, [(photos["astronaut"], ["photo_selfie", "video_selfie_left"])], models=models)
+    gestures = outcome.results_media[0].results_data["gestures"]
+    assert gestures["video_selfie_left"]["applicable"] is False and outcome.resolution is Resolution.SUCCESS
+
+
+def test_no_face_is_declined_with_the_reason(photos: dict[str, Path], models: Path) -> None:
+    outcome = run_analyzer(SPEC, [(photos["blank"], ["photo_selfie"])], models=models)
+    assert outcome.resolution is Resolution.DECLINED
+    reasons = [r["reason"] for r in outcome.results_media[0].results_data["reasons"]]
+    assert reasons == ["NO_FACE"] and outcome.results_media[0].results_data["confidence_spoofing"] is None
+
+
+@needs_shared
+def test_replay_video_declined_live_video_accepted_without_a_model(models: Path) -> None:
+    fake = run_analyzer(
+        SPEC, [(SHARED / "pad/spoof/zubair_fake.mp4", ["video_selfie", "video_selfie_blank"])], models=models
+    )
+    real = run_analyzer(
+        SPEC, [(SHARED / "pad/live/zubair_real.mov", ["video_selfie", "video_selfie_blank"])], models=models
+    )
+    assert fake.resolution is Resolution.DECLINED and real.resolution is Resolution.SUCCESS
+    assert (
+        fake.results_media[0].results_data["confidence_spoofing"]
+        >= 0.5
+        > real.results_media[0].results_data["confidence_spoofing"]
+    )

@@ -1,0 +1,5 @@
+import sys
+
+from appliance_updater.cli import main
+
+sys.exit(main())

@@ -1,0 +1,538 @@
+"""Installing a verified bundle into the model store, as one transaction over all its models.
+
+Files on the appliance (`<state_dir>`):
+
+    root.json        the root of trust (trust.py)
+    state.json       compatibility, highest bundle and model versions installed, the last install
+    install.json     the journal of a switch in progress; present only while switching
+    history.jsonl    one JSON line per attempt and outcome
+    lock             held (flock) by the one running appliance-update
+
+The commit point of an install (or rollback) is the atomic replace of state.json carrying the
+transaction's id. A journal left by a crash is finished by `recover`: rolled forward when
+state.json carries its id, otherwise rolled back to the old versions, so the store never shows a
+mix of the old and new model sets.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self
+
+from appliance_updater.bundle import BundleReader
+from appliance_updater.errors import Busy, InstallFailed, PolicyRefused, UsageError, VerificationRefused
+from appliance_updater.fsutil import fsync_dir, pretty_json, sha256_file, write_atomic
+from appliance_updater.manifest import CARD_FILE, Manifest, ModelEntry, version_key
+from appliance_updater.trust import Root
+
+__all__ = ["DEFAULT_ABI", "DEFAULT_PRODUCT", "Updater"]
+
+DEFAULT_PRODUCT = "liveness-appliance"
+DEFAULT_ABI = "models-1"
+ACTIVE = "active"
+STAGING_PREFIX = ".staging-upd-"
+STATE_FORMAT = 1
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _stamp() -> str:
+    return _now().replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class Outcome:
+    bundle_id: str
+    bundle_version: int
+    old: dict[str, str | None]
+    new: dict[str, str]
+    signers: list[str]
+    already_installed: bool = False
+
+
+class Updater:
+    """One appliance's updater: its state directory and its model store."""
+
+    def __init__(self, state_dir: Path, models_root: Path, *, hook: Callable[[str], None] | None = None) -> None:
+        self.state_dir = Path(state_dir)
+        self.models_root = Path(models_root)
+        self._hook = hook or (lambda point: None)  # tests: called at named points of a transaction
+        self._lock_fd: int | None = None
+
+    # Paths and state ----------------------------------------------------------------------------
+
+    @property
+    def root_path(self) -> Path:
+        return self.state_dir / "root.json"
+
+    @property
+    def state_path(self) -> Path:
+        return self.state_dir / "state.json"
+
+    @property
+    def journal_path(self) -> Path:
+        return self.state_dir / "install.json"
+
+    @property
+    def history_path(self) -> Path:
+        return self.state_dir / "history.jsonl"
+
+    def load_state(self) -> dict[str, Any]:
+        try:
+            state = json.loads(self.state_path.read_bytes())
+        except FileNotFoundError:
+            raise UsageError(f"{self.state_dir} has no updater state; run `appliance-update init` first") from None
+        except ValueError as exc:
+            raise InstallFailed(f"{self.state_path} is unreadable: {exc}") from None
+        return state
+
+    def save_state(self, state: dict[str, Any]) -> None:
+        write_atomic(self.state_path, pretty_json(state))
+
+    def root(self) -> Root:
+        return Root.load(self.root_path)
+
+    def record(self, event: str, **fields: Any) -> None:
+        line = json.dumps({"at": _stamp(), "event": event, **fields}, sort_keys=True) + "\n"
+        with open(self.history_path, "a", encoding="utf-8") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def history(self) -> list[dict[str, Any]]:
+        try:
+            lines = self.history_path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in lines:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue  # a line cut by a power loss
+        return out
+
+    # Locking ------------------------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.state_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise Busy("another appliance-update is running on this appliance") from None
+        self._lock_fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _require_lock(self) -> None:
+        if self._lock_fd is None:
+            raise RuntimeError("use the Updater as a context manager (it takes the lock)")
+
+    # Trust --------------------------------------------------------------------------------------
+
+    def init(self, root_file: Path, product: str = DEFAULT_PRODUCT, runtime_abi: list[str] | None = None) -> Root:
+        """Install the first root of trust (provisioning); refuses when one is already there."""
+        self._require_lock()
+        if self.root_path.exists():
+            raise UsageError(f"{self.root_path} exists; change it with `appliance-update rotate-root`")
+        root = Root.from_bytes(Path(root_file).read_bytes(), str(root_file))
+        root.verify_self()
+        self.models_root.mkdir(parents=True, exist_ok=True)
+        state = {
+            "format": STATE_FORMAT,
+            "compatible": {"product": product, "runtime_abi": runtime_abi or [DEFAULT_ABI]},
+            "bundle": None,
+            "models": {},
+            "last": None,
+            "txid": None,
+        }
+        if not self.state_path.exists():
+            self.save_state(state)
+        write_atomic(self.root_path, pretty_json(root.to_json()))
+        self.record("init", root_version=root.version, threshold=root.threshold, keys=sorted(root.keys))
+        return root
+
+    def rotate_root(self, new_root_file: Path) -> Root:
+        self._require_lock()
+        old = self.root()
+        new = Root.from_bytes(Path(new_root_file).read_bytes(), str(new_root_file))
+        try:
+            old.verify_successor(new)
+        except VerificationRefused as exc:
+            self.record("rotate-root refused", reason=str(exc))
+            raise
+        write_atomic(self.root_path, pretty_json(new.to_json()))
+        revoked = sorted(set(old.keys) - set(new.keys))
+        self.record("rotate-root", root_version=new.version, threshold=new.threshold, revoked=revoked)
+        return new
+
+    # Reading the store --------------------------------------------------------------------------
+
+    def active_version(self, name: str) -> str | None:
+        try:
+            target = os.readlink(self.models_root / name / ACTIVE)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if "/" in target or target.startswith("."):
+            raise InstallFailed(f"model {name}: its active link points outside the model ({target!r})")
+        return target
+
+    def _card(self, name: str, version: str) -> dict[str, Any] | None:
+        try:
+            return json.loads((self.models_root / name / version / CARD_FILE).read_bytes())
+        except FileNotFoundError:
+            return None
+        except ValueError as exc:
+            raise InstallFailed(f"model {name} {version}: unreadable card.json: {exc}") from None
+
+    def active_models(self) -> dict[str, str | None]:
+        if not self.models_root.is_dir():
+            return {}
+        names = sorted(p.name for p in self.models_root.iterdir() if not p.name.startswith(".") and p.is_dir())
+        return {n: self.active_version(n) for n in names}
+
+    # Policy -------------------------------------------------------------------------------------
+
+    def check_policy(self, manifest: Manifest, state: dict[str, Any], now: datetime | None = None) -> bool:
+        """Raise PolicyRefused for a bundle this appliance must not install; True if already installed."""
+        now = now or _now()
+        compat = state.get("compatible") or {}
+        if manifest.product != compat.get("product"):
+            raise PolicyRefused(
+                f"bundle is for product {manifest.product!r}, this appliance is {compat.get('product')!r}"
+            )
+        if manifest.runtime_abi not in compat.get("runtime_abi", []):
+            raise PolicyRefused(
+                f"bundle needs runtime ABI {manifest.runtime_abi!r}; this appliance runs {', '.join(compat.get('runtime_abi', []))}"
+            )
+        if manifest.expires_at is not None and manifest.expires_at <= now:
+            raise PolicyRefused(f"bundle {manifest.bundle_id} expired at {manifest.expires_at.isoformat()}")
+        seen = state.get("bundle")
+        if seen is not None:
+            if manifest.bundle_version < seen["version"]:
+                raise PolicyRefused(
+                    f"bundle {manifest.bundle_id} version {manifest.bundle_version} is older than the installed "
+                    f"bundle version {seen['version']} ({seen['id']}): replay refused"
+                )
+            if manifest.bundle_version == seen["version"]:
+                if manifest.sha256 == seen.get("manifest_sha256"):
+                    return True
+                raise PolicyRefused(
+                    f"bundle version {manifest.bundle_version} was already installed with another manifest; "
+                    "a new bundle needs a higher version"
+                )
+        for model in manifest.models:
+            highest = (state.get("models") or {}).get(model.name)
+            authorised = (model.name, model.version) in manifest.downgrades
+            if highest is not None and version_key(model.version) < version_key(highest) and not authorised:
+                raise PolicyRefused(
+                    f"model {model.name} {model.version} is a downgrade: version {highest} was installed"
+                )
+            if model.task == "face_embedding":
+                active = self.active_version(model.name)
+                card = self._card(model.name, active) if active else None
+                old_space = card.get("embedding_space") if card else None
+                changed = card is not None and old_space != model.embedding_space
+                if changed and manifest.migration_for(model.name, old_space, model.embedding_space) is None:
+                    raise PolicyRefused(
+                        f"model {model.name} {model.version} computes embedding space {model.embedding_space!r}, "
+                        f"the stored embeddings are {old_space!r}, and the bundle declares no migration"
+                    )
+        for model in manifest.models:
+            card = self._card(model.name, model.version)
+            if card is not None and card != model.card:
+                raise PolicyRefused(
+                    f"model {model.name} {model.version} is already installed with another card; "
+                    "a changed model needs a new version"
+                )
+        return False
+
+    # Verify -------------------------------------------------------------------------------------
+
+    def verify(self, bundle: Path, now: datetime | None = None) -> tuple[Manifest, list[str]]:
+        """Signatures, policy, and every file's size and sha256, without writing anything."""
+        with BundleReader(bundle) as reader:
+            manifest, signers = reader.verified_manifest(self.root())
+            self.check_policy(manifest, self.load_state(), now)
+            expected = manifest.members()
+            seen: set[str] = set()
+            for member, stream in reader.files():
+                _, entry = self._check_member(bundle, member, stream, expected, seen)
+                digest = hashlib.sha256()
+                size = 0
+                for chunk in reader.read_chunks(stream):  # type: ignore[arg-type]
+                    digest.update(chunk)
+                    size += len(chunk)
+                self._check_content(member.name, entry.size, entry.sha256, size, digest.hexdigest())
+            self._check_complete(bundle, expected, seen)
+        return manifest, sorted(signers)
+
+    @staticmethod
+    def _check_member(bundle: Path, member: Any, stream: Any, expected: dict, seen: set[str]) -> tuple[ModelEntry, Any]:
+        if stream is None:
+            kind = "a symbolic link" if member.issym() else "a hard link" if member.islnk() else "not a regular file"
+            raise InstallFailed(f"bundle {Path(bundle).name}: entry {member.name!r} is {kind}; refused")
+        if member.name not in expected:
+            raise InstallFailed(f"bundle {Path(bundle).name}: entry {member.name!r} is not in the manifest; refused")
+        if member.name in seen:
+            raise InstallFailed(f"bundle {Path(bundle).name}: entry {member.name!r} appears twice; refused")
+        seen.add(member.name)
+        model, entry = expected[member.name]
+        if member.size != entry.size:
+            what = "larger" if member.size > entry.size else "smaller"
+            raise InstallFailed(
+                f"bundle {Path(bundle).name}: {member.name} has {member.size} bytes, {what} than the manifest's {entry.size}"
+            )
+        return model, entry
+
+    @staticmethod
+    def _check_content(name: str, size: int, sha: str, got_size: int, got_sha: str) -> None:
+        if got_size != size:
+            raise InstallFailed(f"{name}: {got_size} bytes read, the manifest says {size} (truncated bundle)")
+        if got_sha != sha:
+            raise InstallFailed(f"{name}: sha256 {got_sha}, the manifest says {sha} (tampered or damaged file)")
+
+    @staticmethod
+    def _check_complete(bundle: Path, expected: dict, seen: set[str]) -> None:
+        missing = sorted(set(expected) - seen)
+        if missing:
+            raise InstallFailed(
+                f"bundle {Path(bundle).name} is truncated: {len(missing)} file(s) missing, first {missing[0]}"
+            )
+
+    # Install ------------------------------------------------------------------------------------
+
+    def install(
+        self, bundle: Path, now: datetime | None = None, progress: Callable[[int], None] | None = None
+    ) -> Outcome:
+        self._require_lock()
+        self.recover()
+        bundle = Path(bundle)
+        try:
+            return self._install(bundle, now, progress)
+        except (VerificationRefused, PolicyRefused, InstallFailed) as exc:
+            self.record("install refused", bundle=bundle.name, reason=str(exc), exit_code=exc.exit_code)
+            raise
+
+    def _install(self, bundle: Path, now: datetime | None, progress: Callable[[int], None] | None) -> Outcome:
+        state = self.load_state()
+        with BundleReader(bundle) as reader:
+            manifest, signers = reader.verified_manifest(self.root())  # before anything else is read
+            if self.check_policy(manifest, state, now):
+                old = {m.name: self.active_version(m.name) for m in manifest.models}
+                new = {m.name: m.version for m in manifest.models}
+                if old == new:
+                    return Outcome(manifest.bundle_id, manifest.bundle_version, old, new, sorted(signers), True)
+                raise PolicyRefused(
+                    f"bundle {manifest.bundle_id} version {manifest.bundle_version} was installed and later rolled "
+                    "back; install a newer bundle"
+                )
+            staging: dict[str, Path] = {}
+            try:
+                self._stage(reader, manifest, staging, progress)
+                self._hook("staged")
+                for model in manifest.models:
+                    self._publish(model, staging.pop(model.name))
+                    self._hook(f"published {model.name}")
+            finally:
+                for path in staging.values():
+                    shutil.rmtree(path, ignore_errors=True)
+        old = {m.name: self.active_version(m.name) for m in manifest.models}
+        new = {m.name: m.version for m in manifest.models}
+        txid = secrets.token_hex(8)
+        journal = {"kind": "install", "txid": txid, "bundle_id": manifest.bundle_id, "old": old, "new": new}
+        write_atomic(self.journal_path, pretty_json(journal))
+        self._hook("journal written")
+        for name, version in new.items():
+            self._set_active(name, version)
+            self._hook(f"switched {name}")
+        models = dict(state.get("models") or {})
+        for name, version in new.items():
+            if name not in models or version_key(version) > version_key(models[name]):
+                models[name] = version
+        state.update(
+            bundle={"id": manifest.bundle_id, "version": manifest.bundle_version, "manifest_sha256": manifest.sha256},
+            models=models,
+            last={
+                "bundle_id": manifest.bundle_id,
+                "bundle_version": manifest.bundle_version,
+                "old": old,
+                "new": new,
+                "at": _stamp(),
+                "rolled_back": False,
+            },
+            txid=txid,
+        )
+        self.save_state(state)  # the commit point
+        self._hook("committed")
+        self._finish_journal()
+        self.record(
+            "installed",
+            bundle_id=manifest.bundle_id,
+            bundle_version=manifest.bundle_version,
+            old=old,
+            new=new,
+            signers=sorted(signers),
+            manifest_sha256=manifest.sha256,
+        )
+        return Outcome(manifest.bundle_id, manifest.bundle_version, old, new, sorted(signers))
+
+    def _stage(self, reader: BundleReader, manifest: Manifest, staging: dict[str, Path], progress: Any) -> None:
+        expected = manifest.members()
+        seen: set[str] = set()
+        for member, stream in reader.files():
+            model, entry = self._check_member(reader.path, member, stream, expected, seen)
+            if model.name not in staging:
+                model_dir = self.models_root / model.name
+                model_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+                path = model_dir / f"{STAGING_PREFIX}{secrets.token_hex(8)}"
+                path.mkdir(mode=0o755)
+                os.chmod(path, 0o755)
+                staging[model.name] = path
+            target = staging[model.name] / entry.name
+            digest, size = hashlib.sha256(), 0
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            with os.fdopen(fd, "wb", buffering=0) as out:
+                for chunk in reader.read_chunks(stream):  # type: ignore[arg-type]
+                    digest.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+                    if progress:
+                        progress(len(chunk))
+                self._check_content(member.name, entry.size, entry.sha256, size, digest.hexdigest())
+                os.fchmod(out.fileno(), 0o644)
+                os.fsync(out.fileno())
+        self._check_complete(reader.path, expected, seen)
+
+    def _publish(self, model: ModelEntry, staging: Path) -> None:
+        """Write the card, fsync, rename the staging directory to `<version>`; keep an identical existing one."""
+        fd = os.open(staging / CARD_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(pretty_json(model.card))
+            os.fchmod(fh.fileno(), 0o644)
+            fh.flush()
+            os.fsync(fh.fileno())
+        fsync_dir(staging)
+        final = self.models_root / model.name / model.version
+        if final.exists():
+            if self._card(model.name, model.version) != model.card:
+                raise InstallFailed(f"model {model.name} {model.version} appeared meanwhile with another card")
+            for f in model.files:
+                try:
+                    sha, size = sha256_file(final / f.name)
+                except FileNotFoundError:
+                    sha, size = "", -1
+                if (sha, size) != (f.sha256, f.size):
+                    raise InstallFailed(
+                        f"the installed copy of {model.name} {model.version} is damaged ({f.name}); remove {final} first"
+                    )
+            shutil.rmtree(staging)
+            return
+        os.rename(staging, final)
+        fsync_dir(final.parent)
+
+    def _set_active(self, name: str, version: str | None) -> None:
+        model_dir = self.models_root / name
+        if self.active_version(name) == version:
+            return
+        if version is None:
+            (model_dir / ACTIVE).unlink(missing_ok=True)
+        else:
+            if not (model_dir / version / CARD_FILE).is_file():
+                raise InstallFailed(f"model {name} {version} is not installed; cannot activate it")
+            temp = model_dir / f".active-{secrets.token_hex(8)}"
+            os.symlink(version, temp)
+            try:
+                os.replace(temp, model_dir / ACTIVE)
+            except BaseException:
+                temp.unlink(missing_ok=True)
+                raise
+        fsync_dir(model_dir)
+
+    def _finish_journal(self) -> None:
+        self.journal_path.unlink(missing_ok=True)
+        fsync_dir(self.state_dir)
+
+    # Recovery and rollback ----------------------------------------------------------------------
+
+    def recover(self) -> str | None:
+        """Finish a switch a crash interrupted; remove leftover staging. Returns what was done."""
+        self._require_lock()
+        outcome = None
+        try:
+            journal = json.loads(self.journal_path.read_bytes())
+        except FileNotFoundError:
+            journal = None
+        except ValueError:
+            # write_atomic never leaves a partial journal; an unreadable one was never acted on
+            journal = None
+            self._finish_journal()
+        if journal is not None:
+            state = self.load_state()
+            if state.get("txid") == journal["txid"]:
+                target, outcome = journal["new"], "rolled forward"
+            else:
+                target, outcome = journal["old"], "rolled back"
+            for name, version in target.items():
+                self._set_active(name, version)
+            self._finish_journal()
+            self.record(
+                f"recovered: {outcome}", kind=journal["kind"], bundle_id=journal.get("bundle_id"), active=target
+            )
+        if self.models_root.is_dir():
+            for model_dir in self.models_root.iterdir():
+                if model_dir.is_dir() and not model_dir.is_symlink():
+                    for leftover in model_dir.glob(f"{STAGING_PREFIX}*"):
+                        shutil.rmtree(leftover, ignore_errors=True)
+                    for link in model_dir.glob(".active-*"):
+                        if link.is_symlink():
+                            link.unlink(missing_ok=True)
+        return outcome
+
+    def rollback(self) -> dict[str, str | None]:
+        """Switch the models of the last install back to the versions they had before it."""
+        self._require_lock()
+        self.recover()
+        state = self.load_state()
+        last = state.get("last")
+        if not last or last.get("rolled_back"):
+            raise UsageError("nothing to roll back: no install since the last rollback")
+        for name, version in last["new"].items():
+            if self.active_version(name) != version:
+                raise InstallFailed(
+                    f"model {name} is no longer at {version} (changed outside the updater); not rolling back"
+                )
+        txid = secrets.token_hex(8)
+        journal = {
+            "kind": "rollback",
+            "txid": txid,
+            "bundle_id": last["bundle_id"],
+            "old": last["new"],
+            "new": last["old"],
+        }
+        write_atomic(self.journal_path, pretty_json(journal))
+        for name, version in last["old"].items():
+            self._set_active(name, version)
+        state["last"] = {**last, "rolled_back": True}
+        state["txid"] = txid
+        self.save_state(state)
+        self._finish_journal()
+        self.record("rolled back", bundle_id=last["bundle_id"], active=last["old"])
+        return last["old"]
