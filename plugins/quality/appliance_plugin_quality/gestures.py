@@ -273,6 +273,23 @@ def _rise(is_neutral: Sequence[bool], is_gesture: Sequence[bool]) -> tuple[int |
     return first_neutral, (later[0] if later else None)
 
 
+def _after_neutral(
+    is_gesture: Sequence[bool], is_neutral: Sequence[bool], indices: Sequence[int], values: dict[str, Any], hold: int
+) -> tuple[str | None, dict[str, Any]]:
+    """The verdict shared by every held gesture: reached, for `hold` frames, after a neutral frame."""
+    held = _held(is_gesture, hold)
+    neutral, gesture = _rise(is_neutral, held)
+    values["neutral_frame"] = None if neutral is None else indices[neutral]
+    values["gesture_frame"] = None if gesture is None else indices[gesture]
+    if not any(held):
+        return "not_reached", values
+    if neutral is None:
+        return "no_neutral_frame", values
+    if gesture is None:
+        return "not_after_neutral", values
+    return None, values
+
+
 def _turn(measures: list[FaceMeasures], sign: float, s: GestureSettings) -> tuple[str | None, dict[str, Any]]:
     yaws = [m.yaw * sign for m in measures]
     indices = [m.index for m in measures]
@@ -283,17 +300,9 @@ def _turn(measures: list[FaceMeasures], sign: float, s: GestureSettings) -> tupl
         "threshold_deg": s.turn_deg,
         "neutral_deg": s.neutral_deg,
     }
-    held = _held([y >= s.turn_deg for y in yaws], s.hold_frames)
-    neutral, gesture = _rise([abs(y) <= s.neutral_deg for y in yaws], held)
-    values["neutral_frame"] = None if neutral is None else indices[neutral]
-    values["gesture_frame"] = None if gesture is None else indices[gesture]
-    if not any(held):
-        return "not_reached", values
-    if neutral is None:
-        return "no_neutral_frame", values
-    if gesture is None:
-        return "not_after_neutral", values
-    return None, values
+    return _after_neutral(
+        [y >= s.turn_deg for y in yaws], [abs(y) <= s.neutral_deg for y in yaws], indices, values, s.hold_frames
+    )
 
 
 def _pitch(measures: list[FaceMeasures], sign: float, s: GestureSettings) -> tuple[str | None, dict[str, Any]]:
@@ -308,17 +317,13 @@ def _pitch(measures: list[FaceMeasures], sign: float, s: GestureSettings) -> tup
         "max_change_frame": indices[best],
         "threshold_deg": s.pitch_delta_deg,
     }
-    held = _held([d >= s.pitch_delta_deg for d in deltas], s.hold_frames)
-    neutral, gesture = _rise([abs(d) <= s.pitch_delta_deg / 2 for d in deltas], held)
-    values["neutral_frame"] = None if neutral is None else indices[neutral]
-    values["gesture_frame"] = None if gesture is None else indices[gesture]
-    if not any(held):
-        return "not_reached", values
-    if neutral is None:
-        return "no_neutral_frame", values
-    if gesture is None:
-        return "not_after_neutral", values
-    return None, values
+    return _after_neutral(
+        [d >= s.pitch_delta_deg for d in deltas],
+        [abs(d) <= s.pitch_delta_deg / 2 for d in deltas],
+        indices,
+        values,
+        s.hold_frames,
+    )
 
 
 def _smile(measures: list[FaceMeasures], s: GestureSettings) -> tuple[str | None, dict[str, Any]]:
@@ -344,18 +349,11 @@ def _smile(measures: list[FaceMeasures], s: GestureSettings) -> tuple[str | None
         "width_threshold": s.smile_width,
         "lift_threshold": s.smile_lift,
     }
-    held = _held(is_smile, s.hold_frames)
-    neutral, gesture = _rise([w <= 1.0 + (s.smile_width - 1.0) / 3 for w in widths], held)
-    values["neutral_frame"] = None if neutral is None else indices[neutral]
-    values["gesture_frame"] = None if gesture is None else indices[gesture]
-    if not any(held):
-        return "not_reached", values
-    values["smile_width_ratio"] = _r(widths[best])
-    if neutral is None:
-        return "no_neutral_frame", values
-    if gesture is None:
-        return "not_after_neutral", values
-    return None, values
+    if any(is_smile):
+        values["smile_width_ratio"] = _r(widths[best])
+    return _after_neutral(
+        is_smile, [w <= 1.0 + (s.smile_width - 1.0) / 3 for w in widths], indices, values, s.hold_frames
+    )
 
 
 def _eyes(measures: list[FaceMeasures], s: GestureSettings) -> tuple[str | None, dict[str, Any]]:
