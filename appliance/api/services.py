@@ -9,11 +9,13 @@ from litestar.di import NamedDependency
 
 from appliance.media.storage import MediaStorage
 from appliance.ops.settings import Settings
+from appliance.queue.hosts import report_this_host
 from appliance.queue.queues import Queues
-from appliance.runtime import ModelStore
+from appliance.runtime import ModelRuntime, ModelStore
 from appliance.sdk.host import PluginHost, load_plugins
 from appliance.store import open_store
 from appliance.store.protocol import Store
+from appliance.vision import VisionService
 from appliance.wire import UrlSigner
 
 __all__ = ["ApiServices", "Services", "build_services", "public_base_url"]
@@ -32,6 +34,7 @@ class ApiServices:
     plugins: PluginHost
     urls: UrlSigner
     models: ModelStore
+    vision: VisionService
 
     def close(self) -> None:
         self.store.close()
@@ -44,6 +47,8 @@ Services: TypeAlias = NamedDependency[ApiServices]
 def build_services(settings: Settings) -> ApiServices:
     store = open_store(settings.resolved_database_url)
     store.migrate()
+    models = ModelStore(settings.models_path)
+    report_this_host(store, models)
     return ApiServices(
         settings=settings,
         store=store,
@@ -51,5 +56,7 @@ def build_services(settings: Settings) -> ApiServices:
         queues=Queues(settings),
         plugins=load_plugins(settings.plugin_modules),
         urls=UrlSigner(settings.secret_key, public_base_url(settings), settings.api.media_url_ttl_seconds),
-        models=ModelStore(settings.models_path),
+        models=models,
+        # the instant mode's face models: loaded lazily, no cache directory, nothing on disk
+        vision=VisionService(ModelRuntime(models, threads=settings.models.threads), cache_dir=None),
     )

@@ -63,3 +63,77 @@ def activate(name: str, version: str) -> None:
     store = _store()
     store.activate(name, version)
     click.echo(f"{name}: active version is {version}")
+
+
+@models.command("canary")
+@click.option("--root", "root", required=True, type=click.Path(file_okay=False), help="the model store to check")
+@click.option("--manifest", type=click.Path(dir_okay=False, exists=True), help="a bundle manifest.json (its canaries)")
+def canary(root: str, manifest: str | None) -> None:
+    """Run the canaries of a bundle manifest (or load and run every active model) against the store at ROOT.
+
+    One line per model; exit status 0 when every model passed, 1 on any mismatch or load failure,
+    2 when the manifest is unreadable (docs/updater.md, "Canaries").
+    """
+    import json
+    from pathlib import Path
+
+    from appliance.runtime.canary import run_canaries
+
+    parsed = None
+    if manifest is not None:
+        try:
+            parsed = json.loads(Path(manifest).read_bytes())
+        except (OSError, ValueError) as exc:
+            click.echo(f"appliance: cannot read the manifest {manifest}: {exc}", err=True)
+            raise SystemExit(2) from None
+    try:
+        results = run_canaries(ModelStore(root), parsed)
+    except ModelError as exc:
+        click.echo(f"appliance: {exc}", err=True)
+        raise SystemExit(2) from None
+    for result in results:
+        click.echo(result.line())
+    failed = [r for r in results if not r.ok]
+    if not results:
+        click.echo(f"appliance: no active models in {root}", err=True)
+        raise SystemExit(1)
+    if failed:
+        click.echo(f"appliance: canary failed for {', '.join(r.name for r in failed)}", err=True)
+        raise SystemExit(1)
+
+
+@models.command("canary-make")
+@click.argument("name")
+@click.option("--root", "root", required=True, type=click.Path(file_okay=False), help="the model store (vendor's)")
+@click.option(
+    "--input",
+    "spec",
+    default="builtin:noise:1",
+    show_default=True,
+    help="builtin:gray, builtin:noise:N, or a .npy/.npz file",
+)
+@click.option("--atol", type=float, default=1e-4, show_default=True)
+@click.option("--rtol", type=float, default=0.0, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), help="write the canary JSON here (default: stdout)")
+@user_errors
+def canary_make(name: str, root: str, spec: str, atol: float, rtol: float, out: str | None) -> None:
+    """Run the active version of model NAME once and print a canary (input, expected outputs, tolerances)
+    for `appliance-update build --canary NAME=FILE.json`."""
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    from appliance.runtime.canary import encode_npz, make_canary
+
+    if not spec.startswith("builtin:"):
+        path = Path(spec)
+        loaded = np.load(path, allow_pickle=False)
+        arrays = [loaded[k] for k in loaded.files] if path.suffix == ".npz" else [loaded]
+        spec = encode_npz(arrays)
+    text = json.dumps(make_canary(ModelStore(root), name, spec, atol, rtol)) + "\n"
+    if out:
+        Path(out).write_text(text)
+        click.echo(f"canary for {name}: {out}")
+    else:
+        click.echo(text, nl=False)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from appliance.media import MediaStorage
 from appliance.ops.settings import Settings, load_settings
+from appliance.queue.hosts import report_this_host
 from appliance.queue.queues import Queues
 from appliance.runtime import ModelRuntime, ModelStore
 from appliance.sdk.host import PluginHost, load_plugins
@@ -41,10 +42,13 @@ class WorkerContext:
         """Open everything `settings` names. The database must already be migrated."""
         base_url = settings.api.public_base_url or f"http://{settings.api.host}:{settings.api.port}"
         storage = MediaStorage(settings.storage_path, settings.limits)
-        runtime = ModelRuntime(ModelStore(settings.models_path), threads=settings.models.threads)
+        models = ModelStore(settings.models_path)
+        runtime = ModelRuntime(models, threads=settings.models.threads)
+        store = open_store(settings.resolved_database_url)
+        report_this_host(store, models)  # which model bundle this worker's host runs (/api/version)
         return cls(
             settings=settings,
-            store=open_store(settings.resolved_database_url),
+            store=store,
             storage=storage,
             plugins=load_plugins(settings.plugin_modules),
             queues=Queues(settings),

@@ -8,6 +8,7 @@ directories, temporary links), so a half-installed model is never visible.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import secrets
 import shutil
@@ -21,6 +22,8 @@ from appliance.runtime.errors import ModelError, ModelIntegrityError, ModelNotFo
 __all__ = ["ACTIVE_LINK", "ModelStore", "sha256_file"]
 
 ACTIVE_LINK = "active"
+#: Written by the updater: the bundle whose models are active (docs/model-store.md).
+BUNDLE_MARKER = ".bundle.json"
 _CHUNK = 1 << 20
 
 
@@ -85,6 +88,26 @@ class ModelStore:
         if "/" in target or target.startswith("."):
             raise ModelError(f"model {name}: its active link points outside the model ({target!r})")
         return target
+
+    def active_bundle(self) -> dict | None:
+        """The signed bundle the updater last made active, from `<root>/.bundle.json` (model-store.md):
+        `{"bundle_id", "bundle_version", "manifest_sha256", "models", "installed_at"}`, or None when no
+        bundle is active (no file, a store never written by the updater, or after rolling back to no bundle).
+        An unreadable file is reported as None too: it is informational and never decides what runs."""
+        try:
+            marker = json.loads((self.root / BUNDLE_MARKER).read_bytes())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(marker, dict) or not isinstance(marker.get("bundle_id"), str):
+            return None
+        models = marker.get("models")
+        return {
+            "bundle_id": marker["bundle_id"],
+            "bundle_version": marker.get("bundle_version"),
+            "manifest_sha256": marker.get("manifest_sha256"),
+            "models": dict(models) if isinstance(models, dict) else {},
+            "installed_at": marker.get("installed_at"),
+        }
 
     def version_dir(self, name: str, version: str) -> Path:
         return self.root / name / version

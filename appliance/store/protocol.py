@@ -29,7 +29,17 @@ from appliance.domain.entities import (
 )
 from appliance.domain.enums import AnalysisState, FolderStatus, Resolution
 
-__all__ = ["AnalysisFilter", "FolderFilter", "MetaCondition", "Store"]
+__all__ = ["AnalysisFilter", "FolderFilter", "HostReport", "MetaCondition", "Store"]
+
+
+class HostReport(msgspec.Struct, frozen=True, kw_only=True):
+    """What one host (API or worker process) last reported of its model store."""
+
+    hostname: str
+    bundle_id: str | None
+    bundle_version: int | None
+    models: dict[str, str]
+    time_updated: datetime
 
 
 class MetaCondition(msgspec.Struct, frozen=True):
@@ -233,3 +243,18 @@ class Store(Protocol):
 
     def list_due_deliveries(self, now: datetime, limit: int = 100) -> list[WebhookDelivery]:
         """PENDING deliveries whose next_attempt_at is at or before `now`."""
+
+    # Hosts ----------------------------------------------------------------------------------------
+    def report_host(
+        self,
+        hostname: str,
+        *,
+        bundle_id: str | None,
+        bundle_version: int | None,
+        models: dict[str, str],
+        now: datetime | None = None,
+    ) -> HostReport:
+        """Record (insert or replace) what `hostname` runs: its active bundle and model versions."""
+
+    def list_hosts(self) -> list[HostReport]:
+        """Every host that reported, by hostname."""

@@ -27,7 +27,7 @@ from appliance.domain.entities import Analysis, Company, Folder, Media, Session,
 from appliance.domain.enums import AnalysisState, FolderStatus, Resolution
 from appliance.domain.errors import AppError, ErrorCode
 from appliance.store.backend import Backend, Row
-from appliance.store.protocol import AnalysisFilter, FolderFilter
+from appliance.store.protocol import AnalysisFilter, FolderFilter, HostReport
 
 __all__ = ["SqlStore"]
 
@@ -562,6 +562,46 @@ class SqlStore:
             {"pending": _PENDING, "now": self._db.encode_time(now)},
             "COALESCE(next_attempt_at, time_created), delivery_id",
             limit=limit,
+        )
+
+    # Hosts ----------------------------------------------------------------------------------------
+    def report_host(
+        self,
+        hostname: str,
+        *,
+        bundle_id: str | None,
+        bundle_version: int | None,
+        models: dict[str, str],
+        now: datetime | None = None,
+    ) -> HostReport:
+        if not hostname:
+            raise ValueError("a host report needs a hostname")
+        rows = self._db.fetch(
+            "INSERT INTO hosts (hostname, bundle_id, bundle_version, models, time_updated)"
+            " VALUES (:hostname, :bundle_id, :bundle_version, :models, :now)"
+            " ON CONFLICT (hostname) DO UPDATE SET bundle_id = excluded.bundle_id,"
+            " bundle_version = excluded.bundle_version, models = excluded.models, time_updated = excluded.time_updated"
+            " RETURNING *",
+            {
+                "hostname": hostname,
+                "bundle_id": bundle_id,
+                "bundle_version": bundle_version,
+                "models": self._db.encode_json(dict(models)),
+                "now": self._db.encode_time(now) if now is not None else self._now(),
+            },
+        )
+        return self._host(rows[0])
+
+    def list_hosts(self) -> list[HostReport]:
+        return [self._host(row) for row in self._db.fetch("SELECT * FROM hosts ORDER BY hostname")]
+
+    def _host(self, row: Row) -> HostReport:
+        return HostReport(
+            hostname=row["hostname"],
+            bundle_id=row["bundle_id"],
+            bundle_version=row["bundle_version"],
+            models=self._db.decode_json(row["models"]),
+            time_updated=self._db.decode_time(row["time_updated"]),
         )
 
     # Building blocks ------------------------------------------------------------------------------

@@ -158,7 +158,7 @@ def test_version_health_and_api_docs(live: LiveAppliance) -> None:
             "storage": "pass",
         }
         version = anonymous.get("/api/version").json()
-        assert version["schema"] == "0001_initial"
+        assert version["schema"] == "0002_hosts"
         assert {
             "name": "tests.plugins.brightness_plugin",
             "version": "1.0",

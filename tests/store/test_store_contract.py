@@ -121,13 +121,15 @@ def ids(items: list[Any], attribute: str) -> list[str]:
 
 # Lifecycle ----------------------------------------------------------------------------------------
 
+MIGRATIONS = ["0001_initial", "0002_hosts"]
+
 
 def test_migrate_applies_each_migration_once(store_url: str) -> None:
     store = open_store(store_url)
     try:
         assert store.schema_version() is None
-        assert store.migrate() == ["0001_initial"]
-        assert store.schema_version() == "0001_initial"
+        assert store.migrate() == MIGRATIONS
+        assert store.schema_version() == MIGRATIONS[-1]
         assert store.migrate() == []
         make_company(store)
     finally:
@@ -138,8 +140,8 @@ def test_migrate_from_two_threads_at_once(store_url: str) -> None:
     stores = [open_store(store_url) for _ in range(2)]
     try:
         results = in_threads(2, lambda i: stores[i].migrate())
-        assert sorted(name for applied in results for name in applied) == ["0001_initial"]
-        assert all(store.schema_version() == "0001_initial" for store in stores)
+        assert sorted(name for applied in results for name in applied) == MIGRATIONS
+        assert all(store.schema_version() == MIGRATIONS[-1] for store in stores)
     finally:
         for store in stores:
             store.close()
@@ -153,7 +155,7 @@ def test_migrate_from_two_processes_at_once(store_url: str) -> None:
     ]
     outputs = [process.communicate(timeout=60)[0].strip() for process in processes]
     assert [process.returncode for process in processes] == [0, 0]
-    assert sorted(outputs) == ["", "0001_initial"]
+    assert sorted(name for output in outputs for name in output.split(",") if name) == MIGRATIONS
 
 
 def test_ping(store: Store) -> None:
@@ -169,7 +171,7 @@ def test_open_store_rejects_unknown_schemes() -> None:
 def test_open_store_creates_the_sqlite_directory(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{tmp_path / 'a' / 'b' / 'store.db'}")
     try:
-        assert store.migrate() == ["0001_initial"]
+        assert store.migrate() == MIGRATIONS
         assert (tmp_path / "a" / "b" / "store.db").is_file()
     finally:
         store.close()
@@ -920,3 +922,29 @@ def test_lock_folder_makes_resolvers_take_turns(store: Store) -> None:
     for thread in threads:
         thread.join()
     assert events == ["first locked", "first done", "second locked"]
+
+
+# Hosts --------------------------------------------------------------------------------------------
+
+
+def test_report_host_inserts_then_replaces(store: Store) -> None:
+    assert store.list_hosts() == []
+    first = store.report_host(
+        "node-b", bundle_id="models-1", bundle_version=1, models={"det": "1.0.0"}, now=datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    assert first.hostname == "node-b" and first.bundle_id == "models-1" and first.bundle_version == 1
+    assert first.models == {"det": "1.0.0"}
+    assert first.time_updated == datetime(2026, 1, 1, tzinfo=UTC)
+    store.report_host("node-a", bundle_id=None, bundle_version=None, models={})
+    again = store.report_host("node-b", bundle_id="models-2", bundle_version=2, models={"det": "1.1.0", "emb": "2.0"})
+    assert again.time_updated > first.time_updated
+    hosts = store.list_hosts()
+    assert [h.hostname for h in hosts] == ["node-a", "node-b"]
+    assert hosts[0].bundle_id is None and hosts[0].bundle_version is None and hosts[0].models == {}
+    assert hosts[1] == again
+    assert hosts[1].bundle_version == 2 and hosts[1].models == {"det": "1.1.0", "emb": "2.0"}
+
+
+def test_report_host_needs_a_hostname(store: Store) -> None:
+    with pytest.raises(ValueError):
+        store.report_host("", bundle_id=None, bundle_version=None, models={})

@@ -10,7 +10,9 @@ from appliance.api.controllers import instant
 from appliance.api.folder_service import parse_payload
 from appliance.api.uploads import ParsedUpload, UploadedFile
 from appliance.ops.settings import Settings
+from appliance.runtime import ModelRuntime, ModelStore
 from appliance.sdk.host import load_plugins
+from appliance.vision import VisionService
 
 
 def test_instant_analyses_share_face_tracks_and_leave_nothing(
@@ -18,8 +20,9 @@ def test_instant_analyses_share_face_tracks_and_leave_nothing(
 ) -> None:
     data_dir = tmp_path / "data"
     settings = Settings(data_dir=str(data_dir), models_root=str(default_models_root), secret_key="s")
+    vision = VisionService(ModelRuntime(ModelStore(default_models_root)), cache_dir=None)
     services = SimpleNamespace(
-        settings=settings, plugins=load_plugins(["tests.vision.faces_plugin"], entry_points=False)
+        settings=settings, plugins=load_plugins(["tests.vision.faces_plugin"], entry_points=False), vision=vision
     )
     files = [
         UploadedFile(key=key, filename=samples[name].name, file=io.BytesIO(samples[name].read_bytes()))
@@ -37,7 +40,6 @@ def test_instant_analyses_share_face_tracks_and_leave_nothing(
 
     assert [a["state"] for a in result["analyses"]] == ["FINISHED", "FINISHED"]
     assert all(a["results_data"]["distance"] < 0.6 for a in result["analyses"])
-    vision = instant._vision(settings.models_path, settings.models.threads)
     assert (vision.stats.computed, vision.stats.memory_hits) == (2, 2)  # two media, each computed once
     assert vision.cache_dir("6f9619ff-8b86-d011-b42d-00c04fc964ff") is None
     assert len(vision._memory) == 0  # forgotten once answered

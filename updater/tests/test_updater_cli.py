@@ -44,6 +44,8 @@ def site(tmp_path, capsys):
     code, out, err = run(capsys, "init", *where, "--root", tmp_path / "root.json")
     assert code == 0, err
     assert "threshold 2" in out
+    # these models are random bytes: no canaries (test_updater_canary.py runs them on real models)
+    (tmp_path / "state" / "config.json").write_text('{"canary_command": null}')
     return tmp_path, where
 
 

@@ -30,7 +30,11 @@ def _consistent(up: Updater) -> dict:
     active = up.active_models()
     assert active in (OLD, NEW), f"a mix of model sets is active: {active}"
     assert not up.journal_path.exists()
-    assert not [p for p in up.models_root.rglob(".*")], "leftover staging or temporary links"
+    leftovers = [p for p in up.models_root.rglob(".*") if p != up.marker_path]
+    assert not leftovers, "leftover staging or temporary links"
+    marker = json.loads(up.marker_path.read_text())  # the active bundle, always the one whose models are active
+    assert marker["models"] == active
+    assert marker["bundle_id"] == ("models-2" if active == NEW else "models-1")
     for name, version in active.items():
         card = json.loads((up.models_root / name / version / "card.json").read_text())
         for f in card["files"]:

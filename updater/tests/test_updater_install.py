@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tarfile
 from datetime import timedelta
@@ -49,8 +50,13 @@ def test_install_writes_the_documented_layout(up):
     data = (root / "mesh" / "1.0.0" / "mesh.tflite").read_bytes()
     assert data == content("mesh", "1.0.0", "mesh.tflite", 4000)
     assert oct((root / "mesh" / "1.0.0" / "mesh.tflite").stat().st_mode & 0o777) == "0o644"
-    assert not [p for p in root.rglob(".*")]
+    assert [p.name for p in root.rglob(".*")] == [".bundle.json"]
+    marker = json.loads((root / ".bundle.json").read_text())
+    assert marker["format"] == 1 and marker["bundle_id"] == "models-1" and marker["bundle_version"] == 1
+    assert marker["models"] == {"det": "1.0.0", "mesh": "1.0.0", "emb": "1.0.0"}
+    assert oct((root / ".bundle.json").stat().st_mode & 0o777) == "0o644"
     state = up.load_state()
+    assert marker["manifest_sha256"] == state["bundle"]["manifest_sha256"]
     assert state["bundle"]["version"] == 1 and state["models"]["emb"] == "1.0.0"
     assert [e["event"] for e in up.history()] == ["init", "installed"]
 
@@ -61,9 +67,13 @@ def test_upgrade_keeps_the_previous_version_and_rollback_restores_it(up, vendor)
     assert outcome.old == {"det": "1.0.0", "mesh": "1.0.0", "emb": "1.0.0"}
     assert up.active_models() == {"det": "1.1.0", "emb": "1.0.0", "mesh": "2.0.0"}
     assert (up.models_root / "det" / "1.0.0" / "card.json").is_file()
+    assert up.read_marker()["bundle_id"] == "models-2"
+    assert up.read_marker()["models"] == {"det": "1.1.0", "emb": "1.0.0", "mesh": "2.0.0"}
     with up:
         up.rollback()
     assert up.active_models() == {"det": "1.0.0", "emb": "1.0.0", "mesh": "1.0.0"}
+    assert up.read_marker()["bundle_id"] == "models-1"  # the bundle whose models are active again
+    assert up.read_marker()["models"] == up.active_models()
     with pytest.raises(Exception, match="nothing to roll back"), up:
         up.rollback()
     # rolled back: the same bundle is not installed again, a newer one is
@@ -88,6 +98,7 @@ def test_a_new_model_and_rollback_of_it(up, vendor):
     with up:
         up.rollback()
     assert up.active_version("pad") is None
+    assert up.read_marker()["bundle_id"] == "models-1"
     assert (up.models_root / "pad" / "0.1.0" / "card.json").is_file()
 
 
@@ -288,7 +299,9 @@ def test_a_crash_at_each_point_leaves_one_whole_set(tmp_path, vendor, point, exp
     want = old if expected == "old" else {"det": "1.1.0", "emb": "1.1.0", "mesh": "1.1.0"}
     assert fresh.active_models() == want
     assert not fresh.journal_path.exists()
-    assert not [p for p in up.models_root.rglob(".*")]
+    assert [p.name for p in up.models_root.rglob(".*")] == [".bundle.json"]
+    assert fresh.read_marker()["models"] == want  # the marker names the bundle whose models are active
+    assert fresh.read_marker()["bundle_id"] == ("models-1" if expected == "old" else "models-2")
     if expected == "old":
         assert install(fresh, bundle).new["det"] == "1.1.0"
     assert fresh.active_models() == {"det": "1.1.0", "emb": "1.1.0", "mesh": "1.1.0"}

@@ -10,11 +10,9 @@ Face tracks are shared by the request's analyses in memory only, and dropped whe
 from __future__ import annotations
 
 import base64
-import functools
 import uuid
 from contextlib import ExitStack
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -32,18 +30,11 @@ from appliance.domain.enums import WIRE_MEDIA_TYPE, AnalysisState
 from appliance.domain.errors import AppError, ErrorCode
 from appliance.domain.rules import analysis_resolution, folder_outcome
 from appliance.media.memory import in_memory_file, probe_bytes
-from appliance.runtime import ModelRuntime, ModelStore
 from appliance.sdk.context import AnalysisContext
 from appliance.sdk.requests import build_request
 from appliance.sdk.types import MediaInput, Outcome
 from appliance.vision import VisionService
 from appliance.wire import iso
-
-
-@functools.cache
-def _vision(models_path: Path, threads: int) -> VisionService:
-    """This process's face models for instant analyses: no cache directory, nothing on disk."""
-    return VisionService(ModelRuntime(ModelStore(models_path), threads=threads), cache_dir=None)
 
 
 def _forget_tracks(vision: VisionService, inputs: list[MediaInput]) -> None:
@@ -66,7 +57,7 @@ def _run(services: Services, upload: ParsedUpload, payload: FolderPayload) -> di
         raise AppError(ErrorCode.PAYLOAD_INVALID, "no media files in the request")
     now = datetime.now(UTC)
     thresholds = msgspec.structs.asdict(services.settings.thresholds)
-    vision = _vision(services.settings.models_path, services.settings.models.threads)
+    vision = services.vision
     inputs: list[MediaInput] = []
     with ExitStack() as stack:
         stack.callback(_forget_tracks, vision, inputs)

@@ -13,8 +13,13 @@ from appliance.api.services import Services
 class SystemController(Controller):
     tags = ["system"]
 
-    @get("/api/version", sync_to_thread=False, summary="Versions of the appliance, its plugins and active models")
+    @get(
+        "/api/version",
+        sync_to_thread=True,
+        summary="Versions of the appliance, its plugins, active models and model bundle, and every host's bundle",
+    )
     def version(self, services: Services) -> dict[str, Any]:
+        hosts = services.store.list_hosts()
         return {
             "app": appliance.__version__,
             "schema": services.store.schema_version(),
@@ -30,6 +35,19 @@ class SystemController(Controller):
                     if services.models.active_version(name)
                 )
             ],
+            "bundle": services.models.active_bundle(),
+            "hosts": [
+                {
+                    "hostname": h.hostname,
+                    "bundle_id": h.bundle_id,
+                    "bundle_version": h.bundle_version,
+                    "models": h.models,
+                    "time_updated": h.time_updated.isoformat().replace("+00:00", "Z"),
+                }
+                for h in hosts
+            ],
+            # every host that reported runs the same bundle (or none)
+            "consistent": len({h.bundle_id for h in hosts}) <= 1,
         }
 
     @get("/health/live", sync_to_thread=False, summary="The process answers")

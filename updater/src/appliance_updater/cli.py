@@ -11,6 +11,7 @@ from pathlib import Path
 
 from appliance_updater import keys
 from appliance_updater.bundle import BundleReader, build_bundle, sign_bundle
+from appliance_updater.canary import DEFAULT_CANARY_COMMAND, canary_from_config
 from appliance_updater.errors import UpdateError, UsageError
 from appliance_updater.install import DEFAULT_ABI, DEFAULT_PRODUCT, Updater
 from appliance_updater.manifest import parse_manifest, parse_time
@@ -97,10 +98,29 @@ def cmd_build(args: argparse.Namespace) -> int:
         expires_at=parse_time(args.expires_at, "--expires-at") if args.expires_at else None,
         migrations=migrations,
         downgrades=[{"model": m, "version": v} for m, _, v in (d.partition("==") for d in args.allow_downgrade or [])],
+        canaries=_canaries(args.canary or []),
     )
     names = ", ".join(f"{m.name} {m.version}" for m in manifest.models)
     _out(f"bundle {manifest.bundle_id} version {manifest.bundle_version} ({names}): {args.out}, unsigned")
     return 0
+
+
+def _canaries(specs: list[str]) -> dict[str, list[dict]]:
+    """`--canary MODEL=FILE.json` (a canary object, e.g. from `appliance models canary-make`) per model."""
+    out: dict[str, list[dict]] = {}
+    for spec in specs:
+        model, sep, file = spec.partition("=")
+        if not sep or not model or not file:
+            raise UsageError(f"--canary {spec!r}: expected MODEL=FILE.json")
+        try:
+            canary = json.loads(Path(file).read_bytes())
+        except ValueError as exc:
+            raise UsageError(f"--canary {spec!r}: {file} is not JSON: {exc}") from None
+        for c in canary if isinstance(canary, list) else [canary]:
+            if not isinstance(c, dict):
+                raise UsageError(f"--canary {spec!r}: {file} must hold a canary object or a list of them")
+            out.setdefault(model, []).append(c)
+    return out
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
@@ -154,6 +174,7 @@ def cmd_install(args: argparse.Namespace) -> int:
     size = Path(args.bundle).stat().st_size if Path(args.bundle).exists() else 0
     progress = _Progress(size, sys.stderr.isatty() and not args.quiet)
     with _updater(args) as up:
+        up.canary = canary_from_config(up.state_dir, args.canary_command, args.no_canary)
         outcome = up.install(Path(args.bundle), _now(args), progress)
     if outcome.already_installed:
         _out(f"bundle {outcome.bundle_id} version {outcome.bundle_version} is already installed; nothing to do")
@@ -240,6 +261,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--expires-at")
     s.add_argument("--migrate", action="append", metavar="MODEL:FROM:TO:METHOD")
     s.add_argument("--allow-downgrade", action="append", metavar="MODEL==VERSION", help="authorise a downgrade")
+    s.add_argument(
+        "--canary", action="append", metavar="MODEL=FILE.json", help="embed a canary (appliance models canary-make)"
+    )
     s.set_defaults(func=cmd_build)
     s = sub.add_parser("sign", help="add a signature to a bundle")
     s.add_argument("bundle")
@@ -266,6 +290,12 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--now", help=argparse.SUPPRESS)
         if name == "install":
             s.add_argument("--quiet", action="store_true", help="no progress bar")
+            s.add_argument(
+                "--canary-command",
+                help=f"run before and after the switch with --root DIR --manifest FILE appended; '' turns it off "
+                f"(default: canary_command in <state_dir>/config.json, else {DEFAULT_CANARY_COMMAND!r})",
+            )
+            s.add_argument("--no-canary", action="store_true", help="install without canaries or health check")
         s.set_defaults(func=func)
     appliance("status", "show trust, the installed bundle and the active models").set_defaults(func=cmd_status)
     appliance("recover", "finish a switch interrupted by a crash").set_defaults(func=cmd_recover)
@@ -282,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except UpdateError as exc:
         print(
-            f"appliance-update: refused: {exc}" if exc.exit_code in (3, 4) else f"appliance-update: {exc}",
+            f"appliance-update: refused: {exc}" if exc.exit_code in (3, 4, 7) else f"appliance-update: {exc}",
             file=sys.stderr,
         )
         return exc.exit_code

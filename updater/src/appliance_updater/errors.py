@@ -5,6 +5,8 @@ from __future__ import annotations
 __all__ = [
     "EXIT_OK",
     "Busy",
+    "CanaryRefused",
+    "HealthCheckFailed",
     "InstallFailed",
     "PolicyRefused",
     "UpdateError",
@@ -49,3 +51,15 @@ class Busy(UpdateError):
     """Another appliance-update holds the lock."""
 
     exit_code = 6
+
+
+class CanaryRefused(UpdateError):
+    """The bundle's models failed their canaries before the switch; nothing changed."""
+
+    exit_code = 7
+
+
+class HealthCheckFailed(UpdateError):
+    """The models failed the health check after the switch; the previous versions were switched back."""
+
+    exit_code = 8

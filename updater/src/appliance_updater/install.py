@@ -29,7 +29,16 @@ from pathlib import Path
 from typing import Any, Self
 
 from appliance_updater.bundle import BundleReader
-from appliance_updater.errors import Busy, InstallFailed, PolicyRefused, UsageError, VerificationRefused
+from appliance_updater.canary import CanaryCommand, remove_leftovers
+from appliance_updater.errors import (
+    Busy,
+    CanaryRefused,
+    HealthCheckFailed,
+    InstallFailed,
+    PolicyRefused,
+    UsageError,
+    VerificationRefused,
+)
 from appliance_updater.fsutil import fsync_dir, pretty_json, sha256_file, write_atomic
 from appliance_updater.manifest import CARD_FILE, Manifest, ModelEntry, version_key
 from appliance_updater.trust import Root
@@ -41,6 +50,8 @@ DEFAULT_ABI = "models-1"
 ACTIVE = "active"
 STAGING_PREFIX = ".staging-upd-"
 STATE_FORMAT = 1
+#: `<models_root>/.bundle.json`: the bundle whose models are active, for the appliance to read (model-store.md).
+BUNDLE_MARKER = ".bundle.json"
 
 
 def _now() -> datetime:
@@ -64,11 +75,20 @@ class Outcome:
 class Updater:
     """One appliance's updater: its state directory and its model store."""
 
-    def __init__(self, state_dir: Path, models_root: Path, *, hook: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        models_root: Path,
+        *,
+        hook: Callable[[str], None] | None = None,
+        canary: CanaryCommand | None = None,
+    ) -> None:
         self.state_dir = Path(state_dir)
         self.models_root = Path(models_root)
         self._hook = hook or (lambda point: None)  # tests: called at named points of a transaction
         self._lock_fd: int | None = None
+        #: run before the switch (on the staged models) and after it (on the live store); None: no canaries
+        self.canary = canary
 
     # Paths and state ----------------------------------------------------------------------------
 
@@ -102,6 +122,39 @@ class Updater:
 
     def root(self) -> Root:
         return Root.load(self.root_path)
+
+    @property
+    def marker_path(self) -> Path:
+        return self.models_root / BUNDLE_MARKER
+
+    def read_marker(self) -> dict[str, Any] | None:
+        """The bundle `<models_root>/.bundle.json` names as active, or None (none, or unreadable)."""
+        try:
+            marker = json.loads(self.marker_path.read_bytes())
+        except (FileNotFoundError, ValueError):
+            return None
+        return marker if isinstance(marker, dict) and marker.get("bundle_id") else None
+
+    def _write_marker(self, state: dict[str, Any]) -> None:
+        """Write `.bundle.json` from the committed state (so `recover` can always write it again)."""
+        last = state.get("last") or {}
+        if last.get("rolled_back"):
+            marker = last.get("previous_bundle")
+        elif state.get("bundle") and last.get("bundle_id") == state["bundle"]["id"]:
+            bundle = state["bundle"]
+            marker = {
+                "bundle_id": bundle["id"],
+                "bundle_version": bundle["version"],
+                "manifest_sha256": bundle["manifest_sha256"],
+                "models": dict(last.get("new") or {}),
+                "installed_at": last.get("at"),
+            }
+        else:
+            return
+        body = {"format": 1, **(marker or {"bundle_id": None, "bundle_version": None, "models": {}})}
+        body["models"] = dict(body.get("models") or {})
+        self.models_root.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.marker_path, pretty_json(body))
 
     def record(self, event: str, **fields: Any) -> None:
         line = json.dumps({"at": _stamp(), "event": event, **fields}, sort_keys=True) + "\n"
@@ -327,7 +380,7 @@ class Updater:
         bundle = Path(bundle)
         try:
             return self._install(bundle, now, progress)
-        except (VerificationRefused, PolicyRefused, InstallFailed) as exc:
+        except (VerificationRefused, PolicyRefused, InstallFailed, CanaryRefused) as exc:
             self.record("install refused", bundle=bundle.name, reason=str(exc), exit_code=exc.exit_code)
             raise
 
@@ -348,6 +401,8 @@ class Updater:
             try:
                 self._stage(reader, manifest, staging, progress)
                 self._hook("staged")
+                if self.canary is not None:
+                    self.canary.check_staged(self.models_root, self.state_dir, manifest, staging)
                 for model in manifest.models:
                     self._publish(model, staging.pop(model.name))
                     self._hook(f"published {model.name}")
@@ -367,6 +422,7 @@ class Updater:
         for name, version in new.items():
             if name not in models or version_key(version) > version_key(models[name]):
                 models[name] = version
+        previous_bundle = self.read_marker()
         state.update(
             bundle={"id": manifest.bundle_id, "version": manifest.bundle_version, "manifest_sha256": manifest.sha256},
             models=models,
@@ -377,11 +433,13 @@ class Updater:
                 "new": new,
                 "at": _stamp(),
                 "rolled_back": False,
+                "previous_bundle": previous_bundle,
             },
             txid=txid,
         )
         self.save_state(state)  # the commit point
         self._hook("committed")
+        self._write_marker(state)
         self._finish_journal()
         self.record(
             "installed",
@@ -392,7 +450,24 @@ class Updater:
             signers=sorted(signers),
             manifest_sha256=manifest.sha256,
         )
+        if self.canary is not None:
+            self._health_check(manifest)
         return Outcome(manifest.bundle_id, manifest.bundle_version, old, new, sorted(signers))
+
+    def _health_check(self, manifest: Manifest) -> None:
+        """The canary command against the live store after the switch; on failure, roll back and raise."""
+        assert self.canary is not None
+        passed, what = self.canary.check_live(self.models_root, self.state_dir, manifest)
+        if passed:
+            self.record("health check passed", bundle_id=manifest.bundle_id, detail=what)
+            return
+        self.record("health check failed", bundle_id=manifest.bundle_id, reason=what, action="automatic rollback")
+        active = self.rollback()
+        versions = ", ".join(f"{n} {v or '(none)'}" for n, v in active.items())
+        raise HealthCheckFailed(
+            f"bundle {manifest.bundle_id} was installed but failed the health check after the switch ({what}); "
+            f"rolled back automatically to {versions}"
+        )
 
     def _stage(self, reader: BundleReader, manifest: Manifest, staging: dict[str, Path], progress: Any) -> None:
         expected = manifest.members()
@@ -492,11 +567,14 @@ class Updater:
                 target, outcome = journal["old"], "rolled back"
             for name, version in target.items():
                 self._set_active(name, version)
+            self._write_marker(state)
             self._finish_journal()
             self.record(
                 f"recovered: {outcome}", kind=journal["kind"], bundle_id=journal.get("bundle_id"), active=target
             )
         if self.models_root.is_dir():
+            for temp in self.models_root.glob(f".{BUNDLE_MARKER}.*.tmp"):  # a marker write cut by a crash
+                temp.unlink(missing_ok=True)
             for model_dir in self.models_root.iterdir():
                 if model_dir.is_dir() and not model_dir.is_symlink():
                     for leftover in model_dir.glob(f"{STAGING_PREFIX}*"):
@@ -504,6 +582,7 @@ class Updater:
                     for link in model_dir.glob(".active-*"):
                         if link.is_symlink():
                             link.unlink(missing_ok=True)
+        remove_leftovers(self.models_root)  # temporary canary stores
         return outcome
 
     def rollback(self) -> dict[str, str | None]:
@@ -533,6 +612,7 @@ class Updater:
         state["last"] = {**last, "rolled_back": True}
         state["txid"] = txid
         self.save_state(state)
+        self._write_marker(state)
         self._finish_journal()
         self.record("rolled back", bundle_id=last["bundle_id"], active=last["old"])
         return last["old"]
