@@ -12,6 +12,7 @@ uploads share one file; the database counts the media rows that refer to it.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -160,10 +161,8 @@ class MediaStorage:
 
     def delete_derived(self, media_id: str) -> None:
         """Delete every file derived from one media; idempotent."""
-        try:
+        with contextlib.suppress(FileNotFoundError):
             shutil.rmtree(self.derived_dir(media_id))
-        except FileNotFoundError:
-            pass
 
     # Operations ---------------------------------------------------------------------------------
 

@@ -11,10 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from appliance.sdk import testing  # the appliance side of the contract
 
 from appliance_updater.cli import main
-
-testing = pytest.importorskip("appliance.sdk.testing")  # the appliance side of the contract
 
 APPLIANCE = [sys.executable, "-m", "appliance.cli"]
 CANARY = shlex.join([*APPLIANCE, "models", "canary"])

@@ -111,11 +111,11 @@ def canary_from_config(state_dir: Path, override: str | None = None, disabled: b
     """The canary command: `override`, else `<state_dir>/config.json`, else the default; None when off."""
     if disabled:
         return None
+    path = Path(state_dir) / CONFIG_FILE
     config: dict = {}
     try:
-        config = json.loads((Path(state_dir) / CONFIG_FILE).read_bytes())
-    except FileNotFoundError:
-        pass
+        if path.exists():  # no config file: the defaults
+            config = json.loads(path.read_bytes())
     except ValueError as exc:
         raise UsageError(f"{Path(state_dir) / CONFIG_FILE} is unreadable: {exc}") from None
     if not isinstance(config, dict):
