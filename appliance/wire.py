@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from appliance.domain.decisions import OperatorDecision
 from appliance.domain.entities import Analysis, Company, Folder, Media, User
 from appliance.domain.enums import WIRE_MEDIA_TYPE, MediaKind
 
@@ -22,6 +23,7 @@ __all__ = [
     "UrlSigner",
     "analysis_to_wire",
     "company_to_wire",
+    "decision_to_wire",
     "folder_to_wire",
     "iso",
     "media_to_wire",
@@ -201,3 +203,19 @@ def company_to_wire(company: Company, *, with_secret: bool = False) -> dict[str,
     if with_secret:
         doc["webhook_secret"] = company.webhook_secret
     return doc
+
+
+def decision_to_wire(decision: OperatorDecision) -> dict[str, Any]:
+    """A row of a folder's audit trail of operator decisions."""
+    return {
+        "decision_id": decision.decision_id,
+        "folder_id": decision.folder_id,
+        "analysis_id": decision.analysis_id,
+        "company_id": decision.company_id,
+        "user_id": decision.user_id,
+        "user_email": decision.user_email,
+        "old_resolution": decision.old_resolution.value,
+        "new_resolution": decision.new_resolution.value,
+        "comment": decision.comment,
+        "time_created": iso(decision.time_created),
+    }

@@ -53,7 +53,8 @@ def photo_of_about(size_bytes: int) -> bytes:
         side = int(side * 1.15)
 
 
-def start_appliance(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def start_appliance(data_dir: Path, port: int, analysis_workers: int = 1) -> subprocess.Popen[bytes]:
+    """`appliance init` and `appliance run` in `data_dir`, answering on `port`, once it is ready."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
     env.update(APPLIANCE_DATA_DIR=str(data_dir), APPLIANCE_API__PORT=str(port), APPLIANCE_ADMIN_PASSWORD=ADMIN_PASSWORD)
     env["APPLIANCE_LOG_LEVEL"] = "WARNING"
@@ -65,7 +66,10 @@ def start_appliance(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     )
     log = (data_dir / "appliance.log").open("ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "appliance.cli", "run", "--analysis-workers", "1"], env=env, stdout=log, stderr=log
+        [sys.executable, "-m", "appliance.cli", "run", "--analysis-workers", str(analysis_workers)],
+        env=env,
+        stdout=log,
+        stderr=log,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -75,7 +79,9 @@ def start_appliance(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
         except httpx.TransportError:
             time.sleep(0.2)
     process.send_signal(signal.SIGINT)
-    raise SystemExit(f"the appliance did not start; see {data_dir / 'appliance.log'}")
+    process.wait(timeout=30)
+    tail = (data_dir / "appliance.log").read_text(errors="replace")[-2000:]  # the directory may be temporary
+    raise SystemExit(f"the appliance did not start; the end of its log:\n{tail}")
 
 
 def measure(

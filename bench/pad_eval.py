@@ -2,10 +2,13 @@
 
 Bona fide: ../shared/data/pad/live (images and a video) and every face video in videos/ and
 bench/. Attacks: pad/spoof, by type: print, screen/replay (the rest), unclear (SOURCES.md).
-Two setups in the same run, through the QUALITY plugin's passive part (fusion.assess):
+Three setups in the same run, through the QUALITY plugin's passive part (fusion.assess):
 
 (a) model-free signals only (a fresh install);
-(b) with MiniFASNet installed by packaging/recipes/minifasnet.py from models/minifas_best_model.onnx.
+(b) with the MiniFASNet bundle: Silent-Face's MiniFASNetV2 (2.7x crop) and MiniFASNetV1SE (4.0x crop),
+    converted and installed by packaging/recipes/minifasnet.py from models/silentface_*.pth (the
+    conversion needs the PyTorch of scripts/setup-convert);
+(c) for comparison, the 128x128 MiniFASNet ONNX conversion (models/minifas_best_model.onnx) alone.
 
 Prints, at the shipped liveness threshold (0.5): BPCER, APCER per attack type, ACER
 (= (max APCER over types + BPCER) / 2), then DET points (APCER over all attacks vs BPCER) at a
@@ -102,11 +105,18 @@ def main() -> None:
     assert spec is not None and spec.loader is not None
     recipe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(recipe)
+    weights = [
+        args.data / "models" / f"silentface_{n}_80x80_MiniFASNetV{v}.pth" for n, v in (("2.7", "2"), ("4_0_0", "1SE"))
+    ]
     with tempfile.TemporaryDirectory(prefix="appliance-pad-") as tmp:
         store = default_models(Path(tmp) / "models")
-        recipe.install(args.data / "models" / "minifas_best_model.onnx", store, activate=True)
-        report("(a) model-free signals", scores(store, items, use_models=False))
-        report("(b) with MiniFASNet   ", scores(store, items, use_models=True))
+        report("(a) model-free signals     ", scores(store, items, use_models=False))
+        if recipe.main([*(arg for w in weights for arg in ("--pth", str(w))), "--store", str(store), "--activate"]):
+            sys.exit("pad_eval: the recipe could not install the Silent-Face pair (scripts/setup-convert?)")
+        report("(b) MiniFASNet bundle (2x) ", scores(store, items, use_models=True))
+        single = default_models(Path(tmp) / "single")
+        recipe.install(args.data / "models" / "minifas_best_model.onnx", single, activate=True)
+        report("(c) MiniFASNet 128 ONNX    ", scores(single, items, use_models=True))
 
 
 if __name__ == "__main__":

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
-from appliance.domain.errors import AppError, ErrorCode
+from litestar.response import File
 
-__all__ = ["MAX_PAGE", "change_meta", "check_paging", "found", "page", "split_csv"]
+from appliance.domain.errors import AppError, ErrorCode
+from appliance.store.protocol import MetaCondition
+
+__all__ = ["MAX_PAGE", "change_meta", "check_paging", "found", "meta_condition", "page", "send_file", "split_csv"]
 
 MAX_PAGE = 1000
 T = TypeVar("T")
@@ -37,6 +41,15 @@ def split_csv(value: str | None) -> list[str] | None:
     return items or None
 
 
+def meta_condition(text: str) -> MetaCondition:
+    """A `meta_data` filter written `key==value` or `key!=value`; INVALID_VALUE otherwise."""
+    for op in ("==", "!="):
+        key, sep, value = text.partition(op)
+        if sep and key.strip():
+            return MetaCondition(key=key.strip(), op=op, value=value)  # type: ignore[arg-type]
+    raise AppError(ErrorCode.INVALID_VALUE, f"meta_data filter must be key==value or key!=value, got {text!r}")
+
+
 def change_meta(current: dict[str, Any], method: str, body: Any, keys: list[str] | None) -> dict[str, Any]:
     """The Oz meta_data verbs: POST replaces, PATCH merges (a null value removes a key), DELETE
     removes the given `keys` or everything."""
@@ -48,3 +61,10 @@ def change_meta(current: dict[str, Any], method: str, body: Any, keys: list[str]
         return dict(body)
     merged = {**current, **body}
     return {k: v for k, v in merged.items() if v is not None}
+
+
+def send_file(path: Path, media_type: str) -> File:
+    """A stored file as the response (kept privately by the client for 5 minutes); NOT_EXIST when it is gone."""
+    if not path.is_file():
+        raise AppError(ErrorCode.NOT_EXIST, "file not found")
+    return File(path=path, media_type=media_type, headers={"Cache-Control": "private, max-age=300"})

@@ -49,6 +49,9 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.ARCHIVE_UNSAFE_ENTRY: 422,
     ErrorCode.ARCHIVE_TOO_MANY_ENTRIES: 413,
     ErrorCode.ARCHIVE_TOO_LARGE: 413,
+    ErrorCode.CSRF_FAILED: 403,
+    ErrorCode.FACE_NOT_FOUND: 422,
+    ErrorCode.FACE_MULTIPLE: 422,
 }
 
 

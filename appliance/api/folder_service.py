@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +30,7 @@ from appliance.domain.errors import AppError, ErrorCode
 from appliance.domain.rules import FINAL_FOLDER_STATUSES, MediaRule
 from appliance.domain.tags import unknown_tags
 from appliance.media.storage import StoredFile
+from appliance.ops import metrics
 from appliance.sdk.requests import merge_params, pick_source_media
 from appliance.wire import folder_to_wire
 
@@ -42,6 +43,7 @@ __all__ = [
     "folder_document",
     "parse_payload",
     "start_analyses",
+    "wait_for_folder",
     "wait_until_final",
 ]
 
@@ -179,6 +181,10 @@ def _write_analyses(services: ApiServices, folder: Folder, analyses: Sequence[An
 
 
 def _enqueue(services: ApiServices, folder_id: str, media: Sequence[Media], analyses: Sequence[Analysis]) -> None:
+    installed = services.plugins.registry.types()
+    for analysis in analyses:
+        if analysis.state is AnalysisState.FAILED:  # no plugin provides its type: final from the start
+            metrics.analysis_finished(metrics.analysis_type_label(analysis.type, installed), analysis.resolution_status)
     for item in media:
         services.queues.enqueue_preview(item.media_id)
     processing = [a for a in analyses if a.state is AnalysisState.PROCESSING]
@@ -252,11 +258,18 @@ def start_analyses(
 
 def wait_until_final(services: ApiServices, folder_id: str, timeout_seconds: float) -> Folder | None:
     """Poll until the folder has a final status or `timeout_seconds` pass; the folder as it is then."""
+    return wait_for_folder(services, folder_id, timeout_seconds, lambda f: f.resolution_status in FINAL_FOLDER_STATUSES)
+
+
+def wait_for_folder(
+    services: ApiServices, folder_id: str, timeout_seconds: float, ready: Callable[[Folder], bool]
+) -> Folder | None:
+    """Poll until the folder is `ready` (or gone) or `timeout_seconds` pass; the folder as it is then."""
     deadline = time.monotonic() + timeout_seconds
     delay = 0.05
     while True:
         folder = services.store.get_folder(folder_id)
-        if folder is None or folder.resolution_status in FINAL_FOLDER_STATUSES or time.monotonic() >= deadline:
+        if folder is None or ready(folder) or time.monotonic() >= deadline:
             return folder
         time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
         delay = min(delay * 2, 0.5)

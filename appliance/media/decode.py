@@ -23,6 +23,7 @@ from appliance.domain.enums import MediaKind
 from appliance.domain.errors import AppError, ErrorCode
 from appliance.media.archive import frame_entries
 from appliance.media.imaging import PIL_FORMATS, to_rgb
+from appliance.ops import metrics
 
 __all__ = ["iter_frames_rgb", "load_image_rgb", "read_frame_rgb"]
 
@@ -43,17 +44,20 @@ def iter_frames_rgb(
     An image is one frame. A video is decoded once, sequentially (seeking per frame is slow and
     inexact); with `max_frames` only that many frames, spread evenly across it, are kept. A shot
     set yields its images in natural name order, sampled the same way. `index` is the frame's
-    position in the whole video or shot set.
+    position in the whole video or shot set. Each frame's decoding is timed (stage `decode`).
     """
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"max_frames must be at least 1, not {max_frames}")
     if kind is MediaKind.IMAGE:
-        return _image_frame(path)
-    if kind is MediaKind.VIDEO:
-        return _video_frames(path, max_frames)
-    return _shot_frames(path, max_frames)
+        frames = _image_frame(path)
+    elif kind is MediaKind.VIDEO:
+        frames = _video_frames(path, max_frames)
+    else:
+        frames = _shot_frames(path, max_frames)
+    return metrics.timed_items("decode", frames)
 
 
+@metrics.timed("decode")
 def read_frame_rgb(path: Path, kind: MediaKind, position: float = 0.0) -> np.ndarray:
     """One frame from `position` (0 = first, 1 = last) of the way through a video or shot set; the
     image itself for an image. A video whose frame count is unknown gives its first frame."""
@@ -102,9 +106,15 @@ def _sample(count: int, max_frames: int | None) -> set[int] | None:
     return {int((i + 0.5) * count / max_frames) for i in range(max_frames)}
 
 
+#: FFmpeg decoder threads per open video. H.264 frame threading spends more CPU in all than one
+#: thread does (../shared/measurements.md, A2), and analysis workers are one process per core, so
+#: extra threads would only contend with the other workers.
+DECODER_THREADS = 1
+
+
 @contextmanager
 def _open_video(path: Path) -> Iterator[cv2.VideoCapture]:
-    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, DECODER_THREADS])
     try:
         if not capture.isOpened():
             raise AppError(ErrorCode.MEDIA_CORRUPT, "the video cannot be opened")
@@ -119,17 +129,21 @@ def _frame_count(capture: cv2.VideoCapture) -> int:
     return int(count) if math.isfinite(count) and count >= 1 else 0
 
 
-def _video_frames(path: Path, max_frames: int | None) -> Generator[tuple[int, np.ndarray], None, None]:
-    count = 0
-    if max_frames is not None:
-        with _open_video(path) as capture:
-            count = _frame_count(capture)
-            if not count:  # the container does not say: count with a decoding pass
-                while capture.grab():
-                    count += 1
-    wanted = _sample(count, max_frames)
-    last = max(wanted) if wanted else None
+def _counted_by_decoding(path: Path) -> int:
     with _open_video(path) as capture:
+        count = 0
+        while capture.grab():
+            count += 1
+        return count
+
+
+def _video_frames(path: Path, max_frames: int | None) -> Generator[tuple[int, np.ndarray], None, None]:
+    with _open_video(path) as capture:
+        count = _frame_count(capture) if max_frames is not None else 0
+        if max_frames is not None and not count:  # the container does not say: count with a decoding pass
+            count = _counted_by_decoding(path)
+        wanted = _sample(count, max_frames)
+        last = max(wanted) if wanted else None
         index = 0
         while capture.grab():
             if wanted is None or index in wanted:

@@ -13,6 +13,7 @@ from it: the SQLite database, the queue files, the media storage and the model s
 from __future__ import annotations
 
 import os
+import socket
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -23,7 +24,9 @@ __all__ = [
     "AnalysisSettings",
     "ApiSettings",
     "AuthSettings",
+    "ConsoleSettings",
     "Limits",
+    "MetricsSettings",
     "ModelSettings",
     "QueueSettings",
     "SchedulerSettings",
@@ -112,6 +115,28 @@ class ModelSettings(_Section):
     threads: int = 1
 
 
+class MetricsSettings(_Section):
+    """Prometheus metrics (docs/metrics.md)."""
+
+    #: Serve `/metrics` on the API and have every process of this host write its metrics.
+    enabled: bool = True
+    #: Directory of this host's metric files (one per process); empty: `<data_dir>/run/metrics/<host name>`.
+    #: Only processes of one host (one PID namespace) may share it.
+    dir: str = ""
+    #: Bearer token a scraper sends instead of an ADMIN or OPERATOR access token; empty: none
+    #: accepted. `appliance init` writes a random one into the config file.
+    token: str = ""
+
+
+class ConsoleSettings(_Section):
+    """The operator web console under `/console` (docs/console.md)."""
+
+    enabled: bool = True
+    #: `auto`: cookies are Secure when the request came over TLS; `always`: Secure on every
+    #: response (TLS ends at a proxy in front of the appliance).
+    secure_cookies: Literal["auto", "always"] = "auto"
+
+
 class SchedulerSettings(_Section):
     expiry_check_seconds: float = 60.0
     webhook_check_seconds: float = 30.0
@@ -126,6 +151,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     storage_root: str = ""
     #: Root of the model store; empty: `<data_dir>/models`.
     models_root: str = ""
+    #: The model updater's state directory (root of trust, site key, history); empty: `<data_dir>/updater`.
+    #: `APPLIANCE_UPDATER_STATE_DIR` sets it here and for `appliance-update` alike.
+    updater_state_dir: str = ""
     #: Secret for signed media URLs; `appliance init` writes a random one into the config file.
     secret_key: str = ""
     #: Folders and their media older than this are deleted; 0 keeps them forever.
@@ -133,6 +161,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: Extra plugin modules to load besides the `appliance.plugins` entry points.
     plugin_modules: list[str] = []
     log_level: str = "INFO"
+    #: The name this host reports (`/api/version`, the hosts table); empty: the machine's hostname.
+    #: Give every host of an installation its own name, and every process of one host the same.
+    host_name: str = ""
     api: ApiSettings = msgspec.field(default_factory=ApiSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     limits: Limits = msgspec.field(default_factory=Limits)
@@ -142,12 +173,18 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     webhooks: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
     scheduler: SchedulerSettings = msgspec.field(default_factory=SchedulerSettings)
     models: ModelSettings = msgspec.field(default_factory=ModelSettings)
+    metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
+    console: ConsoleSettings = msgspec.field(default_factory=ConsoleSettings)
 
     # Derived paths ------------------------------------------------------------------------------
 
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir).expanduser().resolve()
+
+    @property
+    def hostname(self) -> str:
+        return self.host_name or socket.gethostname()
 
     @property
     def config_path(self) -> Path:
@@ -166,8 +203,20 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         return Path(self.models_root).expanduser().resolve() if self.models_root else self.data_path / "models"
 
     @property
+    def updater_state_path(self) -> Path:
+        if self.updater_state_dir:
+            return Path(self.updater_state_dir).expanduser().resolve()
+        return self.data_path / "updater"
+
+    @property
     def queue_sqlite_path(self) -> Path:
         return Path(self.queue.sqlite_dir).expanduser().resolve() if self.queue.sqlite_dir else self.data_path / "queue"
+
+    @property
+    def metrics_path(self) -> Path:
+        if self.metrics.dir:
+            return Path(self.metrics.dir).expanduser().resolve()
+        return self.data_path / "run" / "metrics" / self.hostname
 
 
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from appliance.media import MediaStorage
 from appliance.ops.settings import Settings, load_settings
@@ -17,6 +17,7 @@ from appliance.queue.hosts import report_this_host
 from appliance.queue.queues import Queues
 from appliance.runtime import ModelRuntime, ModelStore
 from appliance.sdk.host import PluginHost, load_plugins
+from appliance.sdk.services import PluginServices, plugin_services
 from appliance.store import open_store
 from appliance.store.protocol import Store
 from appliance.vision import VisionService
@@ -36,6 +37,8 @@ class WorkerContext:
     #: Face tracks for analyses: one model runtime per process, tracks cached in each media's
     #: derived directory (so shared by processes, and deleted with the media).
     vision: VisionService | None = None
+    #: What each plugin's analyzer gets as `ctx.services`, by plugin name.
+    plugin_services: dict[str, PluginServices] = field(default_factory=dict)
 
     @classmethod
     def build(cls, settings: Settings) -> WorkerContext:
@@ -45,17 +48,26 @@ class WorkerContext:
         models = ModelStore(settings.models_path)
         runtime = ModelRuntime(models, threads=settings.models.threads)
         store = open_store(settings.resolved_database_url)
-        report_this_host(store, models)  # which model bundle this worker's host runs (/api/version)
+        report_this_host(store, models, settings.hostname)  # which model bundle this worker's host runs (/api/version)
+        plugins = load_plugins(settings.plugin_modules)
+        urls = UrlSigner(secret=settings.secret_key, base_url=base_url, ttl_seconds=settings.api.media_url_ttl_seconds)
+        vision = VisionService(runtime, cache_dir=storage.derived_dir)
         return cls(
             settings=settings,
             store=store,
             storage=storage,
-            plugins=load_plugins(settings.plugin_modules),
+            plugins=plugins,
             queues=Queues(settings),
-            urls=UrlSigner(
-                secret=settings.secret_key, base_url=base_url, ttl_seconds=settings.api.media_url_ttl_seconds
+            urls=urls,
+            vision=vision,
+            plugin_services=plugin_services(
+                plugins,
+                backend=store.backend,
+                storage_root=settings.storage_path,
+                limits=settings.limits,
+                urls=urls,
+                vision=vision,
             ),
-            vision=VisionService(runtime, cache_dir=storage.derived_dir),
         )
 
     def close(self) -> None:

@@ -11,7 +11,9 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from appliance.domain.enums import Resolution
 from appliance.domain.errors import ErrorCode
+from appliance.ops import metrics
 from appliance.queue.cleanup import delete_folder_and_files
 from appliance.queue.context import get_context
 
@@ -33,6 +35,7 @@ def expire_analyses() -> dict[str, int]:
         queued_before=now - timedelta(seconds=cfg.delivery_timeout_seconds),
     )
     counts = {"requeued": 0, "processing_expired": 0, "delivery_expired": 0}
+    installed = ctx.plugins.registry.types()
     folders: set[str] = set()
     for analysis in stuck:
         if analysis.time_started is None:
@@ -45,6 +48,7 @@ def expire_analyses() -> dict[str, int]:
                 now=now,
             ):
                 counts["delivery_expired"] += 1
+                metrics.analysis_finished(metrics.analysis_type_label(analysis.type, installed), Resolution.FAILED)
                 folders.add(analysis.folder_id)
         elif analysis.attempt < cfg.max_attempts:
             if ctx.store.requeue_analysis(analysis.analysis_id, analysis.attempt, now):
@@ -63,6 +67,7 @@ def expire_analyses() -> dict[str, int]:
                 now=now,
             ):
                 counts["processing_expired"] += 1
+                metrics.analysis_finished(metrics.analysis_type_label(analysis.type, installed), Resolution.FAILED)
                 folders.add(analysis.folder_id)
     for folder_id in sorted(folders):
         ctx.queues.enqueue_resolve(folder_id)

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from appliance.ops.settings import Settings
+from appliance.ops.systemd import Watchdog, notify_ready, notify_stopping
 from appliance.queue.queues import Queues
 
 __all__ = ["job_intervals", "run_scheduler"]
@@ -51,14 +52,22 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 
 def run_scheduler(settings: Settings, stop: threading.Event | None = None) -> None:
-    """Enqueue the maintenance jobs on schedule until SIGINT, SIGTERM or `stop` is set."""
+    """Enqueue the maintenance jobs on schedule until SIGINT, SIGTERM or `stop` is set.
+
+    Under systemd (docs/systemd.md) it says READY when its clock starts, pings the watchdog from
+    the clock's loop (waking at least as often as the watchdog needs) and says STOPPING at the end.
+    """
     stop = stop or threading.Event()
     queues = Queues(settings)
     intervals = job_intervals(settings)
     next_due = dict.fromkeys(intervals, time.monotonic())
-    log.info("scheduler started: %s", ", ".join(f"{name} every {s:g} s" for name, s in intervals.items()))
+    watchdog = Watchdog.from_environment()
+    schedule = ", ".join(f"{name} every {s:g} s" for name, s in intervals.items())
+    log.info("scheduler started: %s", schedule)
+    notify_ready(f"enqueueing {schedule}")
     with _stop_on_signals(stop):
         while not stop.is_set():
+            watchdog.tick()
             for name, interval in intervals.items():
                 now = time.monotonic()
                 if next_due[name] > now:
@@ -70,5 +79,6 @@ def run_scheduler(settings: Settings, stop: threading.Event | None = None) -> No
                     # The queue storage is down (Redis restarting, disk full): say so, keep the
                     # clock running and try again at the next tick instead of dying.
                     log.exception("could not enqueue maintenance job %s; next try in %g s", name, interval)
-            stop.wait(max(0.0, min(next_due.values()) - time.monotonic()))
+            stop.wait(watchdog.max_sleep(max(0.0, min(next_due.values()) - time.monotonic())))
+    notify_stopping()
     log.info("scheduler stopped")

@@ -21,10 +21,11 @@ import httpx
 import msgspec
 
 from appliance.domain.entities import Analysis, Folder, Media, WebhookDelivery
-from appliance.domain.enums import MediaKind
+from appliance.domain.enums import MediaKind, Resolution
 from appliance.domain.errors import AppError, ErrorCode
 from appliance.domain.rules import FINAL_FOLDER_STATUSES, folder_outcome
 from appliance.media import make_shots_preview, make_thumbnail
+from appliance.ops import metrics
 from appliance.queue import webhook_signing
 from appliance.queue.context import WorkerContext, get_context
 from appliance.sdk.context import AnalysisContext
@@ -73,27 +74,32 @@ def run_analysis(analysis_id: str) -> None:
         log.info("analysis %s was deleted after it started", analysis_id)
         return
     started = time.monotonic()
-    try:
-        final = _attempt(ctx, analysis, attempt)
-    except _AnalysisFailed as exc:
-        final = ctx.store.fail_analysis(
-            analysis_id, attempt, error_code=exc.code, error_message=exc.message, now=_now()
-        )
-        log.warning(
-            "analysis %s type %s attempt %d %s %s after %.3f s",
-            analysis_id,
-            analysis.type,
-            attempt,
-            "FAILED with" if final else "superseded; not recording",
-            exc.code.name,
-            time.monotonic() - started,
-        )
-    if final:
+    type_label = metrics.analysis_type_label(analysis.type, ctx.plugins.registry.types())
+    with metrics.analysis_running(type_label):
+        try:
+            resolution = _attempt(ctx, analysis, attempt)
+        except _AnalysisFailed as exc:
+            written = ctx.store.fail_analysis(
+                analysis_id, attempt, error_code=exc.code, error_message=exc.message, now=_now()
+            )
+            resolution = Resolution.FAILED if written else None
+            log.warning(
+                "analysis %s type %s attempt %d %s %s after %.3f s",
+                analysis_id,
+                analysis.type,
+                attempt,
+                "FAILED with" if written else "superseded; not recording",
+                exc.code.name,
+                time.monotonic() - started,
+            )
+    if resolution is not None:
+        metrics.analysis_finished(type_label, resolution, time.monotonic() - started)
         ctx.queues.enqueue_resolve(analysis.folder_id)
 
 
-def _attempt(ctx: WorkerContext, analysis: Analysis, attempt: int) -> bool:
-    """Run the plugin once. True when the analysis reached a final state in this attempt."""
+def _attempt(ctx: WorkerContext, analysis: Analysis, attempt: int) -> Resolution | None:
+    """Run the plugin once. The resolution recorded when the analysis reached a final state in
+    this attempt, else None (retried later, deleted, or superseded by a newer attempt)."""
     spec = ctx.plugins.registry.get(analysis.type)
     if spec is None:
         raise _AnalysisFailed(
@@ -101,11 +107,16 @@ def _attempt(ctx: WorkerContext, analysis: Analysis, attempt: int) -> bool:
         )
     folder = ctx.store.get_folder(analysis.folder_id)
     if folder is None:
-        return False  # deleted with its analyses while this ran
-    request = _request(ctx, spec, analysis, folder)
+        return None  # deleted with its analyses while this ran
+    with metrics.stage("prepare"):
+        request = _request(ctx, spec, analysis, folder)
     started = time.monotonic()
     try:
-        outcome = spec.analyzer.analyze(request, AnalysisContext(request.thresholds, vision=ctx.vision))
+        with metrics.stage("analyze"):
+            services = ctx.plugin_services.get(spec.plugin)
+            outcome = spec.analyzer.analyze(
+                request, AnalysisContext(request.thresholds, vision=ctx.vision, services=services)
+            )
     except Exception as exc:  # a plugin may raise anything: each failure is one spent attempt
         log.warning(
             "analysis %s type %s attempt %d: plugin %s raised %s after %.3f s",
@@ -116,23 +127,25 @@ def _attempt(ctx: WorkerContext, analysis: Analysis, attempt: int) -> bool:
             type(exc).__name__,
             time.monotonic() - started,
         )
-        return _retry_or_fail(ctx, analysis, attempt, exc)
+        _retry_or_fail(ctx, analysis, attempt, exc)
+        return None
     if not isinstance(outcome, Outcome):
         raise _AnalysisFailed(
             ErrorCode.ANALYSIS_PLUGIN_ERROR, f"analyze returned {type(outcome).__name__}, not an Outcome"
         )
-    results_media = _save_outputs(ctx, analysis.analysis_id, request, outcome)
-    written = ctx.store.finish_analysis(
-        analysis.analysis_id,
-        attempt,
-        resolution=outcome.resolution,
-        results_data=outcome.results_data,
-        results_media=results_media,
-        plugin=spec.plugin,
-        plugin_version=spec.plugin_version,
-        model_versions=outcome.model_versions,
-        now=_now(),
-    )
+    with metrics.stage("save"):
+        results_media = _save_outputs(ctx, analysis.analysis_id, request, outcome)
+        written = ctx.store.finish_analysis(
+            analysis.analysis_id,
+            attempt,
+            resolution=outcome.resolution,
+            results_data=outcome.results_data,
+            results_media=results_media,
+            plugin=spec.plugin,
+            plugin_version=spec.plugin_version,
+            model_versions=outcome.model_versions,
+            now=_now(),
+        )
     log.info(
         "analysis %s type %s attempt %d %s in %.3f s",
         analysis.analysis_id,
@@ -141,7 +154,7 @@ def _attempt(ctx: WorkerContext, analysis: Analysis, attempt: int) -> bool:
         f"FINISHED {outcome.resolution.value}" if written else "superseded by a newer attempt; result dropped",
         time.monotonic() - started,
     )
-    return written
+    return outcome.resolution if written else None
 
 
 def _request(ctx: WorkerContext, spec: AnalyzerSpec, analysis: Analysis, folder: Folder) -> AnalysisRequest:
@@ -155,6 +168,7 @@ def _request(ctx: WorkerContext, spec: AnalyzerSpec, analysis: Analysis, folder:
             thresholds=msgspec.structs.asdict(ctx.settings.thresholds),
             folder_meta_data=folder.meta_data,
             source_media_ids=analysis.source_media or None,
+            company_id=folder.company_id,
         )
     except AppError as exc:  # a source media was deleted, or too few are left
         raise _AnalysisFailed(ErrorCode.ANALYSIS_MEDIA_MISSING, exc.message) from exc
@@ -176,7 +190,7 @@ def _media_input(ctx: WorkerContext, media: Media) -> MediaInput:
     )
 
 
-def _retry_or_fail(ctx: WorkerContext, analysis: Analysis, attempt: int, exc: Exception) -> bool:
+def _retry_or_fail(ctx: WorkerContext, analysis: Analysis, attempt: int, exc: Exception) -> None:
     """After a plugin exception: requeue with backoff while attempts are left, else FAILED."""
     cfg = ctx.settings.analysis
     if attempt >= cfg.max_attempts:
@@ -185,7 +199,6 @@ def _retry_or_fail(ctx: WorkerContext, analysis: Analysis, attempt: int, exc: Ex
         delay = cfg.retry_delay_seconds * 2 ** (attempt - 1)
         ctx.queues.enqueue_analysis(analysis.analysis_id, delay=delay)
         log.info("analysis %s requeued for attempt %d in %g s", analysis.analysis_id, attempt + 1, delay)
-    return False
 
 
 def _save_outputs(
@@ -338,11 +351,13 @@ def deliver_webhook(delivery_id: str) -> None:
         delivery.attempts += 1
         delivery.last_status_code, delivery.last_error, delivery.next_attempt_at = status_code, None, None
         store.update_delivery(delivery)
+        metrics.WEBHOOK_DELIVERIES.labels("delivered").inc()
         log.info(
             "webhook %s of folder %s delivered (HTTP %d) in %.3f s", delivery_id, folder.folder_id, status_code, elapsed
         )
         return
     _record_failure(ctx, delivery, status_code, error)
+    metrics.WEBHOOK_DELIVERIES.labels("failed" if delivery.status == "FAILED" else "retrying").inc()
     log.warning(
         "webhook %s of folder %s attempt %d failed (%s) in %.3f s; %s",
         delivery_id,

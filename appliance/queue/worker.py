@@ -12,11 +12,18 @@ each consumer: it moves delayed tasks (analysis retries) into the queue when the
 
 from __future__ import annotations
 
+from typing import Any
+
+from huey.api import Huey
+from huey.consumer import Consumer
+
+from appliance.ops import metrics
 from appliance.ops.settings import Settings
+from appliance.ops.systemd import Watchdog, notify_ready, notify_stopping
 from appliance.queue.context import configure
 from appliance.queue.queues import QUEUE_NAMES, Queues
 
-__all__ = ["run_worker", "worker_type_for"]
+__all__ = ["ServiceConsumer", "run_worker", "worker_type_for"]
 
 #: How long an idle worker first waits before polling again, and the most it waits. SQLite
 #: storage cannot block on an empty queue, so without a small maximum an idle worker would
@@ -30,6 +37,38 @@ def worker_type_for(queue_name: str) -> str:
     return "process" if queue_name == "analysis" else "thread"
 
 
+class ServiceConsumer(Consumer):
+    """Huey's consumer, telling systemd (when it runs under it, docs/systemd.md) that it consumes
+    once its workers are started, that its main loop is alive (the loop wakes every 0.1 s and
+    restarts dead workers), and that it stops."""
+
+    def __init__(self, huey: Huey, *, status: str, **options: Any) -> None:
+        super().__init__(huey, **options)
+        self.status = status
+        self.watchdog = Watchdog.from_environment()
+
+    def start(self) -> None:
+        super().start()
+        notify_ready(self.status)
+
+    def loop(self, health_check_ts: float | None = None) -> float | None:
+        health_check_ts = super().loop(health_check_ts)  # raises ConsumerStopped when told to stop
+        self.watchdog.tick()
+        return health_check_ts
+
+    def stop(self, graceful: bool = False) -> None:
+        notify_stopping("stopping: finishing running tasks" if graceful else "stopping")
+        super().stop(graceful)
+
+
+def _count_workers(huey: Huey, queue_name: str) -> None:
+    """Each worker (a thread, or a forked process) counts itself in `appliance_workers` while it
+    runs; one killed before its shutdown hook stops counting at the next scrape (ops/metrics_files.py)."""
+    running = metrics.WORKERS.labels(queue_name)
+    huey.on_startup("count_worker")(running.inc)
+    huey.on_shutdown("count_worker")(running.dec)
+
+
 def run_worker(settings: Settings, queue_name: str, workers: int) -> None:
     """Consume `queue_name` with `workers` workers until SIGINT (finish running tasks) or SIGTERM.
 
@@ -41,16 +80,16 @@ def run_worker(settings: Settings, queue_name: str, workers: int) -> None:
         raise ValueError(f"a worker needs at least 1 worker thread or process, got {workers}")
     # Tasks build their WorkerContext lazily from these settings, in each worker process.
     configure(settings)
-    consumer = (
-        Queues(settings)
-        .huey(queue_name)
-        .create_consumer(
-            workers=workers,
-            worker_type=worker_type_for(queue_name),
-            periodic=False,
-            initial_delay=POLL_INITIAL_DELAY_SECONDS,
-            max_delay=POLL_MAX_DELAY_SECONDS,
-            check_worker_health=True,
-        )
+    worker_type = worker_type_for(queue_name)
+    consumer = ServiceConsumer(
+        Queues(settings).huey(queue_name),
+        status=f"consuming queue {queue_name} with {workers} {worker_type} worker(s)",
+        workers=workers,
+        worker_type=worker_type,
+        periodic=False,
+        initial_delay=POLL_INITIAL_DELAY_SECONDS,
+        max_delay=POLL_MAX_DELAY_SECONDS,
+        check_worker_health=True,
     )
+    _count_workers(consumer.huey, queue_name)
     consumer.run()

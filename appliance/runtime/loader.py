@@ -4,6 +4,11 @@
 of the active version is picked up by the next task without a restart. Loaded models are cached by
 (name, version); when a newer active version is loaded, the cache lets go of the older one, and
 tasks still holding it finish with it.
+
+`threads` is what one inference may use: the LiteRT and ONNX Runtime threads of each model, and
+OpenCV's thread pool, which prepares the models' inputs (resizes, warps, colour conversions). The
+process's OpenCV pool is set to it when the runtime is made: analysis workers are one process per
+core, and OpenCV's default (a thread per core in every process) would only make them contend.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from appliance.runtime.cards import ModelCard
@@ -83,6 +89,7 @@ class ModelRuntime:
         self.store = store
         self.threads = threads
         self.xnnpack = xnnpack
+        cv2.setNumThreads(threads)
         self._lock = threading.Lock()
         self._loaded: dict[tuple[str, str], LoadedModel] = {}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -24,6 +25,9 @@ __all__ = ["ACTIVE_LINK", "ModelStore", "sha256_file"]
 ACTIVE_LINK = "active"
 #: Written by the updater: the bundle whose models are active (docs/model-store.md).
 BUNDLE_MARKER = ".bundle.json"
+#: Written by the updater: `<root>/.manifests/<sha256>.json`, the exact manifest of each bundle it installed.
+MANIFESTS_DIR = ".manifests"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 1 << 20
 
 
@@ -108,6 +112,31 @@ class ModelStore:
             "models": dict(models) if isinstance(models, dict) else {},
             "installed_at": marker.get("installed_at"),
         }
+
+    def active_manifest(self) -> dict | None:
+        """The signed manifest of the active bundle (its canaries, its issued_at), as the updater kept it in
+        `<root>/.manifests/<manifest_sha256>.json`; None when no bundle is active. Raises ModelError when
+        the file is missing or is not the manifest the marker names (its sha256 differs)."""
+        bundle = self.active_bundle()
+        if bundle is None:
+            return None
+        sha = bundle["manifest_sha256"]
+        if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
+            raise ModelError(f"{self.root / BUNDLE_MARKER}: manifest_sha256 is not 64 hex digits")
+        path = self.root / MANIFESTS_DIR / f"{sha}.json"
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise ModelError(f"the manifest of the active bundle {bundle['bundle_id']} is not kept at {path}") from None
+        if hashlib.sha256(data).hexdigest() != sha:
+            raise ModelIntegrityError(f"{path} is not the manifest of the active bundle (its sha256 differs)")
+        try:
+            manifest = json.loads(data)
+        except ValueError as exc:
+            raise ModelError(f"{path}: unreadable: {exc}") from None
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("models"), list):
+            raise ModelError(f"{path}: not a bundle manifest")
+        return manifest
 
     def version_dir(self, name: str, version: str) -> Path:
         return self.root / name / version

@@ -10,41 +10,56 @@ SDK offers, documented and tested. docs/writing-plugins.md walks through writing
 - `AnalysisRequest`, `MediaInput` and `AnalysisContext` are what `analyze(request, ctx)` receives;
   `Outcome`, `MediaResult` and `OutputImage` are what it returns.
 - `ctx.faces(media)` gives a media's `FaceTrack` (its `TrackFrame`s with `FaceDetection`s,
-  `FaceQuality`, `FaceLandmarks`, `FaceReason`s, and the best face's `Embedding`); `distance`
-  compares two embeddings of one space.
+  `FaceQuality`, `FaceLandmarks`, `EyeLandmarks`, `FaceReason`s, and the best face's
+  `Embedding`); `distance` compares two embeddings of one space, `eye_openness` measures an eyelid
+  contour.
+- `DoctorCheck` is what the optional `doctor_checks()` hook returns: checks `appliance doctor` shows.
 - `ctx.models(task)` gives the store's active models of a task (e.g. `presentation_attack`) as
   `ModelHandle`s: name, version, sha256, card params, and `run(inputs) -> outputs`.
+- `calibration_for(space)` maps an embedding distance to the match confidence every face
+  comparison reports (`Calibration`, `CALIBRATIONS`).
+- `ctx.services` (and, in a plugin's API routes, `appliance.sdk.web`) is the plugin's
+  `PluginServices`: its tables (`PluginDatabase`, created by the `database_migrations` hook), its
+  checked files (`PluginFiles`, `StoredFile`), its data directory and the face pipeline.
 """
 
 from __future__ import annotations
 
 from appliance.domain.enums import MediaKind, Resolution
 from appliance.domain.rules import MediaRule
-from appliance.sdk.context import AnalysisContext, FaceModelsUnavailable, ModelHandle
+from appliance.sdk.context import AnalysisContext, FaceModelsUnavailable, ModelHandle, PluginServicesUnavailable
 from appliance.sdk.hookspecs import hookimpl
 from appliance.sdk.registry import AnalyzerRegistry, PluginError
+from appliance.sdk.services import PluginDatabase, PluginFiles, PluginServices, StoredFile
 from appliance.sdk.types import (
     AnalysisRequest,
     Analyzer,
     AnalyzerSpec,
+    DoctorCheck,
     MediaInput,
     MediaResult,
     Outcome,
     OutputImage,
 )
+from appliance.vision.calibration import CALIBRATIONS, Calibration, calibration_for
 from appliance.vision.detector import FaceDetection
 from appliance.vision.embedding import Embedding, distance
+from appliance.vision.eyes import EyeLandmarks, eye_openness
 from appliance.vision.landmarks import FaceLandmarks
 from appliance.vision.quality import FaceQuality, FaceReason
 from appliance.vision.track import FaceTrack, TrackFrame
 
 __all__ = [
+    "CALIBRATIONS",
     "AnalysisContext",
     "AnalysisRequest",
     "Analyzer",
     "AnalyzerRegistry",
     "AnalyzerSpec",
+    "Calibration",
+    "DoctorCheck",
     "Embedding",
+    "EyeLandmarks",
     "FaceDetection",
     "FaceLandmarks",
     "FaceModelsUnavailable",
@@ -59,8 +74,15 @@ __all__ = [
     "Outcome",
     "OutputImage",
     "PluginError",
+    "PluginDatabase",
+    "PluginFiles",
+    "PluginServices",
+    "PluginServicesUnavailable",
     "Resolution",
+    "StoredFile",
     "TrackFrame",
+    "calibration_for",
     "distance",
+    "eye_openness",
     "hookimpl",
 ]

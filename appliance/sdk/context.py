@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,13 +16,21 @@ from appliance.sdk.types import MediaInput
 from appliance.vision.service import DEFAULT_MAX_FRAMES, VisionService
 from appliance.vision.track import FaceTrack
 
-__all__ = ["AnalysisContext", "FaceModelsUnavailable", "ModelHandle"]
+if TYPE_CHECKING:
+    from appliance.sdk.services import PluginServices
+
+__all__ = ["AnalysisContext", "FaceModelsUnavailable", "ModelHandle", "PluginServicesUnavailable"]
 
 _Frame = tuple[int, np.ndarray]
 
 
 class FaceModelsUnavailable(RuntimeError):
     """`ctx.faces` was called on a context without face models."""
+
+
+class PluginServicesUnavailable(RuntimeError):
+    """`ctx.services` was asked for where the appliance lends none (the instant mode, which
+    writes nothing, or a test that passed no `services=`)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,10 +60,16 @@ class AnalysisContext:
     so those are decoded as they are read and not kept.
     """
 
-    def __init__(self, thresholds: Mapping[str, float] | None = None, vision: VisionService | None = None) -> None:
+    def __init__(
+        self,
+        thresholds: Mapping[str, float] | None = None,
+        vision: VisionService | None = None,
+        services: PluginServices | None = None,
+    ) -> None:
         #: The site's decision thresholds (`liveness`, `biometry`, `collection`), as in the request.
         self.thresholds: dict[str, float] = dict(thresholds or {})
         self._vision = vision
+        self._services = services
         self._frames: dict[tuple[Path, MediaKind, int | None], tuple[_Frame, ...]] = {}
         self._first: dict[tuple[Path, MediaKind], np.ndarray] = {}
 
@@ -92,7 +106,11 @@ class AnalysisContext:
 
         Computed once per media and model versions, whichever analysis asks first, and shared by
         every analysis of that media (on the appliance, across worker processes too): keep the
-        default `max_frames` unless you need another sampling, which is a separate track.
+        default `max_frames` unless you need another sampling, which is a separate track. When
+        this call computes the track, it decodes the frames through `frames(media, max_frames)`,
+        which keeps them: ask for the track first and the frames after, and the media is decoded
+        once (frames first works too, but another worker may then compute the track meanwhile,
+        from a decoding of its own).
         """
         if self._vision is None:
             raise FaceModelsUnavailable(
@@ -100,9 +118,18 @@ class AnalysisContext:
                 "in tests, pass models=<model store directory> to appliance.sdk.testing.run_analyzer "
                 "or set APPLIANCE_MODELS_ROOT"
             )
-        decoded = self._frames.get((media.path, media.kind, None if media.kind is MediaKind.IMAGE else max_frames))
-        frames = (lambda: iter(decoded)) if decoded is not None else None  # decoded here already: reuse
-        return self._vision.face_track(media, max_frames, frames=frames)
+        return self._vision.face_track(media, max_frames, frames=lambda: self.frames(media, max_frames))
+
+    @property
+    def services(self) -> PluginServices:
+        """The running plugin's `PluginServices` (its tables, files, cache directory): lent by the
+        appliance's workers; raises PluginServicesUnavailable in the instant mode, which stores nothing."""
+        if self._services is None:
+            raise PluginServicesUnavailable(
+                "this analysis runs without the appliance's storage (the instant mode, or a test that passed "
+                "no services=): it cannot use the plugin's tables or files"
+            )
+        return self._services
 
     def models(self, task: str) -> list[ModelHandle]:
         """The active model of every store model whose card has `task` (e.g. `"presentation_attack"`),

@@ -12,9 +12,22 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from appliance.sdk.registry import AnalyzerRegistry
+    from importlib.resources.abc import Traversable
+    from pathlib import Path
 
-__all__ = ["PROJECT_NAME", "hookimpl", "hookspec", "register_analyzers"]
+    from appliance.sdk.registry import AnalyzerRegistry
+    from appliance.sdk.types import DoctorCheck
+    from appliance.sdk.web import RouteRegistry
+
+__all__ = [
+    "PROJECT_NAME",
+    "database_migrations",
+    "doctor_checks",
+    "hookimpl",
+    "hookspec",
+    "register_analyzers",
+    "register_routes",
+]
 
 #: The pluggy project name: hooks and implementations of other projects are ignored.
 PROJECT_NAME = "appliance"
@@ -31,4 +44,38 @@ def register_analyzers(registry: AnalyzerRegistry) -> None:
     types, each with its analyzer, media rule, default params and extra media tags. It must not
     register a type another plugin already offers (the appliance refuses to start), and should
     do no heavy work here: load models lazily, on the first `analyze`.
+    """
+
+
+@hookspec
+def doctor_checks() -> list[DoctorCheck]:
+    """Checks of what this plugin needs, for `appliance doctor`: return a list of `DoctorCheck`.
+
+    Called only by `appliance doctor`, after every plugin was registered, never while the appliance
+    serves. Each check is shown as `<plugin>: <name>`; `fail` makes the doctor exit 1, `warn` does
+    not. Keep it quick and read-only (a model present, a licence file readable); an exception is
+    shown as a failed check of this plugin.
+    """
+
+
+@hookspec
+def register_routes(routes: RouteRegistry) -> None:
+    """Add API routes this plugin owns: call `routes.add(handler)` with Litestar controllers or
+    route handlers (paths under `/api/`).
+
+    Called once per plugin when the API app is built. The handlers run inside the appliance's
+    API: they ask for the caller with `user: CurrentUser`, for this plugin's services with
+    `plugin: PluginDependency` (`appliance.sdk.web`), and raise `AppError` for a refusal, which
+    the API answers like its own errors. A path another route already serves stops the API at start.
+    """
+
+
+@hookspec
+def database_migrations() -> Path | Traversable:
+    """The folder of this plugin's SQL migrations: `<folder>/sqlite/NNNN_name.sql` and
+    `<folder>/postgres/NNNN_name.sql`, one file per step and dialect, applied in name order.
+
+    The appliance applies them after its own, wherever it migrates its database (`appliance init`,
+    the API at start), each once, under the same lock, and records them as `<plugin>:<NNNN_name>`.
+    Tables are the plugin's own: name them with a prefix of the plugin (e.g. `blacklist_`).
     """

@@ -20,7 +20,8 @@ from typing import Any
 import pluggy
 
 from appliance.sdk import hookspecs
-from appliance.sdk.registry import AnalyzerRegistry, PluginError
+from appliance.sdk.registry import AnalyzerRegistry, PluginError, RouteRegistry
+from appliance.sdk.types import DoctorCheck
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -78,6 +79,56 @@ class PluginHost:
             )
             for item in self._sources
         ]
+
+    def doctor_checks(self) -> list[DoctorCheck]:
+        """Every plugin's `doctor_checks()`, each named `<plugin>: <check>`, in load order; a plugin
+        whose hook raises or returns something else than DoctorChecks gets one failed check."""
+        results = []
+        for item in self._sources:
+            others = [o.plugin for o in self._sources if o is not item]
+            hook = self.plugin_manager.subset_hook_caller("doctor_checks", remove_plugins=others)
+            try:
+                checks = [check for returned in hook() for check in returned]
+                if not all(isinstance(check, DoctorCheck) for check in checks):
+                    raise TypeError("doctor_checks must return a list of DoctorCheck")
+            except Exception as exc:  # noqa: BLE001  # a plugin's fault is its own failed check, not the doctor's
+                results.append(DoctorCheck(item.name, "fail", f"doctor_checks raised {type(exc).__name__}: {exc}"))
+                continue
+            results += [DoctorCheck(f"{item.name}: {c.name}", c.status, c.detail) for c in checks]
+        return results
+
+    def routes(self) -> list[RouteRegistry]:
+        """Every plugin's `register_routes`, one registry per plugin that adds routes, in load order."""
+        registries = []
+        for item in self._sources:
+            registry = RouteRegistry(item.name)
+            try:
+                self._hook_of(item, "register_routes")(routes=registry)
+            except PluginError:
+                raise
+            except Exception as exc:
+                raise PluginError(f"{_describe(item)}: register_routes raised {type(exc).__name__}: {exc}") from exc
+            if registry.handlers:
+                registries.append(registry)
+        return registries
+
+    def migrations(self, dialect: str) -> list[tuple[str, str]]:
+        """`(name, sql)` of every plugin's migrations for `dialect` ("sqlite" or "postgres"), each
+        plugin's in file-name order, in load order; named `<plugin>:<file name without .sql>`."""
+        steps = []
+        for item in self._sources:
+            for folder in self._hook_of(item, "database_migrations")():
+                directory = folder / dialect
+                if not directory.is_dir():
+                    raise PluginError(f"{_describe(item)}: its migrations folder has no {dialect}/ folder")
+                files = sorted((f for f in directory.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
+                steps += [(f"{item.name}:{f.name.removesuffix('.sql')}", f.read_text(encoding="utf-8")) for f in files]
+        return steps
+
+    def _hook_of(self, item: PluginSource, hook_name: str) -> Any:
+        """The hook `hook_name` of plugin `item` alone."""
+        others = [o.plugin for o in self._sources if o is not item]
+        return self.plugin_manager.subset_hook_caller(hook_name, remove_plugins=others)
 
 
 def load_plugins(plugin_modules: Sequence[str] = (), *, entry_points: bool = True) -> PluginHost:

@@ -1,14 +1,18 @@
-"""The analysis types plugins offer, as they register them in `register_analyzers`."""
+"""What plugins register: analysis types in `register_analyzers`, API routes in `register_routes`."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from typing import Any
 
 from appliance.sdk.types import AnalyzerSpec
 
-__all__ = ["AnalyzerRegistry", "PluginError"]
+__all__ = ["AnalyzerRegistry", "PluginError", "RouteRegistry"]
+
+#: Where every plugin route lives, so that plugins never shadow the pages outside the API.
+ROUTE_PREFIX = "/api/"
 
 
 class PluginError(Exception):
@@ -72,3 +76,36 @@ def _describe(spec: AnalyzerSpec) -> str:
     if not spec.plugin:
         return "an unnamed plugin"
     return f"plugin {spec.plugin} {spec.plugin_version}".rstrip()
+
+
+class RouteRegistry:
+    """The API routes one plugin adds in `register_routes(routes)`: Litestar controllers or
+    route handlers, kept in the order given. The API mounts them with that plugin's services."""
+
+    def __init__(self, plugin: str) -> None:
+        self.plugin = plugin
+        self._handlers: list[Any] = []
+
+    def add(self, handler: Any) -> None:
+        """Add a controller class or a route handler; every path it serves must start with `/api/`."""
+        for path in _paths_of(handler):
+            if not path.startswith(ROUTE_PREFIX):
+                raise PluginError(
+                    f"plugin {self.plugin} added the route {path!r}: plugin routes start with {ROUTE_PREFIX}"
+                )
+        self._handlers.append(handler)
+
+    @property
+    def handlers(self) -> tuple[Any, ...]:
+        return tuple(self._handlers)
+
+
+def _paths_of(handler: Any) -> list[str]:
+    """The paths a controller class (its `path` joined with each handler's) or a handler serves."""
+    own = getattr(handler, "paths", None)
+    if own is not None:  # a route handler
+        return sorted(own)
+    base = str(getattr(handler, "path", ""))
+    if not base:
+        raise PluginError(f"{handler!r} is neither a Litestar controller with a path nor a route handler")
+    return [base]

@@ -72,6 +72,7 @@ def build_request(
     thresholds: Mapping[str, float],
     folder_meta_data: Mapping[str, Any] | None = None,
     source_media_ids: Sequence[str] | None = None,
+    company_id: str | None = None,
 ) -> AnalysisRequest:
     """The request `spec.analyzer.analyze` receives for an analysis of a folder holding `media`."""
     return AnalysisRequest(
@@ -81,6 +82,7 @@ def build_request(
         media=tuple(pick_source_media(spec.media_rule, media, source_media_ids)),
         thresholds=dict(thresholds),
         folder_meta_data=dict(folder_meta_data or {}),
+        company_id=company_id,
     )
 
 

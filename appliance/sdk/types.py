@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 from appliance.domain.enums import MediaKind, Resolution
 from appliance.domain.rules import MediaRule
@@ -14,6 +14,8 @@ __all__ = [
     "AnalysisRequest",
     "Analyzer",
     "AnalyzerSpec",
+    "CheckStatus",
+    "DoctorCheck",
     "MediaInput",
     "MediaResult",
     "Outcome",
@@ -68,6 +70,8 @@ class AnalysisRequest:
     #: The site's decision thresholds: `liveness`, `biometry`, `collection`.
     thresholds: dict[str, float]
     folder_meta_data: dict[str, Any] = field(default_factory=dict)
+    #: The company the folder belongs to; None for a folder of no company (one an ADMIN created).
+    company_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,3 +130,20 @@ class AnalyzerSpec:
     description: str = ""
     plugin: str = ""
     plugin_version: str = ""
+
+
+CheckStatus = Literal["ok", "warn", "fail"]
+
+
+@dataclass(frozen=True, slots=True)
+class DoctorCheck:
+    """One row of `appliance doctor`: what was checked, `ok`, `warn` (works, but look at it) or
+    `fail` (does not work), and one line saying why, for the technician."""
+
+    name: str
+    status: CheckStatus
+    detail: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status not in get_args(CheckStatus):
+            raise ValueError(f"a DoctorCheck's status is ok, warn or fail, not {self.status!r}")

@@ -15,16 +15,20 @@ from appliance.store.protocol import AnalysisFilter, FolderFilter, MetaCondition
 from appliance.store.sql_store import SqlStore
 from appliance.store.sqlite import SqliteBackend
 
-__all__ = ["AnalysisFilter", "FolderFilter", "MetaCondition", "Store", "open_store"]
+__all__ = ["AnalysisFilter", "FolderFilter", "MetaCondition", "Store", "open_store", "sqlite_path"]
 
 _SQLITE_PREFIX = "sqlite:///"
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The database file a `sqlite:///path` URL names; None for any other URL."""
+    return Path(url.removeprefix(_SQLITE_PREFIX)) if url.startswith(_SQLITE_PREFIX) else None
+
+
 def open_store(url: str) -> Store:
     """A Store for a `sqlite:///path` or `postgresql://` URL (not migrated: call `migrate()`)."""
-    if url.startswith(_SQLITE_PREFIX):
-        path = Path(url.removeprefix(_SQLITE_PREFIX))
+    if (path := sqlite_path(url)) is not None:
         if not path.name or path.name == ":memory:":
             raise ValueError(f"database URL {url!r} names no database file")
         path.parent.mkdir(parents=True, exist_ok=True)

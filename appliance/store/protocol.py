@@ -18,6 +18,7 @@ from typing import Literal, Protocol
 
 import msgspec
 
+from appliance.domain.decisions import OperatorDecision
 from appliance.domain.entities import (
     Analysis,
     Company,
@@ -28,8 +29,9 @@ from appliance.domain.entities import (
     WebhookDelivery,
 )
 from appliance.domain.enums import AnalysisState, FolderStatus, Resolution
+from appliance.store.backend import Backend
 
-__all__ = ["AnalysisFilter", "FolderFilter", "HostReport", "MetaCondition", "Store"]
+__all__ = ["AnalysisFilter", "AnalysisTiming", "FolderFilter", "HostReport", "MetaCondition", "Store"]
 
 
 class HostReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -40,6 +42,17 @@ class HostReport(msgspec.Struct, frozen=True, kw_only=True):
     bundle_version: int | None
     models: dict[str, str]
     time_updated: datetime
+
+
+class AnalysisTiming(msgspec.Struct, frozen=True, kw_only=True):
+    """What statistics read of an analysis that ended: its type, outcome and times."""
+
+    type: str
+    state: AnalysisState
+    resolution_status: Resolution
+    time_created: datetime
+    time_started: datetime | None
+    time_finished: datetime
 
 
 class MetaCondition(msgspec.Struct, frozen=True):
@@ -56,6 +69,10 @@ class FolderFilter(msgspec.Struct, kw_only=True):
     folder_ids: list[str] | None = None
     resolution_status: list[FolderStatus | Resolution] | None = None
     """Matches a folder's `resolution_status` or its `system_resolution` (the Oz list merges both)."""
+    statuses: list[FolderStatus] | None = None
+    """Matches `resolution_status` alone."""
+    resolutions: list[Resolution] | None = None
+    """Matches `system_resolution` alone."""
     time_created_min: datetime | None = None
     time_created_max: datetime | None = None
     time_updated_min: datetime | None = None
@@ -78,11 +95,20 @@ class AnalysisFilter(msgspec.Struct, kw_only=True):
 
 class Store(Protocol):
     # Lifecycle ------------------------------------------------------------------------------------
-    def migrate(self) -> list[str]:
-        """Apply the migrations not yet applied; return their names. Safe to run concurrently."""
+    @property
+    def dialect(self) -> str:
+        """`sqlite` or `postgres`: which migrations (the appliance's and plugins') this database takes."""
+
+    @property
+    def backend(self) -> Backend:
+        """The SQL backend underneath, lent to plugins for their own tables (`appliance.sdk.PluginDatabase`)."""
+
+    def migrate(self, extra: Sequence[tuple[str, str]] = ()) -> list[str]:
+        """Apply the migrations not yet applied, the appliance's and then `extra` (plugins'
+        `(name, sql)` steps, `PluginHost.migrations`); return their names. Safe to run concurrently."""
 
     def schema_version(self) -> str | None:
-        """Name of the newest applied migration, or None for an empty database."""
+        """Name of the newest applied migration of the appliance itself, or None for an empty database."""
 
     def ping(self) -> None:
         """Raise if the database does not answer."""
@@ -231,6 +257,26 @@ class Store(Protocol):
     def list_stuck_analyses(self, *, started_before: datetime, queued_before: datetime) -> list[Analysis]:
         """PROCESSING analyses started before `started_before`, or never started and queued
         before `queued_before`."""
+
+    def list_analysis_timings(
+        self,
+        *,
+        finished_from: datetime,
+        finished_to: datetime,
+        company_id: str | None = None,
+        user_id: str | None = None,
+    ) -> list[AnalysisTiming]:
+        """Analyses that ended (FINISHED or FAILED) at or after `finished_from` and before
+        `finished_to`, of folders of `company_id` and `user_id` when given, by end time."""
+
+    # Operator decisions ---------------------------------------------------------------------------
+    def decide_analysis(self, decision: OperatorDecision) -> OperatorDecision | None:
+        """Override a FINISHED analysis's result with `decision.new_resolution` and record the
+        decision, in one transaction, only if the result is still `decision.old_resolution`
+        (compare-and-set: of two racing decisions one wins). None if nothing was written."""
+
+    def list_decisions(self, folder_id: str) -> list[OperatorDecision]:
+        """The audit trail of a folder, oldest first."""
 
     # Webhook deliveries ---------------------------------------------------------------------------
     def create_delivery(self, delivery: WebhookDelivery) -> WebhookDelivery: ...

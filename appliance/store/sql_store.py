@@ -23,11 +23,12 @@ from enum import Enum
 from importlib import resources
 from typing import Any, Generic, Literal, Protocol, TypeVar, Union, cast, get_args, get_origin, get_type_hints
 
+from appliance.domain.decisions import OperatorDecision
 from appliance.domain.entities import Analysis, Company, Folder, Media, Session, User, WebhookDelivery
 from appliance.domain.enums import AnalysisState, FolderStatus, Resolution
 from appliance.domain.errors import AppError, ErrorCode
 from appliance.store.backend import Backend, Row
-from appliance.store.protocol import AnalysisFilter, FolderFilter, HostReport
+from appliance.store.protocol import AnalysisFilter, AnalysisTiming, FolderFilter, HostReport
 
 __all__ = ["SqlStore"]
 
@@ -122,6 +123,7 @@ _FOLDERS = _Table(
 )
 _MEDIA = _Table("media", Media, "media_id", mutable=_fields_except(Media, "media_id", "folder_id"), sequenced=True)
 _ANALYSES = _Table("analyses", Analysis, "analysis_id", mutable=(), sequenced=True)
+_DECISIONS = _Table("operator_decisions", OperatorDecision, "decision_id", mutable=())
 _DELIVERIES = _Table(
     "webhook_deliveries",
     WebhookDelivery,
@@ -187,10 +189,18 @@ class SqlStore:
         self._db = backend
 
     # Lifecycle ------------------------------------------------------------------------------------
-    def migrate(self) -> list[str]:
+    @property
+    def dialect(self) -> str:
+        return self._db.dialect
+
+    @property
+    def backend(self) -> Backend:
+        return self._db
+
+    def migrate(self, extra: Sequence[tuple[str, str]] = ()) -> list[str]:
         applied: list[str] = []
         done = self._applied_migrations()
-        for name, sql in _migrations(self._db.dialect):
+        for name, sql in [*_migrations(self._db.dialect), *extra]:
             if name in done:
                 continue
             with self._db.transaction():
@@ -214,7 +224,8 @@ class SqlStore:
     def schema_version(self) -> str | None:
         if not self._db.table_exists("schema_migrations"):
             return None
-        rows = self._db.fetch("SELECT name FROM schema_migrations ORDER BY name DESC LIMIT 1")
+        # the appliance's own steps; plugins' are named `<plugin>:<step>` (PluginHost.migrations)
+        rows = self._db.fetch("SELECT name FROM schema_migrations WHERE name NOT LIKE '%:%' ORDER BY name DESC LIMIT 1")
         return rows[0]["name"] if rows else None
 
     def ping(self) -> None:
@@ -347,6 +358,8 @@ class SqlStore:
                 where.add(f"(resolution_status IN {statuses} OR system_resolution IN {statuses})")
             else:
                 where.add("1 = 0")
+        where.among("resolution_status", _values(flt.statuses), name="status_only")
+        where.among("system_resolution", _values(flt.resolutions), name="resolution_only")
         for column, op, bound in (
             ("time_created", ">=", flt.time_created_min),
             ("time_created", "<=", flt.time_created_max),
@@ -537,6 +550,64 @@ class SqlStore:
             },
         )
         return [_ANALYSES.decode(self._db, row) for row in rows]
+
+    def list_analysis_timings(
+        self,
+        *,
+        finished_from: datetime,
+        finished_to: datetime,
+        company_id: str | None = None,
+        user_id: str | None = None,
+    ) -> list[AnalysisTiming]:
+        where = _Where()
+        where.add(
+            "a.time_finished >= :finished_from AND a.time_finished < :finished_to",
+            finished_from=self._db.encode_time(finished_from),
+            finished_to=self._db.encode_time(finished_to),
+        )
+        if company_id is not None:
+            where.add("f.company_id = :company_id", company_id=company_id)
+        if user_id is not None:
+            where.add("f.user_id = :user_id", user_id=user_id)
+        rows = self._db.fetch(
+            "SELECT a.type, a.state, a.resolution_status, a.time_created, a.time_started, a.time_finished"
+            f" FROM analyses a JOIN folders f ON f.folder_id = a.folder_id WHERE {where.sql}"
+            " ORDER BY a.time_finished, a.analysis_id",
+            where.params,
+        )
+        decode = self._db.decode_time
+        return [
+            AnalysisTiming(
+                type=row["type"],
+                state=AnalysisState(row["state"]),
+                resolution_status=Resolution(row["resolution_status"]),
+                time_created=decode(row["time_created"]),
+                time_started=decode(row["time_started"]) if row["time_started"] is not None else None,
+                time_finished=decode(row["time_finished"]),
+            )
+            for row in rows
+        ]
+
+    # Operator decisions ---------------------------------------------------------------------------
+    def decide_analysis(self, decision: OperatorDecision) -> OperatorDecision | None:
+        with self.transaction(), self._constraints(unique="The decision already exists", missing="The analysis"):
+            changed = self._db.execute(
+                "UPDATE analyses SET resolution_status = :new, time_updated = :now"
+                " WHERE analysis_id = :id AND folder_id = :folder_id AND state = :finished"
+                " AND resolution_status = :old",
+                {
+                    "id": decision.analysis_id,
+                    "folder_id": decision.folder_id,
+                    "finished": AnalysisState.FINISHED.value,
+                    "old": decision.old_resolution.value,
+                    "new": decision.new_resolution.value,
+                    "now": self._now(),
+                },
+            )
+            return self._insert(_DECISIONS, decision) if changed else None
+
+    def list_decisions(self, folder_id: str) -> list[OperatorDecision]:
+        return self._select(_DECISIONS, "folder_id = :folder_id", {"folder_id": folder_id}, "time_created, decision_id")
 
     # Webhook deliveries ---------------------------------------------------------------------------
     def create_delivery(self, delivery: WebhookDelivery) -> WebhookDelivery:

@@ -21,6 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from appliance.ops import metrics
 from appliance.vision.models import card_param
 
 __all__ = [
@@ -212,6 +213,7 @@ def weighted_nms(
     return results
 
 
+@metrics.timed("detect")
 def detect_faces(
     model: Any, rgb: np.ndarray, *, min_score: float | None = None, options: SsdOptions | None = None
 ) -> list[FaceDetection]:

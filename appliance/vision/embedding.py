@@ -22,6 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from appliance.ops import metrics
 from appliance.vision.detector import FaceDetection
 from appliance.vision.models import ModelProvider, card_param, model_ref
 
@@ -103,6 +104,7 @@ class FaceEmbedder:
         """The embedding of the face `detection` found in the RGB uint8 frame `rgb`."""
         return self.embed_with_chip(rgb, detection)[0]
 
+    @metrics.timed("embed")
     def embed_with_chip(self, rgb: np.ndarray, detection: FaceDetection) -> tuple[Embedding, np.ndarray]:
         chip = self.chip(rgb, detection)
         return Embedding(self.vector(chip), self.space, model_ref(self.model)), chip

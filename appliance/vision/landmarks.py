@@ -15,10 +15,11 @@ from typing import Any
 import cv2
 import numpy as np
 
+from appliance.ops import metrics
 from appliance.vision.detector import FaceDetection
 from appliance.vision.models import card_param
 
-__all__ = ["DEFAULT_LANDMARKER", "FaceLandmarks", "face_landmarks", "face_roi"]
+__all__ = ["DEFAULT_LANDMARKER", "FaceLandmarks", "Roi", "crop_matrix", "face_landmarks", "face_roi"]
 
 #: The landmark model used when none is named.
 DEFAULT_LANDMARKER = "facemesh"
@@ -64,7 +65,7 @@ def face_roi(detection: FaceDetection, scale: float = _ROI_SCALE) -> Roi:
     return Roi(cx, cy, max(detection.width, detection.height) * scale, rotation)
 
 
-def _crop_matrix(roi: Roi, size: int) -> np.ndarray:
+def crop_matrix(roi: Roi, size: int) -> np.ndarray:
     """2x3 affine matrix from frame pixels to crop pixels (the ROI, levelled, filling size x size)."""
     k = size / roi.side
     cos, sin = math.cos(roi.rotation) * k, math.sin(roi.rotation) * k
@@ -78,6 +79,7 @@ def _crop_matrix(roi: Roi, size: int) -> np.ndarray:
     )
 
 
+@metrics.timed("landmarks")
 def face_landmarks(model: Any, rgb: np.ndarray, detection: FaceDetection) -> FaceLandmarks:
     """FaceMesh landmarks of the face `detection` found in the RGB uint8 frame `rgb`.
 
@@ -86,7 +88,7 @@ def face_landmarks(model: Any, rgb: np.ndarray, detection: FaceDetection) -> Fac
     """
     size = int(card_param(model, "input", "size", default=[_INPUT_SIZE])[0])
     roi = face_roi(detection, float(card_param(model, "roi", "scale", default=_ROI_SCALE)))
-    matrix = _crop_matrix(roi, size)
+    matrix = crop_matrix(roi, size)
     crop = cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     tensor = (crop.astype(np.float32) * (1.0 / 255.0))[np.newaxis]
     outputs = [np.asarray(o).reshape(-1) for o in model.invoke([tensor])]

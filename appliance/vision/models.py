@@ -31,6 +31,9 @@ class ModelProvider(Protocol):
     def get(self, name: str) -> Any:
         """The active version of model `name`, loaded (a `LoadedModelLike`)."""
 
+    def active_versions(self) -> dict[str, str]:
+        """Every model of the store with an active version: name -> version."""
+
 
 def model_ref(model: Any) -> str:
     """`name@version`: how a model is named in cache keys, embeddings and outcomes."""

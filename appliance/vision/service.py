@@ -18,7 +18,6 @@ import hashlib
 import json
 import logging
 import threading
-import time
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -29,9 +28,11 @@ import numpy as np
 
 from appliance.domain.enums import MediaKind
 from appliance.media.decode import iter_frames_rgb
+from appliance.ops import metrics
 from appliance.vision.cache import MemoryCache, locked, read_track, track_path, write_track
 from appliance.vision.detector import DEFAULT_DETECTOR, FaceDetection, detect_faces
 from appliance.vision.embedding import DEFAULT_EMBEDDER, FaceEmbedder, embedder_for
+from appliance.vision.eyes import DEFAULT_EYE_MODEL
 from appliance.vision.landmarks import DEFAULT_LANDMARKER, FaceLandmarks, face_landmarks
 from appliance.vision.models import ModelProvider
 from appliance.vision.quality import QualitySettings
@@ -67,8 +68,9 @@ class VisionStats:
     decodes: int = 0
     #: Frames those decodes gave.
     frames: int = 0
-    #: Tracks computed, and embeddings computed for them.
+    #: Tracks computed, the frames they hold, and embeddings computed for them.
     computed: int = 0
+    tracked_frames: int = 0
     embeddings: int = 0
     #: Tracks found in the process's LRU, and on disk.
     memory_hits: int = 0
@@ -96,6 +98,7 @@ class VisionService:
         detector: str = DEFAULT_DETECTOR,
         landmarker: str = DEFAULT_LANDMARKER,
         embedder: str = DEFAULT_EMBEDDER,
+        eye_model: str = DEFAULT_EYE_MODEL,
         quality: QualitySettings | None = None,
         memory_items: int = 8,
     ) -> None:
@@ -108,6 +111,7 @@ class VisionService:
         self.detector_name = detector
         self.landmarker_name = landmarker
         self.embedder_name = embedder
+        self.eye_model_name = eye_model
         self.quality = quality or QualitySettings()
         self.stats = VisionStats()
         self._memory = MemoryCache(memory_items)
@@ -118,11 +122,14 @@ class VisionService:
     # Models -------------------------------------------------------------------------------------
 
     def models(self) -> TrackModels:
-        """The active version of every model a track uses (read anew each call)."""
+        """The active version of every model a track uses (read anew each call); the eye model
+        is optional: a store without one gives tracks without eyelid contours."""
+        eyes = self.eye_model_name in self.runtime.active_versions()
         return TrackModels(
             detector=self.runtime.get(self.detector_name),
             landmarker=self.runtime.get(self.landmarker_name),
             embedder=self.embedder(),
+            eyes=self.runtime.get(self.eye_model_name) if eyes else None,
         )
 
     def embedder(self) -> FaceEmbedder:
@@ -223,7 +230,6 @@ class VisionService:
     def _compute(
         self, media: MediaLike, max_frames: int, models: TrackModels, frames: Callable[[], _Frames] | None
     ) -> FaceTrack:
-        started = time.perf_counter()
         decoded = 0
 
         def counted(source: _Frames) -> _Frames:
@@ -232,20 +238,27 @@ class VisionService:
                 decoded += 1
                 yield item
 
-        if frames is not None:
-            source = frames()
-        else:
-            source = counted(iter_frames_rgb(Path(media.path), media.kind, max_frames))
-        track = compute_track(
-            media.media_id,
-            source,
-            models,
-            max_frames=max_frames,
-            settings=self.quality,
-            on_embed=lambda: self._count(embeddings=1),
+        with metrics.stage("face_track") as watch:
+            if frames is not None:
+                source = frames()
+            else:
+                source = counted(iter_frames_rgb(Path(media.path), media.kind, max_frames))
+            track = compute_track(
+                media.media_id,
+                source,
+                models,
+                max_frames=max_frames,
+                settings=self.quality,
+                on_embed=lambda: self._count(embeddings=1),
+            )
+        elapsed = watch.seconds * 1000
+        self._count(
+            computed=1,
+            tracked_frames=len(track.frames),
+            decodes=1 if frames is None else 0,
+            frames=decoded,
+            compute_ms=elapsed,
         )
-        elapsed = (time.perf_counter() - started) * 1000
-        self._count(computed=1, decodes=1 if frames is None else 0, frames=decoded, compute_ms=elapsed)
         log.info(
             "face track of media %s: %d frames, %d with a face, %.0f ms",
             media.media_id,

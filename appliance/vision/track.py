@@ -2,7 +2,8 @@
 
 For each sampled frame (an image is one frame; a video or shot set gives up to `max_frames`
 spread evenly over it) the detector's faces are kept, best score first, with the primary face
-(the largest) and its quality numbers and FaceMesh landmarks.
+(the largest) and its quality numbers, FaceMesh landmarks and, when the store has an eye model,
+its eyelid contours (`eyes.py`).
 
 The best frame is the frame with a face that maximises
 
@@ -32,6 +33,7 @@ import numpy as np
 
 from appliance.vision.detector import FaceDetection, detect_faces
 from appliance.vision.embedding import Embedding, FaceEmbedder
+from appliance.vision.eyes import EyeLandmarks, eye_landmarks
 from appliance.vision.landmarks import FaceLandmarks, face_landmarks
 from appliance.vision.models import model_ref
 from appliance.vision.quality import (
@@ -46,7 +48,7 @@ from appliance.vision.quality import (
 __all__ = ["FORMAT", "FaceTrack", "TrackFrame", "TrackModels", "compute_track"]
 
 #: Version of the track's computation and serialisation; part of every cache key.
-FORMAT = 1
+FORMAT = 3
 #: Margin kept around a candidate face (times the box's longer side) for the embedding.
 _CROP_MARGIN = 1.0
 
@@ -68,13 +70,19 @@ class TrackFrame:
     #: FaceMesh landmarks of the primary face.
     landmarks: FaceLandmarks | None
     reasons: tuple[FaceReason, ...]
+    #: Eyelid contours of the primary face; None without landmarks or without an eye model.
+    eyes: EyeLandmarks | None = None
 
     @property
     def face(self) -> FaceDetection | None:
         """The primary face, or None."""
         return None if self.primary is None else self.detections[self.primary]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, points: bool = True) -> dict[str, Any]:
+        """JSON-ready; `points=False` leaves the landmarks' points out (only their presence)."""
+        landmarks = None
+        if self.landmarks is not None:
+            landmarks = self.landmarks.to_dict() if points else {"presence": float(self.landmarks.presence)}
         return {
             "index": self.index,
             "width": self.width,
@@ -82,8 +90,9 @@ class TrackFrame:
             "detections": [d.to_dict() for d in self.detections],
             "primary": self.primary,
             "quality": self.quality.to_dict() if self.quality else None,
-            "landmarks": self.landmarks.to_dict() if self.landmarks else None,
+            "landmarks": landmarks,
             "reasons": [str(r) for r in self.reasons],
+            "eyes": self.eyes.to_dict() if self.eyes else None,
         }
 
     @classmethod
@@ -97,6 +106,7 @@ class TrackFrame:
             quality=FaceQuality.from_dict(data["quality"]) if data["quality"] else None,
             landmarks=FaceLandmarks.from_dict(data["landmarks"]) if data["landmarks"] else None,
             reasons=tuple(FaceReason(r) for r in data["reasons"]),
+            eyes=EyeLandmarks.from_dict(data["eyes"]) if data["eyes"] else None,
         )
 
 
@@ -128,6 +138,7 @@ class FaceTrack:
         for frame in self.frames:
             arrays += [d.keypoints for d in frame.detections]
             arrays.append(frame.landmarks.points if frame.landmarks else None)
+            arrays.append(frame.eyes.lids if frame.eyes else None)
         for array in arrays:
             if array is not None:
                 array.flags.writeable = False
@@ -153,18 +164,23 @@ class FaceTrack:
         return frame.landmarks if frame else None
 
     @property
+    def comparable(self) -> bool:
+        """The best face has an embedding and is large enough to compare (no NO_FACE, no FACE_TOO_SMALL)."""
+        return self.embedding is not None and not {FaceReason.NO_FACE, FaceReason.FACE_TOO_SMALL} & set(self.reasons)
+
+    @property
     def frames_with_face(self) -> int:
         return sum(1 for f in self.frames if f.primary is not None)
 
     # Serialisation ------------------------------------------------------------------------------
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready, except `chip` (an array, or None)."""
+    def to_dict(self, *, points: bool = True) -> dict[str, Any]:
+        """JSON-ready, except `chip` (an array, or None); `points=False` leaves the FaceMesh points out."""
         return {
             "format": FORMAT,
             "media_id": self.media_id,
             "max_frames": self.max_frames,
-            "frames": [f.to_dict() for f in self.frames],
+            "frames": [f.to_dict(points=points) for f in self.frames],
             "best": self.best,
             "embedding": self.embedding.to_dict() if self.embedding else None,
             "chip": self.chip,
@@ -189,14 +205,18 @@ class FaceTrack:
         )
 
     def to_npz(self) -> bytes:
-        """The track as .npz bytes: `meta` (JSON, UTF-8) and `chip` (uint8, empty when None)."""
-        meta = self.to_dict()
+        """The track as .npz bytes: `meta` (JSON, UTF-8), `chip` (uint8, empty when None) and
+        `points` (float32, the FaceMesh points of each frame with landmarks, in frame order: the
+        bulk of a track, which as JSON numbers took ten times as long to write and read)."""
+        meta = self.to_dict(points=False)
         chip = meta.pop("chip")
+        points = [f.landmarks.points for f in self.frames if f.landmarks is not None]
         buffer = io.BytesIO()
         np.savez(
             buffer,
             meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
             chip=np.zeros((0, 0, 3), np.uint8) if chip is None else chip,
+            points=np.stack(points) if points else np.zeros((0, 0, 3), np.float32),
         )
         return buffer.getvalue()
 
@@ -206,8 +226,13 @@ class FaceTrack:
         try:
             with np.load(io.BytesIO(source) if isinstance(source, bytes) else source, allow_pickle=False) as npz:
                 meta = json.loads(npz["meta"].tobytes().decode())
-                chip = npz["chip"]
+                chip, points = npz["chip"], npz["points"]
             meta["chip"] = chip if chip.size else None
+            landmarks = [f["landmarks"] for f in meta["frames"] if f["landmarks"] is not None]
+            if len(landmarks) != len(points):
+                raise ValueError(f"{len(points)} frames of landmark points for {len(landmarks)} frames with landmarks")
+            for data, frame_points in zip(landmarks, points, strict=True):
+                data["points"] = frame_points
             return cls.from_dict(meta)
         except (OSError, KeyError, TypeError, ValueError) as exc:  # JSON and Unicode errors are ValueErrors
             raise ValueError(f"not a face track: {exc}") from exc
@@ -223,9 +248,12 @@ class TrackModels:
     detector: Any
     landmarker: Any
     embedder: FaceEmbedder
+    #: The eye (iris landmark) model; None where the store has none.
+    eyes: Any | None = None
 
     def all(self) -> tuple[Any, ...]:
-        return (self.detector, self.landmarker, *self.embedder.models)
+        optional = (self.eyes,) if self.eyes is not None else ()
+        return (self.detector, self.landmarker, *optional, *self.embedder.models)
 
     def refs(self) -> tuple[str, ...]:
         """`name@version` of each model, for cache keys."""
@@ -246,12 +274,15 @@ class _Candidate:
 
 
 def _keep_crop(rgb: np.ndarray, detection: FaceDetection) -> tuple[np.ndarray, tuple[int, int]]:
-    """A copy of the face with `_CROP_MARGIN` x its side around it, and where it lies in the frame."""
+    """The face with `_CROP_MARGIN` x its side around it, and where it lies in the frame: a view of a
+    read-only frame (its owner keeps it, as the analysis context keeps the frames it decoded), else
+    a copy, so that a frame decoded only for the track can be freed before the track is done."""
     height, width = rgb.shape[:2]
     margin = max(detection.width, detection.height) * _CROP_MARGIN
     x0, y0 = max(0, math.floor(detection.box[0] - margin)), max(0, math.floor(detection.box[1] - margin))
     x1, y1 = min(width, math.ceil(detection.box[2] + margin)), min(height, math.ceil(detection.box[3] + margin))
-    return rgb[y0:y1, x0:x1].copy(), (x0, y0)
+    crop = rgb[y0:y1, x0:x1]
+    return (crop.copy() if rgb.flags.writeable else crop), (x0, y0)
 
 
 def _shifted(detection: FaceDetection, dx: float, dy: float) -> FaceDetection:
@@ -299,16 +330,18 @@ def compute_track(
     for index, rgb in frames:
         detections = tuple(detect_faces(models.detector, rgb))
         primary = primary_index(detections)
-        quality = landmarks = None
+        quality = landmarks = eyes = None
         if primary is not None:
             face = detections[primary]
             quality = face_quality(rgb, face)
             landmarks = face_landmarks(models.landmarker, rgb, face)
+            if models.eyes is not None:
+                eyes = eye_landmarks(models.eyes, rgb, landmarks)
             crop, offset = _keep_crop(rgb, face)
             candidates[len(track_frames)] = _Candidate(len(track_frames), crop, offset, face)
         height, width = rgb.shape[:2]
         reasons = frame_reasons(detections, settings)
-        track_frames.append(TrackFrame(index, width, height, detections, primary, quality, landmarks, reasons))
+        track_frames.append(TrackFrame(index, width, height, detections, primary, quality, landmarks, reasons, eyes))
     all_frames = tuple(track_frames)
     best = best_frame(all_frames)
     embedding = chip = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from appliance.domain.entities import Analysis, Media
@@ -78,6 +80,17 @@ def test_media_rules_pick_by_kind_prefix_and_exclusion() -> None:
     assert [m.media_id for m in select_source_media(quality, media)] == ["video", "selfie", "shots"]
     assert [m.media_id for m in select_source_media(biometry, media)] == ["video", "selfie", "id_front", "shots"]
     assert [m.media_id for m in select_source_media(videos_only, media)] == ["video", "shots"]
+
+
+def test_a_rule_says_whether_media_meet_it_and_travels_as_json() -> None:
+    selfie, video = _media("selfie", MediaKind.IMAGE, "photo_selfie"), _media("video", MediaKind.VIDEO, "video_selfie")
+    id_front = _media("id_front", MediaKind.IMAGE, "photo_id_front")
+    biometry = MediaRule(excluded_tags=frozenset({"photo_id_back"}), min_count=2)
+    documents = MediaRule(kinds=frozenset({MediaKind.IMAGE}), tag_prefixes=("photo_id",))
+    assert biometry.is_met_by([selfie, video]) and not biometry.is_met_by([selfie])
+    assert not documents.is_met_by([selfie, video]) and documents.is_met_by([selfie, id_front])
+    for rule in (biometry, documents, MediaRule()):
+        assert MediaRule.from_dict(json.loads(json.dumps(rule.to_dict()))) == rule
 
 
 def test_unknown_tags_keep_their_order_and_accept_declared_ones() -> None:

@@ -17,6 +17,7 @@ import pytest
 
 from appliance.queue.webhook_signing import verify
 from tests.support.live import LiveAppliance, poll_folder
+from tests.support.schema import LATEST_SCHEMA
 from tests.support.shared_data import shared_file
 from tests.support.webhooks import WebhookReceiver
 
@@ -158,7 +159,7 @@ def test_version_health_and_api_docs(live: LiveAppliance) -> None:
             "storage": "pass",
         }
         version = anonymous.get("/api/version").json()
-        assert version["schema"] == "0002_hosts"
+        assert version["schema"] == LATEST_SCHEMA
         assert {
             "name": "tests.plugins.brightness_plugin",
             "version": "1.0",

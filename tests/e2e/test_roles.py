@@ -14,6 +14,9 @@ folder (with photo, shot set and a finished analysis) and that folder's photo. C
 something, or change a user, act on an object created for that cell alone; the other changing
 cells only add media and analyses, rotate the webhook secret or write meta_data, on which no
 cell's outcome depends.
+The web console's pages and forms (under /console) have rows too: each caller uses a console
+session of its own (cookies and CSRF token, tests/support/console.py), where a 401 cell is the
+redirect to the login page and the other refusals carry their code in the X-Error-Code header.
 The rules come from the roles table of docs/api.md and appliance/domain/policy.py.
 """
 
@@ -31,6 +34,7 @@ import pytest
 
 from appliance.api.app import create_app
 from appliance.ops.settings import Settings
+from tests.support.console import ConsoleVisitor, pending_folder
 from tests.support.live import running_appliance
 from tests.support.media_samples import astronaut_rgb, build_shots_zip, jpeg_bytes
 from tests.support.roles import (
@@ -98,6 +102,7 @@ EVERYONE              = outcomes("ok    ok   ok     ok    ok    ok    ok    ok  
 SIGNED_IN             = outcomes("ok    ok   ok     ok    ok    ok    ok    ok     401")
 WITHOUT_OTHER_SESSION = outcomes("403   403  403    403   403   403   403   403    ok")
 ADMIN_ONLY            = outcomes("ok    403  403    403   403   403   403   403    401")
+SYSTEM_WIDE           = outcomes("ok    ok   403    403   403   403   403   403    401")
 CREATE_A_USER         = outcomes("ok    403  ok     403   403   403   403   403    401")
 READ_CLIENT_A_USER    = outcomes("ok    ok   ok     ok    404   404   404   404    401")
 MANAGE_A_USER         = outcomes("ok    403  ok     404   404   404   404   404    401")
@@ -107,6 +112,7 @@ DELETE_COMPANY        = outcomes("ok    403  404    404   404   404   404   404 
 CREATE_FOLDERS        = outcomes("ok    403  ok     ok    403   ok    ok    ok     401")
 READ_FOLDER           = outcomes("ok    ok   ok     ok    ok    404   404   404    401")
 WRITE_FOLDER          = outcomes("ok    403  ok     ok    403   404   404   404    401")
+DECIDE_FOLDER         = outcomes("ok    ok   ok     403   ok    404   404   404    401")
 DELETE_FOLDER         = outcomes("ok    403  ok     403   403   404   404   404    401")
 # fmt: on
 
@@ -114,12 +120,16 @@ DELETE_FOLDER         = outcomes("ok    403  ok     403   403   404   404   404 
 @dataclass(frozen=True, slots=True)
 class Call:
     """What a cell sends besides its caller's token: ids for the path's placeholders (over
-    `shared_ids`), and a JSON body, a query or a multipart form."""
+    `shared_ids`), and a JSON body, a query or a multipart form; for the console, a URL-encoded
+    form (`fields`, sent with the CSRF token) and which console session sends it: the caller's
+    shared one, a fresh one of the caller's (`own`), or one not signed in (`signed_out`)."""
 
     ids: dict[str, str] = field(default_factory=dict)
     json: Any = None
     params: dict[str, str] | None = None
     form: Form | None = None
+    fields: dict[str, str] | None = None
+    console_session: str = "shared"
 
 
 Build = Callable[[World, str], Call]
@@ -148,6 +158,9 @@ def shared_ids(world: World) -> dict[str, str]:
         "media_id": photo["media_id"],
         "analysis_id": analysis["analysis_id"],
         "name": image["name"],
+        "collection_id": world.collection["collection_id"],
+        "person_id": world.person["person_id"],
+        "person_image_id": world.person["images"][0]["person_image_id"],
     }
 
 
@@ -158,6 +171,29 @@ def body(json: Any) -> Build:
 def log_in_as_caller(world: World, caller: str) -> Call:
     account = ACCOUNT_OF["CLIENT_A" if caller == ANONYMOUS else caller]
     return Call(json={"credentials": {"email": account.email, "password": account.password}})
+
+
+def decide_pending(world: World, _: str) -> Call:
+    """A folder of CLIENT_A that waits for an operator, and a decision on it (JSON and form)."""
+    decision = {"resolution": "SUCCESS", "comment": "checked by the role matrix"}
+    return Call(ids={"folder_id": pending_folder(world.client("CLIENT_A"), world.jpeg)}, json=decision, fields=decision)
+
+
+def console_log_in_as_caller(world: World, caller: str) -> Call:
+    account = ACCOUNT_OF["CLIENT_A" if caller == ANONYMOUS else caller]
+    return Call(fields={"email": account.email, "password": account.password}, console_session="signed_out")
+
+
+def console_own_session(_: World, __: str) -> Call:
+    return Call(console_session="own")
+
+
+def console_search(_: World, __: str) -> Call:
+    return Call(fields={"status": "FINISHED", "meta_data": "written_by!=nobody"})
+
+
+def static_file(_: World, __: str) -> Call:
+    return Call(ids={"file_path": "console.css"})
 
 
 def refresh_another_session(world: World, _: str) -> Call:
@@ -208,20 +244,61 @@ def meta_keys(_: World, __: str) -> Call:
     return Call(params={"keys": "written_by"})
 
 
-def meta_rows(prefix: str) -> dict[str, Row]:
-    """The four meta_data verbs under `prefix`: reading follows READ_FOLDER, changing WRITE_FOLDER."""
+def new_collection(world: World, _: str) -> Call:
+    return Call(json={"alias": f"list {uuid.uuid4().hex[:8]}", "company_id": world.company_ids["A"]})
+
+
+def fresh_collection(world: World, _: str) -> Call:
+    return Call(ids={"collection_id": world.fresh_collection()})
+
+
+def fresh_person(world: World, _: str) -> Call:
+    return Call(ids={"person_id": world.enrol()["person_id"]})
+
+
+def fresh_person_image(world: World, _: str) -> Call:
+    person = world.enrol()
+    return Call(ids={"person_id": person["person_id"], "person_image_id": person["images"][0]["person_image_id"]})
+
+
+def meta_rows(
+    prefix: str, read: dict[str, Outcome] = READ_FOLDER, write: dict[str, Outcome] = WRITE_FOLDER
+) -> dict[str, Row]:
+    """The four meta_data verbs under `prefix`: reading follows `read`, changing `write`."""
     return {
-        f"GET {prefix}/meta_data": Row(READ_FOLDER),
-        f"POST {prefix}/meta_data": Row(WRITE_FOLDER, meta_data),
-        f"PATCH {prefix}/meta_data": Row(WRITE_FOLDER, meta_data),
-        f"DELETE {prefix}/meta_data": Row(WRITE_FOLDER, meta_keys),
+        f"GET {prefix}/meta_data": Row(read),
+        f"POST {prefix}/meta_data": Row(write, meta_data),
+        f"PATCH {prefix}/meta_data": Row(write, meta_data),
+        f"DELETE {prefix}/meta_data": Row(write, meta_keys),
     }
+
+
+COLLECTION = "/api/collections/{collection_id}"
+PERSON = f"{COLLECTION}/persons/{{person_id}}"
+#: The blacklist plugin's collections API: company A's data, read by all of it, changed by its admins.
+COLLECTION_ENDPOINTS: dict[str, Row] = {
+    "POST /api/collections": Row(CONFIGURE_COMPANY_A, new_collection, ok=201),
+    "GET /api/collections": Row(SIGNED_IN),
+    f"GET {COLLECTION}": Row(READ_COMPANY_A),
+    f"DELETE {COLLECTION}": Row(CONFIGURE_COMPANY_A, fresh_collection, ok=204),
+    **meta_rows(COLLECTION, READ_COMPANY_A, CONFIGURE_COMPANY_A),
+    f"POST {COLLECTION}/persons": Row(CONFIGURE_COMPANY_A, photo, ok=201),
+    f"GET {COLLECTION}/persons": Row(READ_COMPANY_A),
+    f"GET {PERSON}": Row(READ_COMPANY_A),
+    f"DELETE {PERSON}": Row(CONFIGURE_COMPANY_A, fresh_person, ok=204),
+    **meta_rows(PERSON, READ_COMPANY_A, CONFIGURE_COMPANY_A),
+    f"POST {PERSON}/images": Row(CONFIGURE_COMPANY_A, photo, ok=201),
+    f"GET {PERSON}/images": Row(READ_COMPANY_A),
+    f"GET {PERSON}/images/{{person_image_id}}/file": Row(READ_COMPANY_A),
+    f"DELETE {PERSON}/images/{{person_image_id}}": Row(CONFIGURE_COMPANY_A, fresh_person_image, ok=204),
+}
 
 
 ENDPOINTS: dict[str, Row] = {
     "GET /health/live": Row(EVERYONE),
     "GET /health/ready": Row(EVERYONE),
     "GET /api/version": Row(EVERYONE),
+    "GET /metrics": Row(SYSTEM_WIDE),  # or the metrics token (tests/ops/test_metrics.py)
     "POST /api/authorize/auth": Row(EVERYONE, log_in_as_caller),  # any token sent along is ignored
     "POST /api/authorize/refresh": Row(WITHOUT_OTHER_SESSION, refresh_another_session),  # the session decides
     "GET /api/users": Row(SIGNED_IN),
@@ -253,6 +330,22 @@ ENDPOINTS: dict[str, Row] = {
     "GET /api/media/{media_id}/preview": Row(READ_FOLDER, shot_set),
     **meta_rows("/api/media/{media_id}"),
     "POST /api/instant/folders": Row(CREATE_FOLDERS, photo_with_analysis),
+    "POST /api/folders/{folder_id}/decision": Row(DECIDE_FOLDER, decide_pending, ok=201),
+    "GET /api/folders/{folder_id}/decisions": Row(READ_FOLDER),
+    # The web console: a 401 cell is a redirect to its login page (console_refusal)
+    "GET /console": Row(EVERYONE, ok=303),
+    "GET /console/login": Row(EVERYONE),
+    "POST /console/login": Row(EVERYONE, console_log_in_as_caller, ok=303),
+    "POST /console/logout": Row(EVERYONE, console_own_session, ok=303),
+    "GET /console/folders": Row(SIGNED_IN),
+    "POST /console/folders": Row(SIGNED_IN, console_search),
+    "GET /console/folders/{folder_id}": Row(READ_FOLDER),
+    "POST /console/folders/{folder_id}/decision": Row(DECIDE_FOLDER, decide_pending, ok=303),
+    "GET /console/statistics": Row(SIGNED_IN),
+    "GET /console/statistics.csv": Row(SIGNED_IN),
+    "GET /console/system": Row(SIGNED_IN),
+    "GET /console/static/{file_path}": Row(EVERYONE, static_file),
+    **COLLECTION_ENDPOINTS,
 }
 
 
@@ -279,21 +372,57 @@ def test_every_endpoint_has_a_row() -> None:
 CELLS = [(endpoint, caller) for endpoint in ENDPOINTS for caller in CALLERS]
 
 
+@pytest.fixture(scope="module")
+def consoles(world: World) -> Iterator[dict[str, ConsoleVisitor]]:
+    """One console session per caller (the anonymous one not signed in), made on first use."""
+    visitors: dict[str, ConsoleVisitor] = {}
+    yield visitors
+    for visitor in visitors.values():
+        visitor.close()
+
+
+def console_visitor(world: World, consoles: dict[str, ConsoleVisitor], caller: str, session: str) -> ConsoleVisitor:
+    def new(signed_in: bool) -> ConsoleVisitor:
+        visitor = ConsoleVisitor(world.live.base_url)
+        account = ACCOUNT_OF.get(caller)
+        return visitor.log_in(account.email, account.password) if signed_in and account else visitor
+
+    if session != "shared":
+        return new(signed_in=session == "own")
+    if caller not in consoles:
+        consoles[caller] = new(signed_in=True)
+    return consoles[caller]
+
+
+def console_refusal(response: httpx.Response) -> tuple[int, int]:
+    """Status and error code of a refused console request; the redirect to the login page
+    counts as UNAUTHENTICATED."""
+    if response.status_code == 303 and response.headers["location"] == "/console/login":
+        return UNAUTHENTICATED
+    return response.status_code, int(response.headers["X-Error-Code"])
+
+
 @pytest.mark.parametrize(("endpoint", "caller"), CELLS, ids=[f"{endpoint} {caller}" for endpoint, caller in CELLS])
-def test_matrix(world: World, endpoint: str, caller: str) -> None:
+def test_matrix(world: World, consoles: dict[str, ConsoleVisitor], endpoint: str, caller: str) -> None:
     row = ENDPOINTS[endpoint]
     method, template = endpoint.split(" ")
     call = row.build(world, caller)
     form_data, files = call.form or (None, None)
     path = template.format_map({**shared_ids(world), **call.ids})
-    response = world.client(caller).request(
-        method, path, json=call.json, params=call.params, data=form_data, files=files
-    )
+    if template.startswith("/console"):
+        visitor = console_visitor(world, consoles, caller, call.console_session)
+        response = visitor.post(path, call.fields) if method == "POST" else visitor.get(path)
+        outcome_of = console_refusal
+    else:
+        response = world.client(caller).request(
+            method, path, json=call.json, params=call.params, data=form_data, files=files
+        )
+        outcome_of = refusal
     expected = row.outcomes[caller]
     if expected is Outcome.ALLOWED:
         assert response.status_code == row.ok, response.text
     else:
-        assert refusal(response) == REFUSALS[expected], response.text
+        assert outcome_of(response) == REFUSALS[expected], response.text
 
 
 # Company isolation --------------------------------------------------------------------------------

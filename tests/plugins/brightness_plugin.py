@@ -13,6 +13,8 @@ Params:
   worker in the middle of an analysis or watch it time out.
 - `raise_error` (default ""): if set, raise RuntimeError with this message instead of answering,
   so that a test can watch the retries and the FAILED analysis that follow.
+- `in_range_resolution` (default "SUCCESS"): the decision when every media is in range;
+  "OPERATOR_REQUIRED" gives a test a folder that waits for a person.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ class BrightnessAnalyzer:
                 )
             )
         return Outcome(
-            resolution=Resolution.SUCCESS if in_range else Resolution.DECLINED,
+            resolution=Resolution(params["in_range_resolution"]) if in_range else Resolution.DECLINED,
             results_data={"min_luma": params["min_luma"], "max_luma": params["max_luma"]},
             results_media=tuple(results),
             model_versions={"brightness": __version__},
@@ -104,6 +106,7 @@ def register_analyzers(registry: AnalyzerRegistry) -> None:
                 "max_frames": 8,
                 "hold_seconds": 0,
                 "raise_error": "",
+                "in_range_resolution": "SUCCESS",
             },
             description="Mean luma and sharpness of each media; declines media too dark or too bright.",
         )

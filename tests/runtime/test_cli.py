@@ -1,7 +1,8 @@
-"""`appliance models`: list, install-defaults, activate; errors are one line with exit status 1."""
+"""`appliance models`: list, activate, export-defaults; errors are one line with exit status 1."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import msgspec
@@ -10,6 +11,8 @@ from click.testing import CliRunner
 
 from appliance.cli.models import models
 from appliance.runtime import ModelStore
+from appliance.runtime.default_export import CANARY_INPUT, default_bundle_id
+from appliance.sdk.testing import default_models
 
 
 @pytest.fixture
@@ -21,17 +24,12 @@ def env(tmp_path: Path) -> dict[str, str]:
     }
 
 
-def test_install_defaults_list_and_activate(env: dict[str, str], tmp_path: Path) -> None:
+def test_list_and_activate(env: dict[str, str], tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(models, ["list"], env=env)
-    assert result.exit_code == 0 and "no models in" in result.output and "install-defaults" in result.output
+    assert result.exit_code == 0 and "no models in" in result.output and "appliance init" in result.output
 
-    result = runner.invoke(models, ["install-defaults"], env=env)
-    assert result.exit_code == 0, result.output
-    assert "blazeface-short 0.6.0 (litert, sha256 3bc182eb9f33): active" in result.output
-    assert runner.invoke(models, ["install-defaults"], env=env).output == result.output  # again: the same
-
-    store = ModelStore(tmp_path / "models")
+    store = ModelStore(default_models(tmp_path / "models"))
     card = store.card("iris")
     store.install(msgspec.structs.replace(card, version="0.7.0"), {card.files[0].name: store.file_path(card)})
     result = runner.invoke(models, ["list"], env=env)
@@ -51,3 +49,31 @@ def test_activate_errors_are_one_line(env: dict[str, str]) -> None:
     assert result.exit_code == 1
     assert result.output.count("\n") == 1
     assert result.output.startswith("appliance: model iris version 9.9.9 is not in the model store")
+
+
+def test_export_defaults_writes_a_store_and_canaries_for_appliance_update_build(tmp_path: Path) -> None:
+    out = tmp_path / "release"
+    result = CliRunner().invoke(models, ["export-defaults", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "blazeface-short 0.6.0 (litert, sha256 3bc182eb9f33)" in result.output
+    store = ModelStore(out / "store")
+    cards = [store.card(name) for name in store.names()]
+    bundle_id = default_bundle_id(cards)
+    assert result.output.splitlines()[-1].startswith(
+        f"next: appliance-update build {out / 'store'} --out {bundle_id}.bundle --version N --id {bundle_id} --canary "
+    )
+    for card in cards:
+        store.verify(card)
+        canary = json.loads((out / "canaries" / f"{card.name}.json").read_text())
+        assert canary["input"] == CANARY_INPUT and canary["expected"]["outputs"]
+    assert sorted(p.stem for p in (out / "canaries").iterdir()) == store.names()
+
+
+def test_export_defaults_refuses_a_directory_in_use_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("keep me")
+    result = CliRunner().invoke(models, ["export-defaults", "--out", str(tmp_path / "taken")])
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert "exists and is not an empty directory" in result.output
+    assert [p.name for p in (tmp_path / "taken").iterdir()] == ["notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]  # no temporary directory left

@@ -50,6 +50,12 @@ def test_params_override_the_defaults(astronaut: Path) -> None:
     assert outcome.results_data == {"min_luma": 200, "max_luma": 220}
 
 
+def test_an_in_range_media_can_be_left_to_an_operator(astronaut: Path, black: Path) -> None:
+    params = {"in_range_resolution": "OPERATOR_REQUIRED"}
+    assert run_analyzer(BRIGHTNESS, [(astronaut, [])], params=params).resolution is Resolution.OPERATOR_REQUIRED
+    assert run_analyzer(BRIGHTNESS, [(black, [])], params=params).resolution is Resolution.DECLINED
+
+
 def test_a_video_is_measured_on_sampled_frames(ramp_video: Path) -> None:
     outcome = run_analyzer(BRIGHTNESS, [(ramp_video, ["video_selfie"])], params={"max_frames": 4})
 

@@ -17,7 +17,17 @@ from tests.support.postgres import create_database, drop_database, require_serve
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 #: Children before parents. DELETE beats TRUNCATE on tables this small.
-TABLES = ("hosts", "webhook_deliveries", "analyses", "media", "folders", "sessions", "users", "companies")
+TABLES = (
+    "hosts",
+    "operator_decisions",
+    "webhook_deliveries",
+    "analyses",
+    "media",
+    "folders",
+    "sessions",
+    "users",
+    "companies",
+)
 
 
 @pytest.fixture(scope="session")

@@ -122,7 +122,7 @@ def ids(items: list[Any], attribute: str) -> list[str]:
 
 # Lifecycle ----------------------------------------------------------------------------------------
 
-MIGRATIONS = ["0001_initial", "0002_hosts"]
+MIGRATIONS = ["0001_initial", "0002_hosts", "0003_operator_decisions"]
 
 
 def test_migrate_applies_each_migration_once(store_url: str) -> None:

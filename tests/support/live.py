@@ -4,6 +4,7 @@ workers and the scheduler as separate processes, talking over real HTTP on a fre
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -26,6 +27,11 @@ ADMIN_PASSWORD = "admin-password-1"
 QUEUES = ("default", "maintenance", "analysis", "resolution", "preview")
 
 
+def appliance_command(*args: str, launcher: tuple[str, ...] = ()) -> list[str]:
+    """The command line of `appliance ARGS` with this interpreter, `launcher` put before it."""
+    return [*launcher, sys.executable, "-m", "appliance.cli", *args]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -39,6 +45,10 @@ class LiveAppliance:
     data_dir: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     log_dir: Path | None = None
+    #: Put before every command (e.g. `ip netns exec NAME` to run it in a network namespace).
+    launcher: tuple[str, ...] = ()
+    #: Run every process in one process group of its own (a host), which `stop` ends as a whole.
+    own_process_group: bool = False
 
     def client(self, token: str | None = None, timeout: float = 30.0) -> httpx.Client:
         headers = {"X-Forensic-Access-Token": token} if token else {}
@@ -53,11 +63,22 @@ class LiveAppliance:
     def start_process(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         assert self.log_dir is not None
         log = (self.log_dir / f"{name}.log").open("ab")
+        group = {"process_group": self._process_group_id()} if self.own_process_group else {}
         process = subprocess.Popen(
-            [sys.executable, "-m", "appliance.cli", *args], env=self.env, cwd=REPO_ROOT, stdout=log, stderr=log
+            appliance_command(*args, launcher=self.launcher),
+            env=self.env,
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=log,
+            **group,
         )
         self.processes[name] = process
         return process
+
+    def _process_group_id(self) -> int:
+        """0 (a new group, led by the process) for the first process; the first one's group after."""
+        first = next(iter(self.processes.values()), None)
+        return first.pid if first is not None else 0
 
     def logs(self, tail: int | None = 4000) -> str:
         """The processes' logs, each cut to its last `tail` characters (None: whole)."""
@@ -78,6 +99,10 @@ class LiveAppliance:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        if self.own_process_group and self.processes:
+            # whatever the processes left behind (a killed consumer's worker processes)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._process_group_id(), signal.SIGKILL)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -92,6 +117,20 @@ class LiveAppliance:
                 pass  # not listening yet
             time.sleep(0.2)
         raise RuntimeError(f"the appliance did not become ready\n{self.logs()}")
+
+
+def run_command(
+    env: dict[str, str], *args: str, launcher: tuple[str, ...] = (), timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """One `appliance` command run to its end (`launcher` put before it), its output captured."""
+    return subprocess.run(
+        appliance_command(*args, launcher=launcher),
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def appliance_env(data_dir: Path, port: int, pythonpath: tuple[Path, ...] = (), **settings: str) -> dict[str, str]:
@@ -134,14 +173,7 @@ def running_appliance(
     env = appliance_env(data_dir, port, pythonpath, **settings)
     live = LiveAppliance(base_url=f"http://127.0.0.1:{port}", env=env, data_dir=data_dir, log_dir=data_dir / "logs")
     live.log_dir.mkdir(parents=True, exist_ok=True)
-    init = subprocess.run(
-        [sys.executable, "-m", "appliance.cli", "init", "--admin-email", ADMIN_EMAIL],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    init = run_command(env, "init", "--admin-email", ADMIN_EMAIL)
     assert init.returncode == 0, init.stderr
     try:
         live.start_process("api", "serve")

@@ -18,13 +18,20 @@ import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import psycopg
 import pytest
 from psycopg import sql
 
-__all__ = ["create_database", "drop_database", "require_server", "server_url", "throwaway_database"]
+__all__ = [
+    "create_database",
+    "drop_database",
+    "require_server",
+    "server_url",
+    "throwaway_database",
+    "unix_socket_url",
+]
 
 DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/test"
 CONNECT_TIMEOUT_SECONDS = 3
@@ -61,6 +68,27 @@ def drop_database(url: str, server: str | None = None) -> None:
     name = urlsplit(url).path.lstrip("/")
     with psycopg.connect(server or server_url(), autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def unix_socket_url(url: str) -> str | None:
+    """`url`'s database reached through the server's unix socket, or None when the server has
+    none that answers this process. A socket in a directory works from every network namespace
+    of the machine, where 127.0.0.1 is each namespace's own."""
+    with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS, autocommit=True) as conn:
+        directories = conn.execute("SHOW unix_socket_directories").fetchone()[0]
+        port = conn.info.port
+    parts = urlsplit(url)
+    credentials = parts.netloc.rpartition("@")[0]
+    for directory in filter(None, (d.strip() for d in directories.split(","))):
+        if directory.startswith("@"):
+            continue  # an abstract socket belongs to one network namespace
+        candidate = parts._replace(netloc=f"{credentials}@", query=urlencode({"host": directory, "port": port}))
+        try:
+            psycopg.connect(candidate.geturl(), connect_timeout=CONNECT_TIMEOUT_SECONDS).close()
+        except psycopg.OperationalError:
+            continue  # no such socket here, or its authentication differs from TCP's
+        return candidate.geturl()
+    return None
 
 
 @contextmanager

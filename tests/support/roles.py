@@ -4,8 +4,10 @@ analyses they own, all set up through the API of a running appliance (tests/supp
 Company A has a company admin, a CLIENT, a CLIENT_OPERATOR and a service CLIENT; company B a
 CLIENT and a company admin; ADMIN and OPERATOR belong to no company. CLIENT_A, COMPANY_ADMIN_A
 and CLIENT_B each own a folder with a photo tagged photo_selfie; CLIENT_A's also holds a shot set,
-and the folders of CLIENT_A and CLIENT_B carry a finished BRIGHTNESS analysis. Setup waits until
-the workers have made every thumbnail and preview, so every file endpoint has something to serve.
+and the folders of CLIENT_A and CLIENT_B carry a finished BRIGHTNESS analysis. Company A also has
+a collection (the blacklist plugin's) with one enrolled person, whose photo is the astronaut.
+Setup waits until the workers have made every thumbnail and preview, so every file endpoint has
+something to serve.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -107,6 +109,8 @@ class World:
     user_ids: dict[str, str]  # by role
     clients: dict[str, httpx.Client]  # by caller; the anonymous one sends no token
     folders: dict[str, dict[str, Any]]  # by owner: the folder document with its analyses, once settled
+    collection: dict[str, Any] = field(default_factory=dict)  # company A's collection document
+    person: dict[str, Any] = field(default_factory=dict)  # the person enrolled in it, with their photo
 
     def client(self, caller: str) -> httpx.Client:
         return self.clients[caller]
@@ -142,6 +146,17 @@ class World:
         """A new folder of CLIENT_A holding one photo, for one test to delete."""
         data, files = photo_form(self.jpeg)
         return expect_status(self.client("CLIENT_A").post("/api/folders", data=data, files=files), 201)["folder_id"]
+
+    def fresh_collection(self) -> str:
+        """A new, empty collection of company A, for one test to delete."""
+        body = {"alias": f"list {uuid.uuid4().hex[:8]}", "company_id": self.company_ids["A"]}
+        return expect_status(self.client("ADMIN").post("/api/collections", json=body), 201)["collection_id"]
+
+    def enrol(self) -> dict[str, Any]:
+        """A new person in company A's collection, the astronaut photo enrolled: the person document."""
+        data, files = photo_form(self.jpeg)
+        path = f"/api/collections/{self.collection['collection_id']}/persons"
+        return expect_status(self.client("ADMIN").post(path, data=data, files=files), 201)
 
     def log_in(self, account: Account) -> dict[str, Any]:
         """A new session of `account`: the tokens POST /api/authorize/auth answers."""
@@ -195,6 +210,9 @@ def build_world(live: LiveAppliance, jpeg: bytes, shots_zip: bytes) -> World:
         )
         world.user_ids[account.role] = expect_status(created, 201)["user_id"]
         world.clients[account.role] = live.client(world.log_in(account)["access_token"])
+    collection = {"alias": "watch list", "company_id": world.company_ids["A"]}
+    world.collection = expect_status(admin.post("/api/collections", json=collection), 201)
+    world.person = world.enrol()
 
     for owner in FOLDER_OWNERS:
         data, files = photo_form(jpeg)

@@ -1,4 +1,4 @@
-"""A webhook receiver for tests: a real HTTP server on 127.0.0.1 that records every POST."""
+"""A webhook receiver for tests: a real HTTP server (on 127.0.0.1 by default) that records every POST."""
 
 from __future__ import annotations
 
@@ -17,15 +17,18 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    #: The sender's IP address.
+    client: str
 
     def json(self) -> Any:
         return json.loads(self.body)
 
 
 class WebhookReceiver:
-    """Answers every POST with `status` (a 3xx points elsewhere) and records it."""
+    """Answers every POST with `status` (a 3xx points elsewhere) and records it; listens on
+    `address` (another address than loopback where the sender runs in another network namespace)."""
 
-    def __init__(self) -> None:
+    def __init__(self, address: str = "127.0.0.1") -> None:
         self.status = 200
         self.received: list[Received] = []
         self._lock = threading.Lock()
@@ -35,7 +38,9 @@ class WebhookReceiver:
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with receiver._lock:
-                    receiver.received.append(Received(self.path, dict(self.headers.items()), body))
+                    receiver.received.append(
+                        Received(self.path, dict(self.headers.items()), body, self.client_address[0])
+                    )
                 self.send_response(receiver.status)
                 if 300 <= receiver.status < 400:
                     self.send_header("Location", "/elsewhere")
@@ -45,7 +50,7 @@ class WebhookReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # keep test output quiet
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer((address, 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def url(self, path: str = "/hook") -> str:

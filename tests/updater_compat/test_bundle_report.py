@@ -19,6 +19,7 @@ from appliance.api.app import create_app
 from appliance.ops.settings import Settings
 from appliance.runtime import ModelStore
 from appliance.store import open_store
+from tests.support.schema import LATEST_SCHEMA
 
 
 def _model(models_dir: Path, name: str, version: str) -> None:
@@ -99,7 +100,7 @@ def test_api_version_shows_the_active_bundle_and_every_host(tmp_path):
 
     with TestClient(create_app(settings)) as client:  # the API reports its host when it starts
         version = client.get("/api/version").json()
-    assert version["schema"] == "0002_hosts"
+    assert version["schema"] == LATEST_SCHEMA
     assert version["bundle"]["bundle_id"] == "models-7" and version["bundle"]["bundle_version"] == 7
     assert version["bundle"]["models"] == {"det": "1.0.0", "emb": "2.0"}
     assert {m["name"]: m["version"] for m in version["models"]} == {"det": "1.0.0", "emb": "2.0"}

@@ -14,10 +14,25 @@ from appliance.queue.context import WorkerContext, install_context
 from appliance.queue.tasks import run_analysis
 from appliance.runtime import ModelRuntime
 from appliance.sdk import AnalysisContext, AnalysisRequest, FaceModelsUnavailable, FaceTrack, Outcome, Resolution
+from appliance.sdk import context as sdk_context
 from appliance.sdk.testing import media_input, run_analyzer, spec_from_plugin
 from appliance.vision import VisionService
 from tests.queue.conftest import add_analysis, add_folder, add_media, build_context, settings_for
 from tests.vision import faces_plugin
+
+
+@pytest.fixture
+def decodings(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The media the analysis contexts decode, one entry per decoding."""
+    seen: list[Path] = []
+    real = sdk_context.iter_frames_rgb
+
+    def counted(path: Path, *args: object) -> object:
+        seen.append(path)
+        return real(path, *args)
+
+    monkeypatch.setattr(sdk_context, "iter_frames_rgb", counted)
+    return seen
 
 
 def test_a_context_without_face_models_says_how_to_get_them(samples: dict[str, Path]) -> None:
@@ -25,15 +40,20 @@ def test_a_context_without_face_models_says_how_to_get_them(samples: dict[str, P
         AnalysisContext().faces(media_input(samples["jpeg"]))
 
 
-def test_two_analyses_of_one_media_decode_and_embed_it_once(runtime: ModelRuntime, samples: dict[str, Path]) -> None:
+def test_two_analyses_of_one_media_decode_and_embed_it_once(
+    runtime: ModelRuntime, samples: dict[str, Path], decodings: list[Path]
+) -> None:
     service = VisionService(runtime, cache_dir=None)
     media = media_input(samples["mp4"])
+    ctx = AnalysisContext(vision=service)
 
-    first = AnalysisContext(vision=service).faces(media)
+    first = ctx.faces(media)
     second = AnalysisContext(vision=service).faces(media)
+    frames = list(ctx.frames(media, max_frames=16))  # the ones the track was computed from, kept
 
     assert second is first and first.frames_with_face >= 14
-    assert (service.stats.decodes, service.stats.embeddings, service.stats.computed) == (1, 1, 1)
+    assert [f.index for f in first.frames] == [index for index, _ in frames]
+    assert decodings == [media.path] and (service.stats.embeddings, service.stats.computed) == (1, 1)
 
 
 def test_frames_the_context_decoded_are_not_decoded_again(runtime: ModelRuntime, samples: dict[str, Path]) -> None:
@@ -87,7 +107,7 @@ def test_the_worker_builds_face_models_from_its_settings(tmp_path: Path) -> None
 
 
 def test_two_worker_processes_analysing_one_media_compute_its_track_once(
-    runtime: ModelRuntime, samples: dict[str, Path], tmp_path: Path
+    runtime: ModelRuntime, samples: dict[str, Path], tmp_path: Path, decodings: list[Path]
 ) -> None:
     # two worker contexts with their own VisionService, as two processes have, over one storage
     settings = msgspec.structs.replace(settings_for(tmp_path / "data"), plugin_modules=["tests.vision.faces_plugin"])
@@ -109,7 +129,14 @@ def test_two_worker_processes_analysing_one_media_compute_its_track_once(
             assert done.results_media[0]["results_data"]["frames_with_face"] >= 14
             assert done.model_versions["blazeface-full"] == "0.6.0"
         first, second = (ctx.vision.stats for ctx in contexts if ctx.vision)
-        assert (first.decodes, first.embeddings, second.decodes, second.embeddings, second.disk_hits) == (1, 1, 0, 0, 1)
+        assert (first.computed, first.embeddings, second.computed, second.embeddings, second.disk_hits) == (
+            1,
+            1,
+            0,
+            0,
+            1,
+        )
+        assert len(decodings) == 1
 
         derived = base.storage.derived_dir(media.media_id)
         assert len(list(derived.glob("facetrack-*.npz"))) == 1

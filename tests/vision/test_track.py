@@ -27,7 +27,8 @@ def test_an_image_track_is_one_frame_with_the_face(vision: VisionService, sample
     assert track.embedding is not None and track.embedding.space == "dlib-resnet-v1"
     assert track.chip is not None and track.chip.shape == (150, 150, 3)
     assert track.reasons == ()
-    assert set(track.models) == {"blazeface-full", "facemesh", "dlib-sp5", "dlib-resnet"}
+    assert set(track.models) == {"blazeface-full", "facemesh", "iris", "dlib-sp5", "dlib-resnet"}
+    assert frame.eyes is not None and frame.eyes.lids.shape == (2, 16, 2)
 
 
 def test_a_video_track_has_faces_in_most_frames(vision: VisionService, samples: dict[str, Path]) -> None:

@@ -17,7 +17,7 @@ import pytest
 from _updater_kit import SET_1, Vendor, appliance, bump, install
 
 from appliance_updater.fsutil import sha256_file
-from appliance_updater.install import Updater
+from appliance_updater.install import MANIFESTS_DIR, Updater
 
 RUNS = int(os.environ.get("UPDATER_CRASH_RUNS", "100"))
 DRIVER = Path(__file__).with_name("_updater_crash_driver.py")
@@ -30,9 +30,12 @@ def _consistent(up: Updater) -> dict:
     active = up.active_models()
     assert active in (OLD, NEW), f"a mix of model sets is active: {active}"
     assert not up.journal_path.exists()
-    leftovers = [p for p in up.models_root.rglob(".*") if p != up.marker_path]
-    assert not leftovers, "leftover staging or temporary links"
+    manifests = up.models_root / MANIFESTS_DIR
+    leftovers = [p for p in up.models_root.rglob(".*") if p not in (up.marker_path, manifests)]
+    assert not leftovers, "leftover staging, temporary links or temporary files"
     marker = json.loads(up.marker_path.read_text())  # the active bundle, always the one whose models are active
+    kept = manifests / f"{marker['manifest_sha256']}.json"  # and its manifest is kept
+    assert sha256_file(kept)[0] == marker["manifest_sha256"]
     assert marker["models"] == active
     assert marker["bundle_id"] == ("models-2" if active == NEW else "models-1")
     for name, version in active.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tarfile
@@ -50,13 +51,16 @@ def test_install_writes_the_documented_layout(up):
     data = (root / "mesh" / "1.0.0" / "mesh.tflite").read_bytes()
     assert data == content("mesh", "1.0.0", "mesh.tflite", 4000)
     assert oct((root / "mesh" / "1.0.0" / "mesh.tflite").stat().st_mode & 0o777) == "0o644"
-    assert [p.name for p in root.rglob(".*")] == [".bundle.json"]
+    assert sorted(p.name for p in root.rglob(".*")) == [".bundle.json", ".manifests"]
     marker = json.loads((root / ".bundle.json").read_text())
     assert marker["format"] == 1 and marker["bundle_id"] == "models-1" and marker["bundle_version"] == 1
     assert marker["models"] == {"det": "1.0.0", "mesh": "1.0.0", "emb": "1.0.0"}
     assert oct((root / ".bundle.json").stat().st_mode & 0o777) == "0o644"
     state = up.load_state()
     assert marker["manifest_sha256"] == state["bundle"]["manifest_sha256"]
+    kept = root / ".manifests" / f"{marker['manifest_sha256']}.json"  # the exact manifest, for the appliance
+    assert hashlib.sha256(kept.read_bytes()).hexdigest() == marker["manifest_sha256"]
+    assert [p.name for p in (root / ".manifests").iterdir()] == [kept.name]
     assert state["bundle"]["version"] == 1 and state["models"]["emb"] == "1.0.0"
     assert [e["event"] for e in up.history()] == ["init", "installed"]
 
@@ -116,6 +120,23 @@ def test_tampered_file_is_refused(up, vendor, tmp_path):
 
     _refused_unchanged(up, rewrite(bundle, tmp_path / "t.tar", tamper), InstallFailed, "sha256.*tampered")
     assert up.history()[-1]["event"] == "install refused"
+
+
+def test_a_refused_first_bundle_leaves_the_store_empty(tmp_path, vendor):
+    """Models staged before the tampered file are removed with their model directories: readers
+    would list an empty directory as a model without an active version."""
+    fresh = appliance(tmp_path / "fresh", vendor)
+
+    def tamper(entries):
+        i = _member(entries, "emb.dat")  # after det and mesh in the bundle
+        info, data = entries[i]
+        entries[i] = (info, bytes([data[0] ^ 1]) + data[1:])
+        return entries
+
+    bundle = rewrite(vendor.bundle(SET_1, 1), tmp_path / "t.tar", tamper)
+    with pytest.raises(InstallFailed, match="sha256.*tampered"):
+        install(fresh, bundle)
+    assert list(fresh.models_root.iterdir()) == []
 
 
 def test_oversize_file_is_refused(up, vendor, tmp_path):
@@ -299,7 +320,7 @@ def test_a_crash_at_each_point_leaves_one_whole_set(tmp_path, vendor, point, exp
     want = old if expected == "old" else {"det": "1.1.0", "emb": "1.1.0", "mesh": "1.1.0"}
     assert fresh.active_models() == want
     assert not fresh.journal_path.exists()
-    assert [p.name for p in up.models_root.rglob(".*")] == [".bundle.json"]
+    assert sorted(p.name for p in up.models_root.rglob(".*")) == [".bundle.json", ".manifests"]
     assert fresh.read_marker()["models"] == want  # the marker names the bundle whose models are active
     assert fresh.read_marker()["bundle_id"] == ("models-1" if expected == "old" else "models-2")
     if expected == "old":

@@ -10,7 +10,7 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from appliance.api import folder_service
-from appliance.api.common import change_meta, check_paging, found, page, split_csv
+from appliance.api.common import change_meta, check_paging, found, meta_condition, page, split_csv
 from appliance.api.schemas import AnalysesIn
 from appliance.api.security import CurrentUser
 from appliance.api.services import Services
@@ -20,7 +20,7 @@ from appliance.domain.entities import Folder
 from appliance.domain.enums import AnalysisState, FolderStatus, Resolution
 from appliance.domain.errors import AppError, ErrorCode
 from appliance.queue.cleanup import delete_folder_and_files
-from appliance.store.protocol import AnalysisFilter, FolderFilter, MetaCondition
+from appliance.store.protocol import AnalysisFilter, FolderFilter
 from appliance.wire import analysis_to_wire, folder_to_wire, media_to_wire
 
 _SORTINGS = {
@@ -28,14 +28,6 @@ _SORTINGS = {
     for field in ("time_created", "time_updated")
     for direction in ("asc", "desc")
 }
-
-
-def _meta_condition(text: str) -> MetaCondition:
-    for op in ("==", "!="):
-        key, sep, value = text.partition(op)
-        if sep and key.strip():
-            return MetaCondition(key=key.strip(), op=op, value=value)  # type: ignore[arg-type]
-    raise AppError(ErrorCode.INVALID_VALUE, f"meta_data filter must be key==value or key!=value, got {text!r}")
 
 
 def _time(value: float | None) -> datetime | None:
@@ -135,7 +127,7 @@ class FolderController(Controller):
             time_created_max=_time(time_created_max),
             time_updated_min=_time(time_updated_min),
             time_updated_max=_time(time_updated_max),
-            meta_data=[_meta_condition(m) for m in meta_data or []],
+            meta_data=[meta_condition(m) for m in meta_data or []],
             sort_field=_SORTINGS[sorting][0],  # type: ignore[arg-type]
             sort_desc=_SORTINGS[sorting][1],
             offset=offset,

@@ -8,14 +8,13 @@ every document the API returns). Nothing is reachable by a guessable public path
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import File
 
-from appliance.api.common import change_meta, found, split_csv
+from appliance.api.common import change_meta, found, send_file, split_csv
 from appliance.api.security import CurrentUser, provide_user
 from appliance.api.services import Services
 from appliance.domain import policy
@@ -44,12 +43,6 @@ def authorise_file(request: Request, services: Services, folder_of: Callable[[],
     found(folder, lambda f: policy.can_read_folder(user, f), "file")
 
 
-def _send(path: Path, media_type: str) -> File:
-    if not path.is_file():
-        raise AppError(ErrorCode.NOT_EXIST, "file not found")
-    return File(path=path, media_type=media_type, headers={"Cache-Control": "private, max-age=300"})
-
-
 class MediaController(Controller):
     path = "/api/media"
     tags = ["media"]
@@ -74,17 +67,17 @@ class MediaController(Controller):
     @get("/{media_id:str}/file", sync_to_thread=True, summary="The uploaded file (signed URL or token)")
     def file(self, request: Request, services: Services, media_id: FromPath[str]) -> File:
         media = self._media_for_file(request, services, media_id)
-        return _send(services.storage.path_for(media.sha256, media.extension), media.mime_type)
+        return send_file(services.storage.path_for(media.sha256, media.extension), media.mime_type)
 
     @get("/{media_id:str}/thumbnail", sync_to_thread=True, summary="JPEG thumbnail (signed URL or token)")
     def thumbnail(self, request: Request, services: Services, media_id: FromPath[str]) -> File:
         self._media_for_file(request, services, media_id)
-        return _send(services.storage.thumbnail_path(media_id), "image/jpeg")
+        return send_file(services.storage.thumbnail_path(media_id), "image/jpeg")
 
     @get("/{media_id:str}/preview", sync_to_thread=True, summary="MP4 preview of a shot set (signed URL or token)")
     def preview(self, request: Request, services: Services, media_id: FromPath[str]) -> File:
         self._media_for_file(request, services, media_id)
-        return _send(services.storage.preview_path(media_id), "video/mp4")
+        return send_file(services.storage.preview_path(media_id), "video/mp4")
 
     @get("/{media_id:str}/meta_data", sync_to_thread=True)
     def get_meta(self, services: Services, user: CurrentUser, media_id: FromPath[str]) -> dict[str, Any]:
@@ -145,4 +138,4 @@ class AnalysisImageController(Controller):
         }
         if name not in known:
             raise AppError(ErrorCode.NOT_EXIST, "image not found")
-        return _send(services.storage.output_dir(media_id) / analysis_id / f"{name}.jpg", "image/jpeg")
+        return send_file(services.storage.output_dir(media_id) / analysis_id / f"{name}.jpg", "image/jpeg")

@@ -3,7 +3,8 @@
 Media: photos and videos tagged `photo_selfie`, `photo_id_front` or `video_selfie*` (never
 `photo_id_back`), at least two. Every media's face track gives the embedding of its best frame's
 face; every pair of media is compared, and each distance becomes a confidence through the
-calibrated mapping of `calibration.py`. Results, in the Oz shape:
+SDK's calibrated mapping (`appliance.sdk.calibration_for`, which COLLECTION reports too).
+Results, in the Oz shape:
 
 - `results_data.min_confidence` / `max_confidence`: the least and most similar pairs; the
   decision uses `min_confidence` (every pair must match);
@@ -45,10 +46,10 @@ from appliance.sdk import (
     Outcome,
     OutputImage,
     Resolution,
+    calibration_for,
     distance,
     hookimpl,
 )
-from appliance_plugin_biometry.calibration import calibration_for
 
 __version__ = "0.1.0"
 
@@ -58,7 +59,6 @@ MEDIA_RULE = MediaRule(
     excluded_tags=frozenset({"photo_id_back"}),
     min_count=2,
 )
-UNUSABLE = frozenset({FaceReason.NO_FACE, FaceReason.FACE_TOO_SMALL})
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +68,7 @@ class _Face:
 
     @property
     def usable(self) -> bool:
-        return self.track.embedding is not None and not UNUSABLE.intersection(self.track.reasons)
+        return self.track.comparable
 
 
 def _jpeg(rgb: np.ndarray) -> bytes:
@@ -92,7 +92,10 @@ def _media_result(face: _Face) -> MediaResult:
 
 class BiometryAnalyzer:
     def analyze(self, request: AnalysisRequest, ctx: AnalysisContext) -> Outcome:
-        faces = [_Face(media, ctx.faces(media)) for media in request.media]
+        # Photos first: nobody else needs their tracks, while another worker may be computing a
+        # video's for its own analysis of it (QUALITY), which this one then reads instead of redoing.
+        tracks = {m.media_id: ctx.faces(m) for m in sorted(request.media, key=lambda m: m.kind is not MediaKind.IMAGE)}
+        faces = [_Face(media, tracks[media.media_id]) for media in request.media]
         models = {name: version for face in faces for name, version in face.track.models.items()}
         results = tuple(_media_result(face) for face in faces)
         usable = [face for face in faces if face.usable]

@@ -41,7 +41,7 @@ from appliance.sdk import (
 
 from .best_shot import best_shot
 from .fusion import assess
-from .gestures import GestureSettings, check_gestures, gesture_sampling, requested_gestures
+from .gestures import GESTURE_TAGS, GestureSettings, check_gestures, gesture_sampling, requested_gestures
 from .reasons import ReasonSettings, quality_reasons
 
 __version__ = "0.1.0"
@@ -59,10 +59,11 @@ def _assess_media(
 ) -> tuple[MediaResult, bool, dict[str, str]]:
     """One media's result, whether it passes, and the models its verdict used."""
     gesture_settings = GestureSettings.from_params(request.params)
-    gestures_asked = requested_gestures(media.tags) and media.kind is not MediaKind.IMAGE
-    max_frames = gesture_sampling(media, gesture_settings) if gestures_asked else 16
-    frames = dict(ctx.frames(media, max_frames))  # decoded first, so the face track reuses them
-    track = ctx.faces(media, max_frames)
+    # a gesture needs the dense track; `video_selfie_blank` (a passive selfie) asks for none
+    moves = [tag for tag in requested_gestures(media.tags) if GESTURE_TAGS[tag] != "blank"]
+    max_frames = gesture_sampling(media, gesture_settings) if moves and media.kind is not MediaKind.IMAGE else 16
+    track = ctx.faces(media, max_frames)  # first: computed here, its frames are decoded once, for both
+    frames = dict(ctx.frames(media, max_frames))
     passive = assess(
         ctx, media, track, threshold=request.thresholds["liveness"], use_models=bool(request.params["use_pad_models"])
     )

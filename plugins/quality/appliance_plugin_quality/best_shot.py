@@ -30,7 +30,7 @@ import numpy as np
 
 from appliance.sdk import FaceTrack, OutputImage
 
-from .gestures import measure_points
+from .gestures import measure_points, openness
 
 __all__ = ["BEST_SHOT_NAME", "BestShot", "best_shot", "choose_best_frame", "face_crop_jpeg"]
 
@@ -78,13 +78,15 @@ def choose_best_frame(track: FaceTrack) -> BestShot | None:
         return None
     sharpest = max(f.quality.sharpness for _, f in candidates if f.quality) or 1.0
     widest = max(f.quality.width_px for _, f in candidates if f.quality) or 1.0
-    ears: dict[int, float] = {}
+    eyes: dict[int, float] = {}
     yaws: dict[int, float] = {}
     for position, frame in candidates:
         if frame.landmarks is not None and frame.landmarks.presence >= 0.5:
-            yaw, _, ear, *_ = measure_points(frame.landmarks.points)
-            ears[position], yaws[position] = ear, yaw
-    open_ear = float(np.percentile(list(ears.values()), 90)) if ears else 0.0
+            yaws[position] = measure_points(frame.landmarks.points)[0]
+            both = openness(frame)
+            if both is not None:
+                eyes[position] = min(both)
+    open_eyes = float(np.percentile(list(eyes.values()), 90)) if eyes else 0.0
     best: BestShot | None = None
     for position, frame in candidates:
         quality, face = frame.quality, frame.face
@@ -96,7 +98,7 @@ def choose_best_frame(track: FaceTrack) -> BestShot | None:
             "sharpness": min(1.0, quality.sharpness / sharpest),
             "pose": math.cos(math.radians(min(abs(yaw), 90.0))) ** 2
             * math.cos(math.radians(min(abs(pitch), 90.0))) ** 2,
-            "eyes_open": min(1.0, ears[position] / open_ear) if position in ears and open_ear > 0 else 0.5,
+            "eyes_open": min(1.0, eyes[position] / open_eyes) if position in eyes and open_eyes > 0 else 0.5,
             "size": min(1.0, quality.width_px / widest),
             "exposure": max(0.0, 1.0 - abs(quality.brightness - 128.0) / 128.0),
             "detection": float(quality.score),

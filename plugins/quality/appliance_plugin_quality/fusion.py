@@ -1,7 +1,7 @@
 """Passive liveness of one media: the PAD model slot and the model-free signals, fused.
 
-    frames = dict(ctx.frames(media, max_frames))      # first, so that ctx.faces reuses the decode
-    track = ctx.faces(media, max_frames)
+    track = ctx.faces(media, max_frames)                # first: the frames it decodes are kept
+    frames = dict(ctx.frames(media, max_frames))
     passive = assess(ctx, media, track, threshold=ctx.thresholds.get("liveness", 0.5))
     passive.confidence_spoofing, passive.is_attack, passive.to_dict()
 

@@ -1,4 +1,4 @@
-"""Active gestures from FaceMesh landmarks: head turns, nods, smile, blink and scan.
+"""Active gestures from FaceMesh landmarks and eyelid contours: head turns, nods, smile, blink and scan.
 
 Pure functions over a `FaceTrack`, so they are testable without the analyzer. Every measure is
 taken per sampled frame from the primary face's 468 FaceMesh points (frames whose FaceMesh
@@ -15,9 +15,10 @@ reason, MULTIPLE_FACES or FACE_TOO_SMALL: a gesture counts only where one usable
   head tilts down. Both points are rigid (neither moves with the mouth or the brows, unlike the
   lips and the chin). Its neutral value differs from face to face, so checks use its change from
   the track's median.
-- EAR (eye aspect ratio): for each eye, the mean of two lid-to-lid distances over the eye's
-  width (points 160-144, 158-153 over 33-133 and 385-380, 387-373 over 362-263), averaged over
-  both eyes.
+- eye openness: for each eye, the gap between the lids over the eye's width, from the eyelid
+  contours of the iris landmark model (`frame.eyes`, `eye_openness` in the SDK). FaceMesh's own
+  lid points follow the face's shape rather than the lid and barely move in a blink, so the
+  blink check needs the eye model; without it the check fails with `no_eye_landmarks`.
 - mouth width: corner to corner (61-291) over the outer eye-corner distance (33-263); mouth
   opening: inner lips (13-14) over the same; corner lift: how far the mouth corners sit above the
   inner lips' midpoint, over the same.
@@ -35,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from appliance.sdk import FaceTrack, MediaInput, MediaKind
+from appliance.sdk import FaceTrack, MediaInput, MediaKind, TrackFrame, eye_openness
 
 __all__ = [
     "GESTURE_TAGS",
@@ -47,6 +48,7 @@ __all__ = [
     "gesture_sampling",
     "measure_points",
     "measure_track",
+    "openness",
     "requested_gestures",
 ]
 
@@ -66,8 +68,6 @@ GESTURE_TAGS: dict[str, str] = {
 _NOSE_TIP, _FACE_LEFT_EDGE, _FACE_RIGHT_EDGE = 1, 234, 454
 _EYE_OUTER_A, _EYE_OUTER_B = 33, 263
 _NOSE_BRIDGE, _UNDER_NOSE = 168, 2
-_EYE_A = (33, 133, (160, 144), (158, 153))
-_EYE_B = (362, 263, (385, 380), (387, 373))
 _MOUTH_CORNERS = (61, 291)
 _INNER_LIPS = (13, 14)
 
@@ -89,10 +89,16 @@ class GestureSettings:
     smile_lift: float = 0.03
     #: ... and the mouth not wide open (opening / width below this: a yawn or a shout is no smile).
     smile_max_open: float = 0.45
-    #: eyes: EAR drops below this fraction of its open baseline (90th percentile of the track)...
-    blink_ratio: float = 0.8
-    #: ... from a frame at or above this fraction, and recovers to it later.
-    blink_open: float = 0.9
+    #: eyes: both eyes close to at most this fraction of how open they are (the median) within
+    #: `blink_window_s` before AND within it after: the lids drop and rise again (a blink), they do
+    #: not stay low (a downward look)...
+    blink_ratio: float = 0.65
+    #: ... and to at most this fraction of their open baseline (the 90th percentile over the track).
+    blink_closed: float = 0.6
+    #: The window on each side, in seconds at `sample_fps`.
+    blink_window_s: float = 1.0
+    #: eyes: frames with |yaw| above this are left out (the far eye is hidden).
+    blink_max_yaw_deg: float = 45.0
     #: left/right/down/high/smile: the gesture holds for at least this many consecutive sampled
     #: frames (at `sample_fps`, 2 frames are about 0.1 s: a one-frame landmark glitch is no gesture).
     hold_frames: int = 2
@@ -134,7 +140,8 @@ class FaceMeasures:
     index: int
     yaw: float
     pitch: float
-    ear: float
+    #: Openness of the eye on the image's left and of the other (`eye_openness`), None without eyelid contours.
+    eyes: tuple[float, float] | None
     mouth_width: float
     mouth_open: float
     mouth_lift: float
@@ -202,16 +209,16 @@ def _dist(points: np.ndarray, a: int, b: int) -> float:
     return float(np.linalg.norm(points[a, :2] - points[b, :2]))
 
 
-def _ear(points: np.ndarray, eye: tuple[int, int, tuple[int, int], tuple[int, int]]) -> float:
-    corner_a, corner_b, (top1, bottom1), (top2, bottom2) = eye
-    width = _dist(points, corner_a, corner_b)
-    if width <= 1e-6:
-        return 0.0
-    return (_dist(points, top1, bottom1) + _dist(points, top2, bottom2)) / (2.0 * width)
+def openness(frame: TrackFrame) -> tuple[float, float] | None:
+    """How open each eye of the frame's primary face is, None without eyelid contours."""
+    if frame.eyes is None:
+        return None
+    left, right = (eye_openness(lids) for lids in frame.eyes.lids)
+    return left, right
 
 
-def measure_points(points: np.ndarray) -> tuple[float, float, float, float, float, float]:
-    """(yaw, pitch, ear, mouth_width, mouth_open, mouth_lift) of one face's FaceMesh points."""
+def measure_points(points: np.ndarray) -> tuple[float, float, float, float, float]:
+    """(yaw, pitch, mouth_width, mouth_open, mouth_lift) of one face's FaceMesh points."""
     p = np.asarray(points, dtype=np.float64)
     left, right = p[_FACE_LEFT_EDGE, 0], p[_FACE_RIGHT_EDGE, 0]
     span = right - left
@@ -220,13 +227,12 @@ def measure_points(points: np.ndarray) -> tuple[float, float, float, float, floa
     ridge = p[_UNDER_NOSE] - p[_NOSE_BRIDGE]
     pitch = math.degrees(math.atan2(float(ridge[2]), float(math.hypot(ridge[0], ridge[1]))))
     eye_distance = max(_dist(p, _EYE_OUTER_A, _EYE_OUTER_B), 1e-6)
-    ear = (_ear(p, _EYE_A) + _ear(p, _EYE_B)) / 2.0
     mouth_width = _dist(p, *_MOUTH_CORNERS) / eye_distance
     mouth_open = _dist(p, *_INNER_LIPS) / eye_distance
     lips_mid = (p[_INNER_LIPS[0], 1] + p[_INNER_LIPS[1], 1]) / 2.0
     corners = (p[_MOUTH_CORNERS[0], 1] + p[_MOUTH_CORNERS[1], 1]) / 2.0
     mouth_lift = float((lips_mid - corners) / eye_distance)
-    return yaw, pitch, ear, mouth_width, mouth_open, mouth_lift
+    return yaw, pitch, mouth_width, mouth_open, mouth_lift
 
 
 def measure_track(track: FaceTrack, settings: GestureSettings | None = None) -> list[FaceMeasures]:
@@ -239,12 +245,13 @@ def measure_track(track: FaceTrack, settings: GestureSettings | None = None) -> 
             continue
         if frame.reasons:  # several faces, or a face too small: whose gesture it is, is unclear
             continue
-        yaw, pitch, ear, width, opening, lift = measure_points(landmarks.points)
+        yaw, pitch, width, opening, lift = measure_points(landmarks.points)
         if settings.mirrored:
             yaw = -yaw
         x0, _, x1, _ = face.box
+        eyes = openness(frame)
         measures.append(
-            FaceMeasures(position, frame.index, yaw, pitch, ear, width, opening, lift, (x0 + x1) / 2, x1 - x0)
+            FaceMeasures(position, frame.index, yaw, pitch, eyes, width, opening, lift, (x0 + x1) / 2, x1 - x0)
         )
     return measures
 
@@ -357,35 +364,46 @@ def _smile(measures: list[FaceMeasures], s: GestureSettings) -> tuple[str | None
 
 
 def _eyes(measures: list[FaceMeasures], s: GestureSettings) -> tuple[str | None, dict[str, Any]]:
-    frontal = [m for m in measures if abs(m.yaw) <= s.frontal_deg]
-    if len(frontal) < 3:
-        return "too_few_frames", {"frontal_frames": len(frontal)}
-    baseline = float(np.percentile([m.ear for m in frontal], 90))
-    ratios = [m.ear / baseline if baseline > 0 else 1.0 for m in frontal]
-    indices = [m.index for m in frontal]
-    lowest = int(np.argmin(ratios))
+    """A blink: both eyes close and open again.
+
+    Each eye's openness is taken relative to its open baseline (90th percentile over the frames);
+    a frame's value is the MORE open eye's, so a wink is no blink. A frame is a blink when its value
+    is at most `blink_closed`, and at most `blink_ratio` times the median value within
+    `blink_window_s` before it and the median within it after it. A downward look lowers the lids
+    for as long as it lasts, so the medians around it are low too and it is no blink; a blink at
+    the very start or end of the media has no window on one side and does not count.
+    """
+    if not any(m.eyes is not None for m in measures):
+        return "no_eye_landmarks", {}
+    usable = [m for m in measures if m.eyes is not None and abs(m.yaw) <= s.blink_max_yaw_deg]
+    if len(usable) < 3:
+        return "too_few_frames", {"frames_with_eyes": len(usable)}
+    per_eye = np.array([m.eyes for m in usable], dtype=np.float64)
+    baseline = np.maximum(np.percentile(per_eye, 90, axis=0), 1e-6)
+    value = (per_eye / baseline).max(axis=1)
+    indices = [m.index for m in usable]
+    window = max(1, round(s.blink_window_s * s.sample_fps))
+    lowest = int(np.argmin(value))
     values: dict[str, Any] = {
-        "open_ear": _r(baseline),
-        "min_ear_ratio": _r(ratios[lowest]),
-        "min_ear_frame": indices[lowest],
-        "closed_threshold": s.blink_ratio,
-        "open_threshold": s.blink_open,
+        "open_baseline": [_r(b) for b in baseline],
+        "min_open_ratio": _r(value[lowest]),
+        "min_open_frame": indices[lowest],
+        "closed_threshold": s.blink_closed,
+        "drop_ratio": s.blink_ratio,
     }
-    if ratios[lowest] > s.blink_ratio:
+    closed = [j for j in range(len(value)) if value[j] <= s.blink_closed]
+    if not closed:
         return "not_reached", values
-    # open -> closed -> open again, in this order
-    for j, ratio in enumerate(ratios):
-        if ratio > s.blink_ratio:
+    dropped = []
+    for j in closed:
+        before, after = value[max(0, j - window) : j], value[j + 1 : j + 1 + window]
+        if not len(before) or value[j] > s.blink_ratio * float(np.median(before)):
             continue
-        before = [i for i in range(j) if ratios[i] >= s.blink_open]
-        after = [k for k in range(j + 1, len(ratios)) if ratios[k] >= s.blink_open]
-        if before and after:
-            values.update(open_frame=indices[before[-1]], closed_frame=indices[j], reopen_frame=indices[after[0]])
+        dropped.append(j)
+        if len(after) and value[j] <= s.blink_ratio * float(np.median(after)):
+            values.update(closed_frame=indices[j], drop=_r(value[j] / min(np.median(before), np.median(after))))
             return None, values
-    closed = [j for j, ratio in enumerate(ratios) if ratio <= s.blink_ratio]
-    if not any(ratios[i] >= s.blink_open for i in range(closed[-1])):
-        return "no_neutral_frame", values
-    return "no_recovery", values
+    return ("no_recovery" if dropped else "no_neutral_frame"), values
 
 
 def _scan(measures: list[FaceMeasures], s: GestureSettings) -> tuple[str | None, dict[str, Any]]:

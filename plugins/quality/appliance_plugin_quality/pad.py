@@ -104,21 +104,19 @@ def _param(params: Mapping[str, Any], key: str, default: Any) -> Any:
     return default if value is None else value
 
 
-def crop_face(
-    rgb: np.ndarray,
-    box: Sequence[float],
-    params: Mapping[str, Any],
-    jitter: tuple[float, float, float] = (0.0, 0.0, 1.0),
-) -> np.ndarray:
-    """The model's square face crop (RGB uint8, input_size), as the card's params describe it."""
+def _mapped_box(box: Sequence[float], params: Mapping[str, Any]) -> tuple[float, float, float, float]:
+    """(centre x, centre y, width, height) of the appliance's face box mapped to the model's box geometry."""
     x0, y0, x1, y1 = (float(v) for v in box)
     w, h = max(x1 - x0, 1.0), max(y1 - y0, 1.0)
     mapping = _param(params, "box", {}) or {}
+    scale = float(mapping.get("scale", 1.0))
     cx = (x0 + x1) / 2 + float(mapping.get("shift_x", 0.0)) * w
     cy = (y0 + y1) / 2 + float(mapping.get("shift_y", 0.0)) * h
-    side = max(w, h) * float(mapping.get("scale", 1.0)) * float(_param(params, "crop_scale", 1.5))
-    dx, dy, ds = jitter
-    cx, cy, side = cx + dx * side, cy + dy * side, side * ds
+    return cx, cy, w * float(mapping.get("scale_w", scale)), h * float(mapping.get("scale_h", scale))
+
+
+def _square_region(rgb: np.ndarray, cx: float, cy: float, side: float, params: Mapping[str, Any]) -> np.ndarray:
+    """A square of `side` centred on (cx, cy), filled past the frame as the card's `border` says."""
     left, top = round(cx - side / 2), round(cy - side / 2)
     size = max(round(side), 2)
     height, width = rgb.shape[:2]
@@ -130,10 +128,38 @@ def crop_face(
         if border == cv2.BORDER_REFLECT_101 and pad >= min(height, width):
             border = cv2.BORDER_REPLICATE
         source = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, border, value=(0, 0, 0))
-    crop = source[top + pad : top + pad + size, left + pad : left + pad + size]
+    return source[top + pad : top + pad + size, left + pad : left + pad + size]
+
+
+def _inside_region(rgb: np.ndarray, cx: float, cy: float, w: float, h: float, scale: float) -> np.ndarray:
+    """The box scaled by `scale` (less where the frame is too small for it), moved inside the frame."""
+    height, width = rgb.shape[:2]
+    scale = min(scale, (height - 1) / h, (width - 1) / w)
+    half_w, half_h = w * scale / 2, h * scale / 2
+    left = min(max(cx - half_w, 0.0), width - 1 - 2 * half_w)
+    top = min(max(cy - half_h, 0.0), height - 1 - 2 * half_h)
+    return rgb[int(top) : int(top + 2 * half_h) + 1, int(left) : int(left + 2 * half_w) + 1]
+
+
+def crop_face(
+    rgb: np.ndarray,
+    box: Sequence[float],
+    params: Mapping[str, Any],
+    jitter: tuple[float, float, float] = (0.0, 0.0, 1.0),
+) -> np.ndarray:
+    """The model's face crop (RGB uint8, input_size), as the card's params describe it: a square
+    (`crop: square`, the default) or the box's own shape kept inside the frame (`crop: box_inside`)."""
+    cx, cy, w, h = _mapped_box(box, params)
+    crop_scale = float(_param(params, "crop_scale", 1.5))
+    dx, dy, ds = jitter
+    if _param(params, "crop", "square") == "box_inside":
+        region = _inside_region(rgb, cx + dx * w * crop_scale, cy + dy * h * crop_scale, w, h, crop_scale * ds)
+    else:
+        side = max(w, h) * crop_scale
+        region = _square_region(rgb, cx + dx * side, cy + dy * side, side * ds, params)
     out_w, out_h = (int(v) for v in _param(params, "input_size", [128, 128]))
-    shrinking = size > max(out_w, out_h)
-    return cv2.resize(crop, (out_w, out_h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LANCZOS4)
+    shrinking = max(region.shape[:2]) > max(out_w, out_h)
+    return cv2.resize(region, (out_w, out_h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LANCZOS4)
 
 
 def prepare(crops: Sequence[np.ndarray], params: Mapping[str, Any]) -> np.ndarray:

@@ -41,8 +41,9 @@ class Signal:
 
 
 def _logistic(x: float, centre: float, width: float) -> float:
-    """0.5 at `centre`, rising towards 1 as x grows (falls when width < 0)."""
-    return 1.0 / (1.0 + math.exp(-(x - centre) / width))
+    """0.5 at `centre`, rising towards 1 as x grows (falls when width < 0); 0 or 1 far from it
+    (a stage clip's shot cuts make micro-motion thousands of times the live range)."""
+    return 1.0 / (1.0 + math.exp(min(700.0, max(-700.0, -(x - centre) / width))))
 
 
 def _face_gray(rgb: np.ndarray, box: Sequence[float], size: int, scale: float = 0.8) -> np.ndarray | None:

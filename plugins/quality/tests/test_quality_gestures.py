@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import zipfile
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from appliance_plugin_quality.gestures import (
 from skimage import data
 
 from appliance.sdk import AnalysisContext, FaceTrack, MediaKind
-from appliance.sdk.testing import default_models, media_input, vision_service
+from appliance.sdk.testing import default_models, media_input, paint_eyes_shut, vision_service
 
 #: The astronaut's face centre x in skimage's 512 x 512 photo (face box about 175-265).
 _FACE_CX = 220.0
@@ -159,3 +160,43 @@ def test_a_zip_shot_set_is_checked_like_a_video(tmp_path: Path, quality_models: 
     results = check_gestures(tags, track, kind)
     assert results["video_selfie_right"].passed is True
     assert results["video_selfie_left"].passed is False
+
+
+def _shut_eyes(rgb: np.ndarray, models: Path, folder: Path) -> np.ndarray:
+    photo = folder / "photo.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    (frame,) = _track(photo, [], models)[0].frames
+    assert frame.eyes is not None
+    return paint_eyes_shut(rgb, frame.eyes)
+
+
+def _write_frames(path: Path, frames: list[np.ndarray]) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 15.0, (512, 512))
+    for rgb in frames:
+        writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+def test_a_blink_inside_the_video(tmp_path: Path, quality_models: Path) -> None:
+    rgb = data.astronaut()
+    shut = _shut_eyes(rgb, quality_models, tmp_path)
+    blink = _write_frames(tmp_path / "blink.avi", [rgb] * 12 + [shut] * 3 + [rgb] * 12)
+    stare = _write_frames(tmp_path / "stare.avi", [rgb] * 27)
+    closing = _write_frames(tmp_path / "closing.avi", [rgb] * 12 + [shut] * 15)
+
+    passed = check_gesture("video_selfie_eyes", _track(blink, ["video_selfie_eyes"], quality_models)[0])
+    assert passed.passed is True, passed.values
+    assert 12 <= passed.values["closed_frame"] <= 14
+    failed = check_gesture("video_selfie_eyes", _track(stare, ["video_selfie_eyes"], quality_models)[0])
+    assert (failed.passed, failed.failed_check) == (False, "not_reached")
+    failed = check_gesture("video_selfie_eyes", _track(closing, ["video_selfie_eyes"], quality_models)[0])
+    assert (failed.passed, failed.failed_check) == (False, "no_recovery")
+
+
+def test_the_blink_check_needs_eyelid_contours(tmp_path: Path, quality_models: Path) -> None:
+    rgb = data.astronaut()
+    track, _ = _track(_write_frames(tmp_path / "clip.avi", [rgb] * 20), ["video_selfie_eyes"], quality_models)
+    without_eyes = dataclasses.replace(track, frames=tuple(dataclasses.replace(f, eyes=None) for f in track.frames))
+    result = check_gesture("video_selfie_eyes", without_eyes)
+    assert (result.passed, result.failed_check) == (False, "no_eye_landmarks")

@@ -1,4 +1,8 @@
-"""The passive attack detector slot: crops as the card says, robust fusion, and MiniFASNet on real attacks."""
+"""The passive attack detector slot: crops as the card says, robust fusion, and MiniFASNet on real attacks.
+
+The real-attack test installs Silent-Face's MiniFASNet pair with the model recipe as a vendor would,
+converting the .pth weights with the recipe's PyTorch (scripts/setup-convert, which scripts/test runs
+where the shared data is)."""
 
 from __future__ import annotations
 
@@ -19,8 +23,13 @@ from appliance.sdk.testing import default_models, media_input, vision_service
 
 SHARED = Path(os.environ.get("APPLIANCE_TEST_DATA") or Path(__file__).resolve().parents[4] / "shared" / "data")
 SKIP_REASON = "shared test data directory absent (set APPLIANCE_TEST_DATA)"
-ONNX = SHARED / "models" / "minifas_best_model.onnx"
-needs_minifas = pytest.mark.skipif(not (ONNX.is_file() and (SHARED / "pad").is_dir()), reason=SKIP_REASON)
+WEIGHTS = [
+    SHARED / "models" / f
+    for f in ("silentface_2.7_80x80_MiniFASNetV2.pth", "silentface_4_0_0_80x80_MiniFASNetV1SE.pth")
+]
+needs_minifas = pytest.mark.skipif(
+    not (all(w.is_file() for w in WEIGHTS) and (SHARED / "pad").is_dir()), reason=SKIP_REASON
+)
 RECIPE = Path(__file__).resolve().parents[3] / "packaging" / "recipes" / "minifasnet.py"
 
 #: Attack types of ../shared/data/pad/spoof (SOURCES.md); the rest are screen replays.
@@ -62,6 +71,22 @@ def test_the_crop_is_a_square_around_the_box_padded_by_reflection() -> None:
     # the card's box mapping moves the centre: shift_y -0.5 of the height puts the box top in the middle
     moved = pad.crop_face(rgb, (130, 80, 170, 120), {**PARAMS, "input_size": [60, 60], "box": {"shift_y": -0.5}})
     assert moved[50, 30].tolist() == [255, 255, 255] and moved[30, 30].tolist() == [0, 0, 0]
+
+
+def test_a_box_inside_crop_keeps_the_box_shape_and_stays_in_the_frame() -> None:
+    rgb = np.zeros((200, 300, 3), np.uint8)
+    rgb[:, :150] = (255, 0, 0)  # the left half red
+    params = {**PARAMS, "crop": "box_inside", "crop_scale": 2.0, "input_size": [40, 40]}
+    # a 20 x 40 box at the centre: the crop is 40 x 80 pixels, stretched to 40 x 40
+    crop = pad.crop_face(rgb, (140, 80, 160, 120), params)
+    assert crop.shape == (40, 40, 3)
+    assert crop[20, 2].tolist() == [255, 0, 0] and crop[20, 37].tolist() == [0, 0, 0]
+    # at the left edge it moves right instead of padding: no reflected or black border
+    edge = pad.crop_face(rgb, (0, 80, 20, 120), params)
+    assert (edge[:, :18] == (255, 0, 0)).all()
+    # a box whose scaled crop is taller than the frame: the scale shrinks to fit
+    tall = pad.crop_face(rgb, (100, 10, 140, 190), params)
+    assert tall.shape == (40, 40, 3) and (tall[:, :10] == (255, 0, 0)).all()
 
 
 def test_prepare_follows_layout_colour_and_normalisation() -> None:
@@ -118,11 +143,11 @@ def face_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def pad_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The default models plus MiniFASNet, installed by the recipe as a vendor would."""
-    if not ONNX.is_file():
+    """The default models plus the Silent-Face MiniFASNet pair, installed by the recipe as a vendor would."""
+    if not all(w.is_file() for w in WEIGHTS):
         pytest.skip(SKIP_REASON)
     root = default_models(tmp_path_factory.mktemp("pad-models"))
-    _recipe().install(ONNX, root, activate=True)
+    assert _recipe().main([*(a for w in WEIGHTS for a in ("--pth", str(w))), "--store", str(root), "--activate"]) == 0
     return root
 
 
@@ -171,13 +196,14 @@ def test_minifasnet_on_the_shared_attacks_with_and_without_the_model(pad_store: 
             )
             model_result = _passive(pad_store, path)
             if model_result.confidence_spoofing is not None:
-                assert model_result.pad.ran == ["minifasnet-v2se@1.0.0"]
+                assert sorted(model_result.pad.ran) == ["silentface-v1se-4.0@1.0.0", "silentface-v2-2.7@1.0.0"]
             with_model[path.name] = (kind, model_result.is_attack)
             without[path.name] = (kind, _passive(pad_store, path, use_models=False).is_attack)
     rates, free = _rates(with_model), _rates(without)
     print(f"\nwith MiniFASNet: {rates}\nmodel-free only: {free}")
-    # the single-image MiniFAS figures of measurements.md: 3/21 live rejected, 1/10 attacks accepted
-    assert rates["live"][0] <= 3 and rates["print"][0] == 0 and rates["screen"][0] <= 1 and rates["unclear"][0] == 0
+    # the issue's goal, BPCER <= 5 % and APCER <= 10 % per attack type, where a single-image MiniFAS run
+    # rejected 3/21 live faces and accepted 1/10 attacks (measurements.md); 0 and 0 were measured
+    assert rates["live"][0] <= 1 and rates["print"][0] == 0 and rates["screen"][0] == 0 and rates["unclear"][0] == 0
     # both videos right, with and without the model
     assert with_model["zubair_real.mov"][1] is False and with_model["zubair_fake.mp4"][1] is True
     assert without["zubair_real.mov"][1] is False and without["zubair_fake.mp4"][1] is True

@@ -207,3 +207,8 @@ def test_the_replay_video_is_an_attack_and_the_live_one_live_without_any_model(f
     by_name = {s.name: s for s in real.signals}, {s.name: s for s in fake.signals}
     assert by_name[0]["planarity"].raw["residual"] > 2 * by_name[1]["planarity"].raw["residual"]
     assert real.is_attack is False and fake.is_attack is True
+
+
+def test_scores_saturate_instead_of_overflowing() -> None:
+    assert signals._logistic(1e6, 1.0, -0.2) < 1e-300 and signals._logistic(-1e6, 1.0, -0.2) == 1.0
+    assert signals._logistic(1.0, 1.0, -0.2) == 0.5

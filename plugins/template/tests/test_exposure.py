@@ -1,13 +1,12 @@
 from pathlib import Path
 
+import appliance_plugin_exposure
 import numpy as np
 from PIL import Image
 from skimage import data
 
 from appliance.sdk import Resolution
 from appliance.sdk.testing import run_analyzer, spec_from_plugin
-
-import appliance_plugin_exposure
 
 EXPOSURE = spec_from_plugin(appliance_plugin_exposure, "EXPOSURE")
 

@@ -16,6 +16,7 @@ mix of the old and new model sets.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -52,6 +53,9 @@ STAGING_PREFIX = ".staging-upd-"
 STATE_FORMAT = 1
 #: `<models_root>/.bundle.json`: the bundle whose models are active, for the appliance to read (model-store.md).
 BUNDLE_MARKER = ".bundle.json"
+#: `<models_root>/.manifests/<sha256>.json`: the exact manifest of every bundle installed, so that the appliance
+#: can run the active bundle's canaries again (`appliance doctor`) and read its issued_at.
+MANIFESTS_DIR = ".manifests"
 
 
 def _now() -> datetime:
@@ -134,6 +138,12 @@ class Updater:
         except (FileNotFoundError, ValueError):
             return None
         return marker if isinstance(marker, dict) and marker.get("bundle_id") else None
+
+    def _keep_manifest(self, manifest: Manifest) -> None:
+        """Keep the manifest's exact bytes under its sha256 (the marker's `manifest_sha256`), before the switch."""
+        directory = self.models_root / MANIFESTS_DIR
+        directory.mkdir(mode=0o755, exist_ok=True)
+        write_atomic(directory / f"{manifest.sha256}.json", manifest.raw)
 
     def _write_marker(self, state: dict[str, Any]) -> None:
         """Write `.bundle.json` from the committed state (so `recover` can always write it again)."""
@@ -273,7 +283,8 @@ class Updater:
             )
         if manifest.runtime_abi not in compat.get("runtime_abi", []):
             raise PolicyRefused(
-                f"bundle needs runtime ABI {manifest.runtime_abi!r}; this appliance runs {', '.join(compat.get('runtime_abi', []))}"
+                f"bundle needs runtime ABI {manifest.runtime_abi!r}; "
+                f"this appliance runs {', '.join(compat.get('runtime_abi', []))}"
             )
         if manifest.expires_at is not None and manifest.expires_at <= now:
             raise PolicyRefused(f"bundle {manifest.bundle_id} expired at {manifest.expires_at.isoformat()}")
@@ -351,7 +362,8 @@ class Updater:
         if member.size != entry.size:
             what = "larger" if member.size > entry.size else "smaller"
             raise InstallFailed(
-                f"bundle {Path(bundle).name}: {member.name} has {member.size} bytes, {what} than the manifest's {entry.size}"
+                f"bundle {Path(bundle).name}: {member.name} has {member.size} bytes, "
+                f"{what} than the manifest's {entry.size}"
             )
         return model, entry
 
@@ -406,9 +418,12 @@ class Updater:
                 for model in manifest.models:
                     self._publish(model, staging.pop(model.name))
                     self._hook(f"published {model.name}")
+                self._keep_manifest(manifest)
             finally:
                 for path in staging.values():
                     shutil.rmtree(path, ignore_errors=True)
+                    with contextlib.suppress(OSError):  # a model directory this install made, and left empty
+                        path.parent.rmdir()
         old = {m.name: self.active_version(m.name) for m in manifest.models}
         new = {m.name: m.version for m in manifest.models}
         txid = secrets.token_hex(8)
@@ -516,7 +531,8 @@ class Updater:
                     sha, size = "", -1
                 if (sha, size) != (f.sha256, f.size):
                     raise InstallFailed(
-                        f"the installed copy of {model.name} {model.version} is damaged ({f.name}); remove {final} first"
+                        f"the installed copy of {model.name} {model.version} is damaged ({f.name}); "
+                        f"remove {final} first"
                     )
             shutil.rmtree(staging)
             return
@@ -574,6 +590,8 @@ class Updater:
             )
         if self.models_root.is_dir():
             for temp in self.models_root.glob(f".{BUNDLE_MARKER}.*.tmp"):  # a marker write cut by a crash
+                temp.unlink(missing_ok=True)
+            for temp in (self.models_root / MANIFESTS_DIR).glob(".*.tmp"):  # a manifest write cut by a crash
                 temp.unlink(missing_ok=True)
             for model_dir in self.models_root.iterdir():
                 if model_dir.is_dir() and not model_dir.is_symlink():

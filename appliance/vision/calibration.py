@@ -1,10 +1,12 @@
-"""From embedding distance to the `confidence` BIOMETRY reports: a documented, monotone mapping.
+"""From embedding distance to a match `confidence`: a documented, monotone mapping per embedding space.
 
     confidence(d) = 1 / (1 + exp((d - midpoint) / scale))
 
 It falls as the distance grows, strictly, so a threshold on confidence is a threshold on
-distance. Each embedding space has its own two anchors, measured on real labelled faces
-(../shared/data/faces, 135 genuine and 1518 impostor pairs; `bench/biometry_eval.py` prints them):
+distance. Every analysis that compares faces (BIOMETRY 1:1, COLLECTION 1:N) reports this
+confidence, so that one site threshold means the same in both. Each embedding space has its own
+two anchors, measured on real labelled faces (../shared/data/faces, 135 genuine and 1518 impostor
+pairs; `bench/biometry_eval.py` prints them):
 
 - `match_distance`: the distance that maps to the Oz default threshold 0.85. For dlib's ResNet
   it is 0.60, the distance the network was trained to separate at; on the labelled faces no
@@ -12,8 +14,8 @@ distance. Each embedding space has its own two anchors, measured on real labelle
 - `nonmatch_distance`: a distance typical of different people (the median impostor distance,
   0.87 for dlib), which maps to 0.05.
 
-Raising the site's `thresholds.biometry` above 0.85 asks for closer faces (fewer false matches,
-more false non-matches); lowering it, the reverse.
+Raising a site threshold above 0.85 asks for closer faces (fewer false matches, more false
+non-matches); lowering it, the reverse.
 """
 
 from __future__ import annotations
@@ -46,6 +48,13 @@ class Calibration:
         z = (distance - self.midpoint) / self.scale
         return 1.0 / (1.0 + math.exp(min(z, 700.0)))
 
+    def distance_at(self, confidence: float) -> float:
+        """The distance whose confidence is `confidence` (in (0, 1)): the inverse of `confidence`,
+        e.g. the largest distance a search must look at to find every match above a threshold."""
+        if not 0.0 < confidence < 1.0:
+            raise ValueError(f"a confidence strictly between 0 and 1 has a distance, not {confidence}")
+        return self.midpoint + self.scale * math.log(1 / confidence - 1)
+
 
 #: Per embedding space (`Embedding.space`); embeddings of different spaces are never compared.
 CALIBRATIONS: dict[str, Calibration] = {
@@ -57,4 +66,4 @@ def calibration_for(space: str) -> Calibration:
     try:
         return CALIBRATIONS[space]
     except KeyError:
-        raise ValueError(f"BIOMETRY has no calibration for embedding space {space!r}") from None
+        raise ValueError(f"no calibration for embedding space {space!r}") from None

@@ -1,10 +1,11 @@
-"""The distance-to-confidence mapping: monotone, anchored where documented."""
+"""The distance-to-confidence mapping BIOMETRY and COLLECTION share: monotone, anchored where documented."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from appliance_plugin_biometry.calibration import CALIBRATIONS, calibration_for
+
+from appliance.sdk import CALIBRATIONS, calibration_for
 
 
 def test_anchors_and_monotony() -> None:
@@ -14,6 +15,14 @@ def test_anchors_and_monotony() -> None:
     assert dlib.confidence(0.0) > 0.999 and dlib.confidence(5.0) < 1e-6
     values = [dlib.confidence(d) for d in np.linspace(0, 2, 201)]
     assert all(a > b for a, b in zip(values, values[1:], strict=False))
+
+
+def test_distance_at_inverts_confidence() -> None:
+    dlib = calibration_for("dlib-resnet-v1")
+    for distance in (0.1, 0.6, 0.87, 1.3):
+        assert dlib.distance_at(dlib.confidence(distance)) == pytest.approx(distance)
+    with pytest.raises(ValueError, match="strictly between"):
+        dlib.distance_at(1.0)
 
 
 def test_unknown_space_is_refused() -> None:

@@ -1,0 +1,404 @@
+"""The collections API in the Oz shape: collections of a company, their persons, the persons' photos.
+
+Who may do what (docs/collections.md): everyone of the collection's company (and ADMIN and
+OPERATOR) reads; ADMIN and the company's admin create, change and delete. A collection of a
+company the caller may not see answers 404, as anything missing does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import msgspec
+from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.response import File
+
+from appliance.sdk import PluginServices
+from appliance.sdk.web import (
+    MAX_PAGE,
+    AppError,
+    CurrentUser,
+    ErrorCode,
+    ParsedUpload,
+    PluginDependency,
+    User,
+    caller_or_signed_link,
+    can_administer_company_data,
+    can_read_company,
+    change_meta,
+    check_paging,
+    found,
+    page,
+    read_upload,
+    send_file,
+    split_csv,
+)
+from appliance_plugin_blacklist.documents import collection_document, image_document, person_document
+from appliance_plugin_blacklist.enrolment import enrolled_photos, remove_unused_files
+from appliance_plugin_blacklist.index import GalleryFiles
+from appliance_plugin_blacklist.repository import AliasTaken, Collection, CollectionRepository, CompanyNotFound, Person
+from appliance_plugin_blacklist.search import index_root
+
+__all__ = ["CollectionController", "PersonController"]
+
+MAX_ALIAS_LENGTH = 255
+
+
+class CollectionIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    alias: str
+    #: Required of an ADMIN (who belongs to no company); a company's admin creates in their own.
+    company_id: str | None = None
+    meta_data: dict[str, Any] = {}
+
+
+class PersonPayload(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The `payload` part of a person (or person images) upload."""
+
+    media_tags: dict[str, list[str]] = msgspec.field(default_factory=dict, name="media:tags")
+    person_meta_data: dict[str, Any] = msgspec.field(default_factory=dict, name="person:meta_data")
+
+
+# Access -------------------------------------------------------------------------------------------
+
+
+def _repository(plugin: PluginServices) -> CollectionRepository:
+    return CollectionRepository(plugin.db)
+
+
+def _readable(plugin: PluginServices, user: User, collection_id: str) -> Collection:
+    collection = _repository(plugin).get_collection(collection_id)
+    return found(collection, lambda c: can_read_company(user, c.company_id), "collection")
+
+
+def _manageable(plugin: PluginServices, user: User, collection_id: str) -> Collection:
+    collection = _readable(plugin, user, collection_id)
+    if not can_administer_company_data(user, collection.company_id):
+        raise AppError(ErrorCode.AUTH_FORBIDDEN, "only an ADMIN or the company's admin may change its collections")
+    return collection
+
+
+def _person(plugin: PluginServices, collection: Collection, person_id: str) -> Person:
+    return found(_repository(plugin).get_person(collection.collection_id, person_id), lambda _: True, "person")
+
+
+def _person_document(plugin: PluginServices, person: Person) -> dict[str, Any]:
+    images = _repository(plugin).images_of([person.person_id])[person.person_id]
+    return person_document(person, images, plugin)
+
+
+def _forget_deleted(plugin: PluginServices, collection_id: str) -> None:
+    """Remove the search files that may still hold what was deleted (index.py, `prune`)."""
+    GalleryFiles(index_root(plugin.data_dir)).prune(collection_id, _repository(plugin).version(collection_id))
+
+
+def _person_payload(upload: ParsedUpload) -> PersonPayload:
+    try:
+        payload = msgspec.convert(upload.payload, PersonPayload)
+    except msgspec.ValidationError as exc:
+        raise AppError(ErrorCode.PAYLOAD_INVALID, f"payload: {exc}") from exc
+    stray = sorted(set(payload.media_tags) - {f.key for f in upload.files})
+    if stray:
+        raise AppError(
+            ErrorCode.UNKNOWN_MEDIA_KEY,
+            f"media:tags names files that were not uploaded: {', '.join(stray)}",
+            {"media_keys": stray},
+        )
+    return payload
+
+
+# Collections --------------------------------------------------------------------------------------
+
+
+class CollectionController(Controller):
+    path = "/api/collections"
+    tags = ["collections"]
+
+    @post("/", sync_to_thread=True, summary="Create a collection (watch list) of a company")
+    def create_collection(
+        self, user: CurrentUser, plugin: PluginDependency, data: JSONBody[CollectionIn]
+    ) -> Response[dict[str, Any]]:
+        alias = data.alias.strip()
+        if not alias or len(alias) > MAX_ALIAS_LENGTH:
+            raise AppError(ErrorCode.INVALID_VALUE, f"alias must be 1 to {MAX_ALIAS_LENGTH} characters")
+        company_id = data.company_id or user.company_id
+        if company_id is None:
+            raise AppError(ErrorCode.INVALID_VALUE, "company_id is required: a collection belongs to a company")
+        if not can_read_company(user, company_id):
+            raise AppError(ErrorCode.NOT_EXIST, "company not found")
+        if not can_administer_company_data(user, company_id):
+            raise AppError(ErrorCode.AUTH_FORBIDDEN, "only an ADMIN or the company's admin may create collections")
+        try:
+            collection = _repository(plugin).create_collection(company_id, alias, data.meta_data)
+        except AliasTaken:
+            raise AppError(ErrorCode.CONFLICT, f"the company already has a collection named {alias!r}") from None
+        except CompanyNotFound:
+            raise AppError(ErrorCode.NOT_EXIST, "company not found") from None
+        return Response(collection_document(collection), status_code=201)
+
+    @get("/", sync_to_thread=True, summary="List the collections the caller may see")
+    def list_collections(
+        self,
+        user: CurrentUser,
+        plugin: PluginDependency,
+        offset: FromQuery[int] = 0,
+        limit: FromQuery[int] = 100,
+        company_id: FromQuery[str | None] = None,
+    ) -> dict[str, Any]:
+        check_paging(offset, limit)
+        if company_id is not None and not can_read_company(user, company_id):
+            return page([], 0, offset, limit)  # another company's: nothing, never the caller's own
+        scope = company_id or user.company_id  # None for ADMIN and OPERATOR: every company's
+        items, total = _repository(plugin).list_collections(scope, offset, limit)
+        return page([collection_document(c) for c in items], total, offset, limit)
+
+    @get("/{collection_id:str}", sync_to_thread=True, summary="One collection")
+    def get_collection(
+        self, user: CurrentUser, plugin: PluginDependency, collection_id: FromPath[str]
+    ) -> dict[str, Any]:
+        return collection_document(_readable(plugin, user, collection_id))
+
+    @delete("/{collection_id:str}", sync_to_thread=True, summary="Delete a collection with its persons and photos")
+    def delete_collection(self, user: CurrentUser, plugin: PluginDependency, collection_id: FromPath[str]) -> None:
+        collection = _manageable(plugin, user, collection_id)
+        repository = _repository(plugin)
+        remove_unused_files(plugin, repository, repository.delete_collection(collection.collection_id))
+        _forget_deleted(plugin, collection.collection_id)
+
+    @get("/{collection_id:str}/meta_data", sync_to_thread=True)
+    def get_meta(self, user: CurrentUser, plugin: PluginDependency, collection_id: FromPath[str]) -> dict[str, Any]:
+        return _readable(plugin, user, collection_id).meta_data
+
+    @post("/{collection_id:str}/meta_data", status_code=200, sync_to_thread=True)
+    def replace_meta(
+        self, user: CurrentUser, plugin: PluginDependency, collection_id: FromPath[str], data: JSONBody[dict[str, Any]]
+    ) -> dict[str, Any]:
+        return self._change_meta(user, plugin, collection_id, "POST", data, None)
+
+    @patch("/{collection_id:str}/meta_data", sync_to_thread=True)
+    def merge_meta(
+        self, user: CurrentUser, plugin: PluginDependency, collection_id: FromPath[str], data: JSONBody[dict[str, Any]]
+    ) -> dict[str, Any]:
+        return self._change_meta(user, plugin, collection_id, "PATCH", data, None)
+
+    @delete("/{collection_id:str}/meta_data", status_code=200, sync_to_thread=True)
+    def delete_meta(
+        self,
+        user: CurrentUser,
+        plugin: PluginDependency,
+        collection_id: FromPath[str],
+        keys: FromQuery[str | None] = None,
+    ) -> dict[str, Any]:
+        return self._change_meta(user, plugin, collection_id, "DELETE", None, split_csv(keys))
+
+    def _change_meta(
+        self, user: User, plugin: PluginServices, collection_id: str, method: str, body: Any, keys: list[str] | None
+    ) -> dict[str, Any]:
+        collection = _manageable(plugin, user, collection_id)
+        changed = change_meta(collection.meta_data, method, body, keys)
+        _repository(plugin).set_collection_meta(collection.collection_id, changed)
+        return changed
+
+
+# Persons and their photos -------------------------------------------------------------------------
+
+
+class PersonController(Controller):
+    path = "/api/collections/{collection_id:str}/persons"
+    tags = ["collections"]
+
+    @post("/", summary="Enrol a person with one or more photos (multipart: `payload` + photos)")
+    async def create_person(
+        self, request: Request, user: CurrentUser, plugin: PluginDependency, collection_id: FromPath[str]
+    ) -> Response[dict[str, Any]]:
+        collection = await anyio.to_thread.run_sync(_manageable, plugin, user, collection_id)  # before reading the body
+        upload = await read_upload(request, plugin)
+        try:
+            document = await anyio.to_thread.run_sync(self._create, plugin, collection, upload)
+        finally:
+            upload.close()
+        return Response(document, status_code=201)
+
+    @staticmethod
+    def _create(plugin: PluginServices, collection: Collection, upload: ParsedUpload) -> dict[str, Any]:
+        payload = _person_payload(upload)
+        repository = _repository(plugin)
+        with enrolled_photos(plugin, repository, upload.files, payload.media_tags) as images:
+            person = repository.create_person(collection.collection_id, payload.person_meta_data, images)
+        return _person_document(plugin, person)
+
+    @get("/", sync_to_thread=True, summary="List the persons of a collection, with their photos")
+    def list_persons(
+        self,
+        user: CurrentUser,
+        plugin: PluginDependency,
+        collection_id: FromPath[str],
+        offset: FromQuery[int] = 0,
+        limit: FromQuery[int] = 100,
+    ) -> dict[str, Any]:
+        check_paging(offset, limit)
+        collection = _readable(plugin, user, collection_id)
+        repository = _repository(plugin)
+        persons, total = repository.list_persons(collection.collection_id, offset, limit)
+        images = repository.images_of([p.person_id for p in persons])
+        items = [person_document(p, images[p.person_id], plugin) for p in persons]
+        return page(items, total, offset, limit)
+
+    @get("/{person_id:str}", sync_to_thread=True, summary="One person with their photos (resolves a COLLECTION hit)")
+    def get_person(
+        self, user: CurrentUser, plugin: PluginDependency, collection_id: FromPath[str], person_id: FromPath[str]
+    ) -> dict[str, Any]:
+        person = _person(plugin, _readable(plugin, user, collection_id), person_id)
+        return _person_document(plugin, person)
+
+    @delete("/{person_id:str}", sync_to_thread=True, summary="Delete a person with their photos and embeddings")
+    def delete_person(
+        self, user: CurrentUser, plugin: PluginDependency, collection_id: FromPath[str], person_id: FromPath[str]
+    ) -> None:
+        collection = _manageable(plugin, user, collection_id)
+        person = _person(plugin, collection, person_id)
+        repository = _repository(plugin)
+        remove_unused_files(plugin, repository, repository.delete_person(collection.collection_id, person.person_id))
+        _forget_deleted(plugin, collection.collection_id)
+
+    @get("/{person_id:str}/meta_data", sync_to_thread=True)
+    def get_meta(
+        self, user: CurrentUser, plugin: PluginDependency, collection_id: FromPath[str], person_id: FromPath[str]
+    ) -> dict[str, Any]:
+        return _person(plugin, _readable(plugin, user, collection_id), person_id).meta_data
+
+    @post("/{person_id:str}/meta_data", status_code=200, sync_to_thread=True)
+    def replace_meta(
+        self,
+        user: CurrentUser,
+        plugin: PluginDependency,
+        collection_id: FromPath[str],
+        person_id: FromPath[str],
+        data: JSONBody[dict[str, Any]],
+    ) -> dict[str, Any]:
+        return self._change_meta(user, plugin, collection_id, person_id, "POST", data, None)
+
+    @patch("/{person_id:str}/meta_data", sync_to_thread=True)
+    def merge_meta(
+        self,
+        user: CurrentUser,
+        plugin: PluginDependency,
+        collection_id: FromPath[str],
+        person_id: FromPath[str],
+        data: JSONBody[dict[str, Any]],
+    ) -> dict[str, Any]:
+        return self._change_meta(user, plugin, collection_id, person_id, "PATCH", data, None)
+
+    @delete("/{person_id:str}/meta_data", status_code=200, sync_to_thread=True)
+    def delete_meta(
+        self,
+        user: CurrentUser,
+        plugin: PluginDependency,
+        collection_id: FromPath[str],
+        person_id: FromPath[str],
+        keys: FromQuery[str | None] = None,
+    ) -> dict[str, Any]:
+        return self._change_meta(user, plugin, collection_id, person_id, "DELETE", None, split_csv(keys))
+
+    def _change_meta(
+        self,
+        user: User,
+        plugin: PluginServices,
+        collection_id: str,
+        person_id: str,
+        method: str,
+        body: Any,
+        keys: list[str] | None,
+    ) -> dict[str, Any]:
+        person = _person(plugin, _manageable(plugin, user, collection_id), person_id)
+        changed = change_meta(person.meta_data, method, body, keys)
+        _repository(plugin).set_person_meta(person.person_id, changed)
+        return changed
+
+    @post("/{person_id:str}/images", summary="Add photos to a person (multipart, as for a new person)")
+    async def add_images(
+        self,
+        request: Request,
+        user: CurrentUser,
+        plugin: PluginDependency,
+        collection_id: FromPath[str],
+        person_id: FromPath[str],
+    ) -> Response[list[dict[str, Any]]]:
+        collection = await anyio.to_thread.run_sync(_manageable, plugin, user, collection_id)
+        person = await anyio.to_thread.run_sync(_person, plugin, collection, person_id)
+        upload = await read_upload(request, plugin)
+        try:
+            documents = await anyio.to_thread.run_sync(self._add, plugin, person, upload)
+        finally:
+            upload.close()
+        return Response(documents, status_code=201)
+
+    @staticmethod
+    def _add(plugin: PluginServices, person: Person, upload: ParsedUpload) -> list[dict[str, Any]]:
+        payload = _person_payload(upload)
+        if payload.person_meta_data:
+            raise AppError(ErrorCode.PAYLOAD_INVALID, "adding photos takes only media:tags")
+        repository = _repository(plugin)
+        with enrolled_photos(plugin, repository, upload.files, payload.media_tags) as images:
+            repository.add_images(person.collection_id, person.person_id, images)
+        added = {image.person_image_id for image in images}
+        current = repository.images_of([person.person_id])[person.person_id]
+        return [image_document(image, plugin) for image in current if image.person_image_id in added]
+
+    @get("/{person_id:str}/images", sync_to_thread=True, summary="The photos of a person")
+    def list_images(
+        self, user: CurrentUser, plugin: PluginDependency, collection_id: FromPath[str], person_id: FromPath[str]
+    ) -> dict[str, Any]:
+        person = _person(plugin, _readable(plugin, user, collection_id), person_id)
+        images = _repository(plugin).images_of([person.person_id])[person.person_id]
+        return page([image_document(image, plugin) for image in images], len(images), 0, MAX_PAGE)
+
+    @get(
+        "/{person_id:str}/images/{person_image_id:str}/file",
+        sync_to_thread=True,
+        summary="A person's photo (signed URL or token)",
+    )
+    def image_file(
+        self,
+        request: Request,
+        plugin: PluginDependency,
+        collection_id: FromPath[str],
+        person_id: FromPath[str],
+        person_image_id: FromPath[str],
+    ) -> File:
+        user = caller_or_signed_link(request, plugin)  # credentials first: no lookups for strangers
+        repository = _repository(plugin)
+        collection = found(
+            repository.get_collection(collection_id),
+            lambda c: user is None or can_read_company(user, c.company_id),
+            "file",
+        )
+        image = found(
+            repository.get_image(person_id, person_image_id),
+            lambda i: i.collection_id == collection.collection_id,
+            "file",
+        )
+        return send_file(plugin.files.path(image.file.sha256, image.file.extension), image.mime_type)
+
+    @delete(
+        "/{person_id:str}/images/{person_image_id:str}", sync_to_thread=True, summary="Delete one photo of a person"
+    )
+    def delete_image(
+        self,
+        user: CurrentUser,
+        plugin: PluginDependency,
+        collection_id: FromPath[str],
+        person_id: FromPath[str],
+        person_image_id: FromPath[str],
+    ) -> None:
+        collection = _manageable(plugin, user, collection_id)
+        repository = _repository(plugin)
+        image = found(
+            repository.get_image(person_id, person_image_id),
+            lambda i: i.collection_id == collection.collection_id,
+            "photo",
+        )
+        repository.delete_image(image)
+        remove_unused_files(plugin, repository, [image.file])
+        _forget_deleted(plugin, collection.collection_id)
