@@ -20,6 +20,7 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy, OpenCV and the runtimes load
 
 import argparse
+import dataclasses
 import importlib.util
 import sys
 import tempfile
@@ -84,8 +85,10 @@ def main() -> None:
         def context() -> AnalysisContext:  # a new vision service: no track cached, models kept loaded
             return AnalysisContext(thresholds, vision=VisionService(runtime))
 
+        probed = media_input(video, [])  # probed once, as the appliance does at upload
+
         def fresh(tags: list[str]):  # a new media id: nothing cached under it
-            return media_input(video, tags, media_id=str(uuid.uuid4()))
+            return dataclasses.replace(probed, media_id=str(uuid.uuid4()), tags=tuple(tags))
 
         blank = fresh(["video_selfie", "video_selfie_blank"])
         gesture_tags = sorted(tag for tag, g in GESTURE_TAGS.items() if g != "blank")
