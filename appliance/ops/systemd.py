@@ -45,15 +45,18 @@ def notify(*assignments: str, environ: Mapping[str, str] | None = None) -> bool:
 
     False when there is no service manager to tell (`NOTIFY_SOCKET` unset) or when sending
     failed; a failure is logged, never raised: the service keeps serving, and systemd acts on
-    what it did not hear (a start timeout, a watchdog restart).
+    what it did not hear (a start timeout, a watchdog restart). The send never blocks: a manager
+    that does not read (a full socket queue, 10 datagrams by default) loses a ping rather than
+    hanging the service's loop, which could then not even stop.
     """
     target = (os.environ if environ is None else environ).get("NOTIFY_SOCKET", "")
     if not target:
         return False
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.setblocking(False)
             sock.connect(notify_socket_address(target))
-            sock.sendall("\n".join(assignments).encode())
+            sock.send("\n".join(assignments).encode())
     except (OSError, ValueError) as exc:
         log.warning("could not notify the service manager at %s: %s", target, exc)
         return False

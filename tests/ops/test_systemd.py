@@ -121,6 +121,15 @@ def test_a_socket_nobody_listens_on_is_logged_not_raised(tmp_path: Path, caplog:
     assert "could not notify the service manager" in caplog.text
 
 
+def test_a_manager_that_does_not_read_never_blocks_the_service(listener: NotifyListener) -> None:
+    """A full socket queue (10 datagrams by default) loses pings; before, the service hung in
+    send() and could not even stop (seen once as a scheduler deaf to SIGTERM)."""
+    environ = {"NOTIFY_SOCKET": listener.address}
+    sent = [notify("WATCHDOG=1", environ=environ) for _ in range(2000)]
+    assert sent[0] is True and sent[-1] is False  # queued at first, dropped once the queue is full
+    assert listener.wait_for("WATCHDOG=1", timeout=1)
+
+
 def test_watchdog_interval_is_half_of_watchdog_usec_for_the_watched_process() -> None:
     assert watchdog_interval({}) is None
     assert watchdog_interval({"WATCHDOG_USEC": "2000000"}) == 1.0
