@@ -9,6 +9,7 @@ over TLS or `console.secure_cookies` is `always`.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -93,10 +94,9 @@ def provide_visit(request: Request, services: Services) -> Visit:
     cookie = request.cookies.get(SESSION_COOKIE) or None
     user = None
     if cookie is not None:
-        try:
+        # an unknown or expired session is the expected case of a stale cookie: the login page follows
+        with contextlib.suppress(AppError):
             user, _ = authenticate_token(services.store, cookie, settings.auth)
-        except AppError:
-            user = None
     return Visit(
         user=user,
         session_cookie=cookie,

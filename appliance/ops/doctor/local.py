@@ -83,7 +83,7 @@ def writable(directory: Path) -> bool:
     try:
         with tempfile.TemporaryFile(dir=directory):
             return True
-    except OSError:
+    except OSError:  # the answer, not a failure: the storage and permissions checks report it with the path
         return False
 
 
