@@ -1,7 +1,7 @@
 """Milliseconds per stage of the QUALITY analysis of a 5-second 720p video, on ONE thread.
 
-Stages, each timed on its own with nothing cached: decode (16 sampled frames, as the default track),
-the face track of those frames (detector, FaceMesh, eyelids, one embedding), the PAD slot (the
+Stages, each timed on its own with nothing cached: decode (the default track's sampled frames, `DEFAULT_MAX_FRAMES`),
+the face track of those frames (detector, FaceMesh, one embedding), the PAD slot (the
 MiniFASNet bundle: Silent-Face's pair, installed by packaging/recipes/minifasnet.py when its
 PyTorch (scripts/setup-convert) and the weights are there; otherwise skipped and said so), the
 static and motion signals, the gesture track (about 15 frames per second, what a gesture tag asks
@@ -42,7 +42,7 @@ from stages import timed  # noqa: E402  (bench/stages.py, beside this script)
 
 from appliance.ops.settings import Thresholds  # noqa: E402
 from appliance.runtime import ModelRuntime, ModelStore  # noqa: E402
-from appliance.sdk import AnalysisContext  # noqa: E402
+from appliance.sdk import DEFAULT_MAX_FRAMES, AnalysisContext  # noqa: E402
 from appliance.sdk.requests import build_request  # noqa: E402
 from appliance.sdk.testing import default_models, media_input, spec_from_plugin  # noqa: E402
 from appliance.vision import VisionService  # noqa: E402
@@ -100,22 +100,27 @@ def main() -> None:
         )
 
         ctx = context()
-        frames16 = dict(ctx.frames(blank, 16))
-        track16 = ctx.faces(blank, 16)
+        default_frames = dict(ctx.frames(blank, DEFAULT_MAX_FRAMES))
+        default_track = ctx.faces(blank, DEFAULT_MAX_FRAMES)
         passives = []
         rows: list[tuple[str, list[float]]] = [
-            ("decode 16 sampled frames", timed(lambda: dict(context().frames(fresh([]), 16)), args.repeat)),
             (
-                "face track of 16 frames (detect, mesh, eyelids, embed)",
+                f"decode {DEFAULT_MAX_FRAMES} sampled frames",
+                timed(lambda: dict(context().frames(fresh([]), DEFAULT_MAX_FRAMES)), args.repeat),
+            ),
+            (
+                f"face track of {DEFAULT_MAX_FRAMES} frames (detect, mesh, embed)",
                 timed(
-                    lambda: VisionService(runtime).face_track(fresh([]), 16, frames=lambda: iter(frames16.items())),
+                    lambda: VisionService(runtime).face_track(
+                        fresh([]), DEFAULT_MAX_FRAMES, frames=lambda: iter(default_frames.items())
+                    ),
                     args.repeat,
                 ),
             ),
         ]
 
         def passive() -> None:
-            passives.append(assess(ctx, blank, track16, use_models=True).timings_ms)
+            passives.append(assess(ctx, blank, default_track, use_models=True).timings_ms)
 
         timed(passive, args.repeat)
         for key, label in (
@@ -124,12 +129,12 @@ def main() -> None:
             ("motion", "motion signals"),
         ):
             rows.append((label, [t[key] for t in passives[1:]] or [passives[0][key]]))
-        rows.append(("best shot with its JPEG", timed(lambda: best_shot(track16, frames16), args.repeat)))
+        rows.append(("best shot with its JPEG", timed(lambda: best_shot(default_track, default_frames), args.repeat)))
 
         def gesture_track() -> None:
             c, media = context(), fresh(gesture_tags)
             dict(c.frames(media, gesture_frames))
-            track = c.faces(media, gesture_frames)
+            track = c.faces(media, gesture_frames, eyes=True)
             check_gestures(gesture_tags, track, media.kind)
 
         rows.append(

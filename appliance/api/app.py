@@ -26,14 +26,13 @@ from appliance.api.controllers.users import UserController
 from appliance.api.errors import exception_handlers
 from appliance.api.request_metrics import RequestMetrics
 from appliance.api.security import provide_user
-from appliance.api.services import ApiServices, build_services
-from appliance.console import console_router
+from appliance.api.services import ApiServices, build_services, plugin_dependency
+from appliance.console import console_routers
 from appliance.ops.settings import Settings, load_settings
 from appliance.ops.systemd import notify_status
 from appliance.runtime import ModelError, ModelRuntime
 from appliance.sdk.host import load_plugins
 from appliance.sdk.registry import RouteRegistry
-from appliance.sdk.services import PluginServices
 
 __all__ = ["create_app"]
 
@@ -57,14 +56,8 @@ def _load_models(runtime: ModelRuntime) -> None:
 
 def _plugin_router(routes: RouteRegistry) -> Router:
     """One plugin's routes, whose handlers get that plugin's services as `plugin`."""
-
-    def provide_plugin(state: State) -> PluginServices:
-        return state.services.plugin_services[routes.plugin]
-
     return Router(
-        path="/",
-        route_handlers=list(routes.handlers),
-        dependencies={"plugin": Provide(provide_plugin, sync_to_thread=False)},
+        path="/", route_handlers=list(routes.handlers), dependencies={"plugin": plugin_dependency(routes.plugin)}
     )
 
 
@@ -100,7 +93,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             InstantController,
             SystemController,
             *([MetricsController] if settings.metrics.enabled else []),
-            *([console_router()] if settings.console.enabled else []),
+            *(console_routers(plugins.console_pages()) if settings.console.enabled else []),
             *(_plugin_router(routes) for routes in plugins.routes()),
         ],
         dependencies={

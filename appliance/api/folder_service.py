@@ -29,6 +29,7 @@ from appliance.domain.enums import AnalysisState, FolderStatus, Resolution
 from appliance.domain.errors import AppError, ErrorCode
 from appliance.domain.rules import FINAL_FOLDER_STATUSES, MediaRule
 from appliance.domain.tags import unknown_tags
+from appliance.media.previews import write_atomically
 from appliance.media.storage import StoredFile
 from appliance.ops import metrics
 from appliance.sdk.requests import merge_params, pick_source_media
@@ -115,10 +116,22 @@ def _ingest(services: ApiServices, files: Sequence[UploadedFile]) -> list[Stored
     return stored
 
 
-def _discard_unreferenced(services: ApiServices, stored: Sequence[StoredFile]) -> None:
+def _discard_unreferenced(services: ApiServices, stored: Sequence[StoredFile], media: Sequence[Media] = ()) -> None:
+    """Undo what an upload wrote before its rows were recorded: new content files no row uses, and
+    the derived files (thumbnails) of the media rows it was about to add."""
     for item in stored:
         if item.created and services.store.count_media_with_sha256(item.sha256) == 0:
             services.storage.discard(item)
+    for row in media:
+        services.storage.delete_derived(row.media_id)
+
+
+def _write_thumbnails(services: ApiServices, media: Sequence[Media], stored: Sequence[StoredFile]) -> None:
+    """Write the thumbnails the uploads' probes made, before the rows that say they are there."""
+    for row, item in zip(media, stored, strict=True):
+        if item.thumbnail is not None:
+            write_atomically(item.thumbnail, services.storage.thumbnail_path(row.media_id))
+            row.has_thumbnail = True
 
 
 def _media_rows(
@@ -186,10 +199,11 @@ def _enqueue(services: ApiServices, folder_id: str, media: Sequence[Media], anal
         if analysis.state is AnalysisState.FAILED:  # no plugin provides its type: final from the start
             metrics.analysis_finished(metrics.analysis_type_label(analysis.type, installed), analysis.resolution_status)
     for item in media:
-        services.queues.enqueue_preview(item.media_id)
+        if not item.has_thumbnail:  # a shot set: its thumbnail comes with its preview video
+            services.queues.enqueue_preview(item.media_id)
     processing = [a for a in analyses if a.state is AnalysisState.PROCESSING]
-    for analysis in processing:
-        services.queues.enqueue_analysis(analysis.analysis_id)
+    if processing:  # one task: they read the folder's media, and share its face tracks (tasks.run_analyses)
+        services.queues.enqueue_analyses([a.analysis_id for a in processing])
     if analyses and not processing:
         services.queues.enqueue_resolve(folder_id)
 
@@ -209,17 +223,18 @@ def create_folder(
         technical_meta_data={"additional_info": payload.additional_info} if payload.additional_info is not None else {},
     )
     stored = _ingest(services, upload.files)
+    media = _media_rows(folder.folder_id, upload.files, stored, payload)
     try:
-        media = _media_rows(folder.folder_id, upload.files, stored, payload)
         analyses = (
             _plan_analyses(services, user, folder, media, payload.analyses) if payload.analyses is not None else []
         )
+        _write_thumbnails(services, media, stored)
         with services.store.transaction():
             folder = services.store.create_folder(folder)
             media = [services.store.add_media(m) for m in media]
             _write_analyses(services, folder, analyses)
     except BaseException:
-        _discard_unreferenced(services, stored)
+        _discard_unreferenced(services, stored, media)
         raise
     _enqueue(services, folder.folder_id, media, analyses)
     return folder, media, analyses
@@ -232,12 +247,14 @@ def add_media(
         raise AppError(ErrorCode.PAYLOAD_INVALID, "adding media takes only media:tags and media:meta_data")
     check_payload_media(services, upload.files, payload)
     stored = _ingest(services, upload.files)
+    media = _media_rows(folder.folder_id, upload.files, stored, payload)
     try:
+        _write_thumbnails(services, media, stored)
         with services.store.transaction():
-            media = [services.store.add_media(m) for m in _media_rows(folder.folder_id, upload.files, stored, payload)]
+            media = [services.store.add_media(m) for m in media]
             services.store.update_folder(folder)  # touch time_updated
     except BaseException:
-        _discard_unreferenced(services, stored)
+        _discard_unreferenced(services, stored, media)
         raise
     _enqueue(services, folder.folder_id, media, [])
     return media
@@ -256,6 +273,9 @@ def start_analyses(
     return analyses
 
 
+_POLL_MAX_SECONDS = 0.1
+
+
 def wait_until_final(services: ApiServices, folder_id: str, timeout_seconds: float) -> Folder | None:
     """Poll until the folder has a final status or `timeout_seconds` pass; the folder as it is then."""
     return wait_for_folder(services, folder_id, timeout_seconds, lambda f: f.resolution_status in FINAL_FOLDER_STATUSES)
@@ -264,15 +284,20 @@ def wait_until_final(services: ApiServices, folder_id: str, timeout_seconds: flo
 def wait_for_folder(
     services: ApiServices, folder_id: str, timeout_seconds: float, ready: Callable[[Folder], bool]
 ) -> Folder | None:
-    """Poll until the folder is `ready` (or gone) or `timeout_seconds` pass; the folder as it is then."""
+    """Poll until the folder is `ready` (or gone) or `timeout_seconds` pass; the folder as it is then.
+
+    The folder is read every `_POLL_MAX_SECONDS` at most: the caller waits for the answer, and a
+    longer pause would add to every single request's latency (and keep a client from sending its
+    next folder) for the sake of one primary-key read.
+    """
     deadline = time.monotonic() + timeout_seconds
-    delay = 0.05
+    delay = 0.02
     while True:
         folder = services.store.get_folder(folder_id)
         if folder is None or ready(folder) or time.monotonic() >= deadline:
             return folder
         time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-        delay = min(delay * 2, 0.5)
+        delay = min(delay * 2, _POLL_MAX_SECONDS)
 
 
 def folder_document(services: ApiServices, folder: Folder, *, with_analyses: bool) -> dict[str, Any]:

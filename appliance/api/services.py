@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from litestar.di import NamedDependency
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
 
 from appliance.media.storage import MediaStorage
 from appliance.ops.settings import Settings
@@ -19,7 +20,7 @@ from appliance.store.protocol import Store
 from appliance.vision import VisionService
 from appliance.wire import UrlSigner
 
-__all__ = ["ApiServices", "Services", "build_services", "public_base_url"]
+__all__ = ["ApiServices", "Services", "build_services", "plugin_dependency", "public_base_url"]
 
 
 def public_base_url(settings: Settings) -> str:
@@ -45,6 +46,15 @@ class ApiServices:
 
 #: How a handler asks for the services: `services: Services`.
 Services: TypeAlias = NamedDependency[ApiServices]
+
+
+def plugin_dependency(plugin: str) -> Provide:
+    """The `plugin` dependency of the API routes and console pages that `plugin` adds: its services."""
+
+    def provide_plugin(state: State) -> PluginServices:
+        return state.services.plugin_services[plugin]
+
+    return Provide(provide_plugin, sync_to_thread=False)
 
 
 def build_services(settings: Settings, plugins: PluginHost | None = None) -> ApiServices:

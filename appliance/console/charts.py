@@ -1,8 +1,8 @@
-"""Small SVG charts, rendered on the server: a line over time and bars by category.
+"""Small SVG charts, rendered on the server: lines over time and bars by category.
 
-No script and no inline style: colours come from the console's stylesheet through class names
-(`series-0`, `series-1`, ... or `series-<NAME>`), so the Content-Security-Policy stays strict.
-Every chart is an `<svg role="img">` with a title; the page shows the same numbers in a table.
+No script and no inline style: colours come from the console's stylesheet through a class named
+after each series (`series-<NAME>`), so the Content-Security-Policy stays strict, and a series
+has the same colour in every chart. Every chart is an `<svg role="img">` with a title and a legend.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ GRIDLINES = 4
 
 @dataclass(frozen=True, slots=True)
 class Series:
-    """One coloured set of bars: its name and one value per category."""
+    """One coloured set of bars or one line: its name and one value per category or per time.
+    None is no value: no bar, a gap in the line."""
 
     name: str
-    values: Sequence[float]
+    values: Sequence[float | None]
 
 
 def nice_ceiling(value: float) -> float:
@@ -66,22 +67,52 @@ def _y(value: float, y_top: float) -> float:
     return TOP + (HEIGHT - TOP - BOTTOM) * (1 - value / y_top)
 
 
-def line_chart(points: Sequence[tuple[datetime, float]], *, title: str, unit: str) -> Markup:
-    """Values over time: a line through `points` (evenly spaced, in time order)."""
-    y_top = nice_ceiling(max((v for _, v in points), default=0.0))
+def _runs(values: Sequence[float | None]) -> list[list[tuple[int, float]]]:
+    """The stretches of consecutive values that are not None, as (index, value) pairs."""
+    runs: list[list[tuple[int, float]]] = []
+    previous = None
+    for index, value in enumerate(values):
+        if value is None:
+            continue
+        if previous != index - 1:
+            runs.append([])
+        runs[-1].append((index, value))
+        previous = index
+    return runs
+
+
+def _legend(series: Sequence[Series]) -> list[str]:
+    parts = []
+    x = LEFT
+    for s in series:
+        parts.append(f'<rect class="{_css_class(s.name)}" x="{x}" y="{HEIGHT - 14}" width="10" height="10"/>')
+        parts.append(f'<text class="legend" x="{x + 14}" y="{HEIGHT - 5}">{escape(s.name)}</text>')
+        x += 24 + 8 * len(s.name)
+    return parts
+
+
+def line_chart(times: Sequence[datetime], series: Sequence[Series], *, title: str, unit: str) -> Markup:
+    """Values over time: one line per series through its values at `times` (evenly spaced, in
+    time order). A None value breaks its line; a value alone between gaps is a dot."""
+    y_top = nice_ceiling(max((v for s in series for v in s.values if v is not None), default=0.0))
     parts = _frame(title, y_top, unit)
-    plot_width = WIDTH - LEFT - RIGHT
-    step = plot_width / max(len(points) - 1, 1)
-    xy = [(LEFT + i * step, _y(value, y_top)) for i, (_, value) in enumerate(points)]
-    if xy:
-        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
-        parts.append(f'<polyline class="line series-0" points="{path}"/>')
-    last = len(points) - 1
-    for index in sorted({0, len(points) // 2, last} if points else set()):
+    step = (WIDTH - LEFT - RIGHT) / max(len(times) - 1, 1)
+    for s in series:
+        css = _css_class(s.name)
+        for run in _runs(s.values):
+            xy = [(LEFT + index * step, _y(value, y_top)) for index, value in run]
+            if len(xy) == 1:
+                parts.append(f'<circle class="point {css}" cx="{xy[0][0]:.1f}" cy="{xy[0][1]:.1f}" r="2.5"/>')
+            else:
+                path = " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
+                parts.append(f'<polyline class="line {css}" points="{path}"/>')
+    last = len(times) - 1
+    for index in sorted({0, len(times) // 2, last} if times else set()):
         x = LEFT + index * step
-        label = points[index][0].strftime("%m-%d %H:%M")
+        label = times[index].strftime("%m-%d %H:%M")
         anchor = "start" if index == 0 else "end" if index == last else "middle"
         parts.append(f'<text class="axis" x="{x:.1f}" y="{HEIGHT - BOTTOM + 18}" text-anchor="{anchor}">{label}</text>')
+    parts.extend(_legend(series))
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -89,9 +120,9 @@ def line_chart(points: Sequence[tuple[datetime, float]], *, title: str, unit: st
 def bar_chart(categories: Sequence[str], series: Sequence[Series], *, title: str, unit: str, stacked: bool) -> Markup:
     """Bars per category: one per series side by side, or stacked into one."""
     if stacked:
-        totals = [sum(s.values[i] for s in series) for i in range(len(categories))]
+        totals = [sum(s.values[i] or 0.0 for s in series) for i in range(len(categories))]
     else:
-        totals = [max((s.values[i] for s in series), default=0.0) for i in range(len(categories))]
+        totals = [max((s.values[i] or 0.0 for s in series), default=0.0) for i in range(len(categories))]
     y_top = nice_ceiling(max(totals, default=0.0))
     parts = _frame(title, y_top, unit)
     slot = (WIDTH - LEFT - RIGHT) / max(len(categories), 1)
@@ -102,7 +133,7 @@ def bar_chart(categories: Sequence[str], series: Sequence[Series], *, title: str
         base = 0.0
         for lane, s in enumerate(series):
             value = s.values[i]
-            if value <= 0:
+            if value is None or value <= 0:
                 continue
             bottom = base if stacked else 0.0
             x = x0 if stacked else x0 + lane * bar_width
@@ -119,10 +150,6 @@ def bar_chart(categories: Sequence[str], series: Sequence[Series], *, title: str
             f'<text class="axis" x="{label_x:.1f}" y="{HEIGHT - BOTTOM + 18}" text-anchor="middle">'
             f"{escape(category)}</text>"
         )
-    legend_x = LEFT
-    for s in series:
-        parts.append(f'<rect class="{_css_class(s.name)}" x="{legend_x}" y="{HEIGHT - 14}" width="10" height="10"/>')
-        parts.append(f'<text class="legend" x="{legend_x + 14}" y="{HEIGHT - 5}">{escape(s.name)}</text>')
-        legend_x += 24 + 8 * len(s.name)
+    parts.extend(_legend(series))
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -1,5 +1,5 @@
-"""Rendering console pages: the Jinja2 environment, the security headers every page carries,
-the CSRF guard of every form, and the HTML answers to errors.
+"""Rendering console pages (with the templates of the visit's console, site.py), the security
+headers every page carries, the CSRF guard of every form, and the HTML answers to errors.
 
 Templates are autoescaped and undefined names raise. Pages load no inline script or style: the
 Content-Security-Policy allows scripts, styles, images and media from the appliance only.
@@ -8,10 +8,8 @@ Content-Security-Policy allows scripts, styles, images and media from the applia
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
@@ -21,6 +19,7 @@ from litestar.response import Redirect
 from appliance.api.errors import HTTP_STATUS
 from appliance.console.csrf import FORM_FIELD, valid_csrf_token
 from appliance.console.session import NONCE_COOKIE, SESSION_COOKIE, LoginRequired, Visit, console_cookie
+from appliance.console.site import template_environment
 from appliance.domain.errors import AppError, ErrorCode
 
 __all__ = [
@@ -53,23 +52,8 @@ ERROR_CODE_HEADER = "X-Error-Code"
 LOGIN_PATH = "/console/login"
 
 
-def _when(value: datetime | str | None) -> str:
-    """A time as `2024-03-01 12:00:05 UTC`."""
-    if value is None:
-        return "–"
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-_ENV = Environment(
-    loader=PackageLoader("appliance.console", "templates"),
-    autoescape=True,
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-_ENV.filters["when"] = _when
-_ENV.filters["short_id"] = lambda value: str(value)[:8]
+#: The console's own templates, for the pages rendered without a visit (errors).
+_CONSOLE_TEMPLATES = template_environment()
 
 
 def render(
@@ -77,7 +61,8 @@ def render(
 ) -> Response[str]:
     """The page `template` with `context` (`page` names the navigation entry to mark); sets the
     CSRF nonce cookie when the visit made one."""
-    page = _ENV.get_template(template).render({"visit": visit, "page": "", **(context or {})})
+    templates = visit.site.templates if visit is not None else _CONSOLE_TEMPLATES
+    page = templates.get_template(template).render({"visit": visit, "page": "", **(context or {})})
     cookies = []
     if visit is not None and visit.nonce_is_new:
         cookies.append(console_cookie(NONCE_COOKIE, visit.nonce, secure=visit.secure))

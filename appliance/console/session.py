@@ -16,18 +16,22 @@ from typing import TypeAlias
 from litestar import Request
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
+from litestar.params import SkipValidation
 
 from appliance.api.services import Services
 from appliance.auth.sessions import authenticate_token
 from appliance.console.csrf import csrf_token, new_nonce
+from appliance.console.site import ConsoleSite
 from appliance.domain.entities import User
 from appliance.domain.errors import AppError
 from appliance.ops.settings import Settings
+from appliance.sdk.registry import ConsolePage
 
 __all__ = [
     "COOKIE_PATH",
     "NONCE_COOKIE",
     "SESSION_COOKIE",
+    "CurrentSite",
     "CurrentVisit",
     "LoginRequired",
     "Visit",
@@ -47,7 +51,8 @@ class LoginRequired(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Visit:
-    """One request to the console: the signed-in user (if any) and what its forms carry."""
+    """One request to the console: the signed-in user (if any), what its forms carry, and the
+    console it visits (the templates and the plugins' pages)."""
 
     user: User | None
     #: The session cookie as sent (the CSRF token is bound to it, valid or not).
@@ -56,6 +61,12 @@ class Visit:
     nonce_is_new: bool
     csrf_token: str
     secure: bool
+    site: ConsoleSite
+
+    @property
+    def navigation(self) -> list[ConsolePage]:
+        """The plugins' pages the navigation lists for this user."""
+        return self.site.navigation(self.user)
 
     def signed_in(self) -> User:
         if self.user is None:
@@ -63,8 +74,10 @@ class Visit:
         return self.user
 
 
-#: How a console handler asks for its visit: `visit: CurrentVisit`.
-CurrentVisit: TypeAlias = NamedDependency[Visit]
+#: How a console handler asks for its visit: `visit: CurrentVisit` (made here, so not validated again).
+CurrentVisit: TypeAlias = NamedDependency[SkipValidation[Visit]]
+#: How a dependency asks for the console it serves: `console_site: CurrentSite`.
+CurrentSite: TypeAlias = NamedDependency[SkipValidation[ConsoleSite]]
 
 
 def cookies_secure(request: Request, settings: Settings) -> bool:
@@ -85,7 +98,7 @@ def console_cookie(name: str, value: str, *, secure: bool, expire: bool = False)
     )
 
 
-def provide_visit(request: Request, services: Services) -> Visit:
+def provide_visit(request: Request, services: Services, console_site: CurrentSite) -> Visit:
     """Dependency `visit`. An unknown or expired session cookie counts as not signed in."""
     settings = services.settings
     nonce = request.cookies.get(NONCE_COOKIE)
@@ -104,4 +117,5 @@ def provide_visit(request: Request, services: Services) -> Visit:
         nonce_is_new=nonce_is_new,
         csrf_token=csrf_token(settings.secret_key, nonce, cookie),
         secure=cookies_secure(request, settings),
+        site=console_site,
     )

@@ -5,8 +5,9 @@
 - decisions: how many analyses of each type ended with each resolution (FAILED included);
 - processing time percentiles per type: run time (started to finished) and end to end
   (created to finished, queue wait included);
-- queue depth: read from the queues at the time of the request (the console shows it to ADMIN
-  and OPERATOR only: it counts every company's work).
+- queue depth: per queue, the highest of the samples the scheduler recorded in each bucket
+  (Store.list_queue_depth_peaks), and the depth read from the queues at the time of the request
+  (the console shows both to ADMIN and OPERATOR only: they count every company's work).
 
 Periods are UTC. The numbers are added up in Python over the timings of the period, the same way
 on SQLite and PostgreSQL; a period is at most `MAX_PERIOD` long.
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from appliance.domain.errors import AppError, ErrorCode
-from appliance.store.protocol import AnalysisTiming
+from appliance.store.protocol import AnalysisTiming, QueueDepthPeak
 
 __all__ = [
     "MAX_PERIOD",
@@ -29,10 +30,12 @@ __all__ = [
     "PRESETS",
     "Period",
     "Percentiles",
+    "QueueDepths",
     "Statistics",
     "compute",
     "csv_rows",
     "percentile",
+    "queue_depths",
 ]
 
 PRESETS: dict[str, timedelta] = {
@@ -87,6 +90,10 @@ class Period:
         count = math.ceil((self.end - self.start) / self.bucket)
         return [self.start + i * self.bucket for i in range(count)]
 
+    def bucket_bounds(self) -> list[datetime]:
+        """Every bucket's start, then the period's end (which cuts the last bucket short)."""
+        return [*self.bucket_starts(), self.end]
+
 
 @dataclass(frozen=True, slots=True)
 class Percentiles:
@@ -110,6 +117,37 @@ class Statistics:
     end_to_end: dict[str, Percentiles]
     #: every resolution that occurs in `decisions`, sorted
     resolutions: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDepths:
+    """The queues' depths over a period and now."""
+
+    #: queue -> the highest depth sampled in each bucket of the period (None: no sample), by queue name
+    peaks: dict[str, list[int | None]]
+    #: queue -> tasks waiting when the page was asked for; None when the queues did not answer
+    now: dict[str, int] | None
+    #: when `now` was read
+    read_at: datetime
+
+    def table(self) -> list[tuple[str, int | None, int | None]]:
+        """(queue, depth now, highest depth sampled in the period) for every queue either names."""
+        now = self.now or {}
+        return [
+            (queue, now.get(queue), max((v for v in self.peaks.get(queue, []) if v is not None), default=None))
+            for queue in sorted({*self.peaks, *now})
+        ]
+
+
+def queue_depths(
+    peaks: Sequence[QueueDepthPeak], period: Period, now: Mapping[str, int] | None, read_at: datetime
+) -> QueueDepths:
+    """`peaks` (from the store, for `period.bucket_bounds()`) as one value per bucket and queue."""
+    index = {start: i for i, start in enumerate(period.bucket_starts())}
+    series: dict[str, list[int | None]] = {}
+    for peak in peaks:
+        series.setdefault(peak.queue, [None] * len(index))[index[peak.bucket_start]] = peak.depth
+    return QueueDepths(dict(sorted(series.items())), dict(now) if now is not None else None, read_at)
 
 
 def percentile(ordered: Sequence[float], q: float) -> float:
@@ -154,7 +192,7 @@ def compute(timings: Sequence[AnalysisTiming], period: Period) -> Statistics:
     )
 
 
-def csv_rows(stats: Statistics, queue_depths: Mapping[str, int] | None) -> Iterator[list[str]]:
+def csv_rows(stats: Statistics, depths: QueueDepths | None) -> Iterator[list[str]]:
     """The statistics as one long table: metric, time, type, resolution, queue, value."""
     yield ["metric", "time", "type", "resolution", "queue", "value"]
     for start, rate in stats.per_minute:
@@ -166,5 +204,12 @@ def csv_rows(stats: Statistics, queue_depths: Mapping[str, int] | None) -> Itera
         for analysis_type, p in table.items():
             for q, seconds in p.seconds.items():
                 yield [f"{metric}_p{q}", "", analysis_type, "", "", f"{seconds:.3f}"]
-    for queue, depth in (queue_depths or {}).items():
-        yield ["queue_depth", "", "", "", queue, str(depth)]
+    if depths is None:
+        return
+    starts = stats.period.bucket_starts()
+    for queue, values in depths.peaks.items():
+        for start, depth in zip(starts, values, strict=True):
+            if depth is not None:
+                yield ["queue_depth", start.isoformat(), "", "", queue, str(depth)]
+    for queue, depth in (depths.now or {}).items():
+        yield ["queue_depth_now", depths.read_at.isoformat(), "", "", queue, str(depth)]

@@ -15,7 +15,16 @@ from appliance.api.services import ApiServices, Services
 from appliance.console.charts import Series, bar_chart, line_chart
 from appliance.console.pages import SECURITY_HEADERS, render
 from appliance.console.session import CurrentVisit
-from appliance.console.statistics import PERCENTILES, PRESETS, Period, Statistics, compute, csv_rows
+from appliance.console.statistics import (
+    PERCENTILES,
+    PRESETS,
+    Period,
+    QueueDepths,
+    Statistics,
+    compute,
+    csv_rows,
+    queue_depths,
+)
 from appliance.domain import policy
 from appliance.domain.entities import User
 
@@ -24,26 +33,40 @@ __all__ = ["statistics_csv", "statistics_page"]
 log = logging.getLogger("appliance.console")
 
 
-def _statistics(services: ApiServices, user: User, period: Period) -> tuple[Statistics, dict[str, int] | None]:
-    """The period's statistics within the user's scope, and the queue depths for ADMIN and
-    OPERATOR (None for others, or when the queues do not answer)."""
+def _statistics(services: ApiServices, user: User, period: Period) -> Statistics:
+    """The period's statistics within the user's scope."""
     scope = policy.folder_scope(user)
     timings = services.store.list_analysis_timings(
         finished_from=period.start, finished_to=period.end, company_id=scope.company_id, user_id=scope.user_id
     )
-    depths = None
-    if policy.is_system_wide(user):
-        try:
-            depths = services.queues.pending_counts()
-        except Exception as exc:  # Redis down or a queue file unreadable: the page says so
-            log.warning("queue depths unavailable: %s: %s", type(exc).__name__, exc)
-    return compute(timings, period), depths
+    return compute(timings, period)
 
 
-def _charts(stats: Statistics, depths: dict[str, int] | None) -> dict[str, Any]:
+def _queue_depths(services: ApiServices, user: User, period: Period) -> QueueDepths | None:
+    """The queue depths sampled in the period and now, for ADMIN and OPERATOR (None for others:
+    the queues hold every company's work)."""
+    if not policy.is_system_wide(user):
+        return None
+    peaks = services.store.list_queue_depth_peaks(period.bucket_bounds())
+    now = None
+    read_at = datetime.now(UTC)
+    try:
+        now = services.queues.pending_counts()
+    except Exception as exc:  # Redis down or a queue file unreadable: the page says so
+        log.warning("queue depths unavailable: %s: %s", type(exc).__name__, exc)
+    return queue_depths(peaks, period, now, read_at)
+
+
+def _charts(stats: Statistics, depths: QueueDepths | None) -> dict[str, Any]:
     types = list(stats.decisions)
+    times = [start for start, _ in stats.per_minute]
     charts = {
-        "per_minute": line_chart(stats.per_minute, title="Analyses ended per minute", unit="per minute"),
+        "per_minute": line_chart(
+            times,
+            [Series("analyses", [rate for _, rate in stats.per_minute])],
+            title="Analyses ended per minute",
+            unit="per minute",
+        ),
         "decisions": bar_chart(
             types,
             [Series(r, [stats.decisions[t].get(r, 0) for t in types]) for r in stats.resolutions],
@@ -60,8 +83,11 @@ def _charts(stats: Statistics, depths: dict[str, int] | None) -> dict[str, Any]:
         ),
     }
     if depths is not None:
-        charts["queues"] = bar_chart(
-            list(depths), [Series("waiting", list(depths.values()))], title="Queue depth", unit="tasks", stacked=True
+        charts["queues"] = line_chart(
+            times,
+            [Series(queue, values) for queue, values in depths.peaks.items()],
+            title="Queue depth: the highest sample of each bucket",
+            unit="tasks waiting",
         )
     return charts
 
@@ -76,7 +102,8 @@ def statistics_page(
 ) -> Response[Any]:
     user = visit.signed_in()
     chosen = Period.parse(period, start, end, datetime.now(UTC))
-    stats, depths = _statistics(services, user, chosen)
+    stats = _statistics(services, user, chosen)
+    depths = _queue_depths(services, user, chosen)
     context = {
         "page": "statistics",
         "stats": stats,
@@ -102,9 +129,9 @@ def statistics_csv(
 ) -> Response[str]:
     user = visit.signed_in()
     chosen = Period.parse(period, start, end, datetime.now(UTC))
-    stats, depths = _statistics(services, user, chosen)
     text = io.StringIO()
-    csv.writer(text, lineterminator="\n").writerows(csv_rows(stats, depths))
+    rows = csv_rows(_statistics(services, user, chosen), _queue_depths(services, user, chosen))
+    csv.writer(text, lineterminator="\n").writerows(rows)
     name = f"statistics-{chosen.start:%Y%m%dT%H%M}-{chosen.end:%Y%m%dT%H%M}.csv"
     headers = {**SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{name}"'}
     return Response(text.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)

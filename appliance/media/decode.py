@@ -7,7 +7,6 @@ and raises AppError MEDIA_CORRUPT.
 from __future__ import annotations
 
 import io
-import math
 import zipfile
 import zlib
 from collections.abc import Generator, Iterator
@@ -15,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-import cv2
+import av
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
@@ -60,20 +59,13 @@ def iter_frames_rgb(
 @metrics.timed("decode")
 def read_frame_rgb(path: Path, kind: MediaKind, position: float = 0.0) -> np.ndarray:
     """One frame from `position` (0 = first, 1 = last) of the way through a video or shot set; the
-    image itself for an image. A video whose frame count is unknown gives its first frame."""
+    image itself for an image."""
     if not 0.0 <= position <= 1.0:
         raise ValueError(f"position must be within [0, 1], not {position}")
     if kind is MediaKind.IMAGE:
         return load_image_rgb(path)
     if kind is MediaKind.VIDEO:
-        with _open_video(path) as capture:
-            count = _frame_count(capture)
-            if count:
-                capture.set(cv2.CAP_PROP_POS_FRAMES, int(position * (count - 1)))
-            ok, frame = capture.read()
-            if not ok:
-                raise AppError(ErrorCode.MEDIA_CORRUPT, "the video frame cannot be decoded")
-            return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        return _video_frame_at(path, position)
     with _open_zip(path) as archive:
         entries = frame_entries(archive)
         if not entries:
@@ -113,47 +105,109 @@ DECODER_THREADS = 1
 
 
 @contextmanager
-def _open_video(path: Path) -> Iterator[cv2.VideoCapture]:
-    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, DECODER_THREADS])
+def _open_video(path: Path) -> Iterator[tuple[av.container.InputContainer, av.VideoStream]]:
     try:
-        if not capture.isOpened():
-            raise AppError(ErrorCode.MEDIA_CORRUPT, "the video cannot be opened")
-        yield capture
+        container = av.open(str(path), mode="r")
+    except (av.FFmpegError, OSError) as exc:
+        raise AppError(ErrorCode.MEDIA_CORRUPT, "the video cannot be opened") from exc
+    try:
+        if not container.streams.video:
+            raise AppError(ErrorCode.MEDIA_CORRUPT, "the file holds no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "NONE"
+        stream.codec_context.thread_count = DECODER_THREADS
+        yield container, stream
     finally:
-        capture.release()
+        container.close()
 
 
-def _frame_count(capture: cv2.VideoCapture) -> int:
-    """The container's frame count, or 0 when it does not know (a WebM without duration)."""
-    count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
-    return int(count) if math.isfinite(count) and count >= 1 else 0
+def _frame_count(path: Path, container: av.container.InputContainer, stream: av.VideoStream) -> int:
+    """The container's frame count, else one estimated from its duration, else the packets counted."""
+    if stream.frames:
+        return int(stream.frames)
+    rate = stream.average_rate
+    if rate and stream.duration and stream.time_base:
+        return max(1, round(float(stream.duration * stream.time_base * rate)))
+    if rate and container.duration:  # in microseconds
+        return max(1, round(float(container.duration * rate) / 1_000_000))
+    with _open_video(path) as (again, counted):  # no duration (a MediaRecorder WebM): demux, no decoding
+        return sum(1 for packet in again.demux(counted) if packet.size)
 
 
-def _counted_by_decoding(path: Path) -> int:
-    with _open_video(path) as capture:
-        count = 0
-        while capture.grab():
-            count += 1
-        return count
+class _Timeline:
+    """Frame indices from presentation timestamps: `round(time x average frame rate)`.
+
+    A constant-rate video gets the indices a sequential count would; a variable-rate one (a
+    phone's) gets indices on a time line, so that a sampling spreads over time, not over frames.
+    """
+
+    def __init__(self, stream: av.VideoStream) -> None:
+        self._time_base = stream.time_base
+        self._rate = stream.average_rate or stream.guessed_rate or 30
+        self._start = stream.start_time or 0
+
+    def index(self, pts: int | None) -> int | None:
+        if pts is None or self._time_base is None:
+            return None
+        return round(float((pts - self._start) * self._time_base * self._rate))
+
+
+def _upright_rgb(frame: av.VideoFrame) -> np.ndarray:
+    """The frame as RGB, turned as the video's display matrix says (as a player shows it)."""
+    rgb = frame.to_ndarray(format="rgb24")
+    quarter_turns = round(frame.rotation / 90) % 4  # PyAV: counter-clockwise degrees, np.rot90's sense
+    return np.ascontiguousarray(np.rot90(rgb, quarter_turns)) if quarter_turns else rgb
+
+
+def _decoded(
+    container: av.container.InputContainer, stream: av.VideoStream, wanted: list[int] | None
+) -> Iterator[tuple[int, av.VideoFrame]]:
+    """(index, frame) in presentation order: every frame, or one for each of the sorted `wanted`
+    indices (that frame, or the next one decoded where a variable frame rate left a gap).
+
+    With `wanted`, a frame that is neither wanted nor a reference for others is not decoded at
+    all (FFmpeg's skip_frame NONREF): a sampling of a 5 s video then decodes about half of it.
+    """
+    timeline = _Timeline(stream)
+    targets = set(wanted or ())
+    previous = -1
+    position = 0  # in `wanted`
+    codec = stream.codec_context
+    try:
+        for packet in container.demux(stream):
+            if wanted is not None:
+                codec.skip_frame = "DEFAULT" if timeline.index(packet.pts) in targets else "NONREF"
+            for frame in codec.decode(packet):
+                stamped = timeline.index(frame.pts)
+                index = previous + 1 if stamped is None else max(stamped, previous + 1)
+                previous = index
+                if wanted is None:
+                    yield index, frame
+                    continue
+                if index < wanted[position]:
+                    continue
+                yield index, frame
+                while position < len(wanted) and wanted[position] <= index:
+                    position += 1
+                if position == len(wanted):
+                    return
+    except av.FFmpegError as exc:
+        raise AppError(ErrorCode.MEDIA_CORRUPT, f"the video cannot be decoded past frame {previous}") from exc
 
 
 def _video_frames(path: Path, max_frames: int | None) -> Generator[tuple[int, np.ndarray], None, None]:
-    with _open_video(path) as capture:
-        count = _frame_count(capture) if max_frames is not None else 0
-        if max_frames is not None and not count:  # the container does not say: count with a decoding pass
-            count = _counted_by_decoding(path)
-        wanted = _sample(count, max_frames)
-        last = max(wanted) if wanted else None
-        index = 0
-        while capture.grab():
-            if wanted is None or index in wanted:
-                ok, frame = capture.retrieve()
-                if not ok:
-                    raise AppError(ErrorCode.MEDIA_CORRUPT, f"video frame {index} cannot be decoded")
-                yield index, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            if index == last:
-                return
-            index += 1
+    with _open_video(path) as (container, stream):
+        wanted = _sample(_frame_count(path, container, stream), max_frames) if max_frames is not None else None
+        for index, frame in _decoded(container, stream, sorted(wanted) if wanted is not None else None):
+            yield index, _upright_rgb(frame)
+
+
+def _video_frame_at(path: Path, position: float) -> np.ndarray:
+    with _open_video(path) as (container, stream):
+        target = int(position * (_frame_count(path, container, stream) - 1))
+        for _, frame in _decoded(container, stream, [target]):
+            return _upright_rgb(frame)
+    raise AppError(ErrorCode.MEDIA_CORRUPT, "the video frame cannot be decoded")
 
 
 def _open_zip(path: Path) -> zipfile.ZipFile:

@@ -6,11 +6,12 @@ never leaves a half-written preview where a reader would find it.
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from itertools import chain
+from itertools import chain, islice
 from pathlib import Path
 
 import cv2
@@ -20,28 +21,51 @@ from PIL import Image
 from appliance.domain.enums import MediaKind
 from appliance.domain.errors import AppError, ErrorCode
 from appliance.media.decode import iter_frames_rgb, read_frame_rgb
-from appliance.media.imaging import PIL_FORMATS, to_rgb
+from appliance.media.imaging import PIL_FORMATS, POSTER_SEARCH_FRAMES, first_bright, to_rgb
 
-__all__ = ["make_shots_preview", "make_thumbnail"]
+__all__ = ["THUMBNAIL_SIDE", "make_shots_preview", "make_thumbnail", "thumbnail_jpeg", "write_atomically"]
 
-#: Where in a video its thumbnail frame is taken: past the first frames, which are often dark or blurred.
-_VIDEO_THUMBNAIL_POSITION = 1 / 3
+#: The longer side of a thumbnail, in pixels.
+THUMBNAIL_SIDE = 320
 _JPEG_QUALITY = 85
 
 
-def make_thumbnail(path: Path, kind: MediaKind, dest: Path, max_side: int = 320) -> None:
-    """Write a JPEG of at most `max_side` pixels a side to `dest`: the upright image, a frame from a
-    third of the way through a video, or a shot set's first frame."""
+def thumbnail_jpeg(picture: Image.Image, max_side: int = THUMBNAIL_SIDE) -> bytes:
+    """`picture` scaled down to at most `max_side` pixels a side, as JPEG bytes."""
+    scale = min(1.0, max_side / max(picture.size))
+    size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
+    small = picture.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0) if scale < 1 else picture
+    buffer = io.BytesIO()
+    small.save(buffer, format="JPEG", quality=_JPEG_QUALITY)
+    return buffer.getvalue()
+
+
+def write_atomically(data: bytes, dest: Path) -> None:
+    """Write `data` to `dest` through a temporary file renamed into place."""
+    with _atomic_target(dest) as tmp:
+        tmp.write_bytes(data)
+
+
+def make_thumbnail(path: Path, kind: MediaKind, dest: Path, max_side: int = THUMBNAIL_SIDE) -> None:
+    """Write a JPEG of at most `max_side` pixels a side to `dest`: the upright image, a video's first
+    bright frame (`imaging.first_bright`), or a shot set's first frame.
+
+    An upload's thumbnail is made from its probe's picture (`probe_file(poster_side=...)`); this
+    makes one from the stored file, for a shot set and for whatever has none.
+    """
     if kind is MediaKind.IMAGE:
         with Image.open(path, formats=list(PIL_FORMATS.values())) as img:
             img.draft("RGB", (max_side, max_side))  # JPEG: decode at a reduced scale, much faster
             picture = to_rgb(img)
+    elif kind is MediaKind.VIDEO:
+        with closing(iter_frames_rgb(path, kind)) as frames:
+            rgb = first_bright(frame for _, frame in islice(frames, POSTER_SEARCH_FRAMES))
+        if rgb is None:
+            raise AppError(ErrorCode.MEDIA_CORRUPT, "the video has no decodable frame")
+        picture = Image.fromarray(rgb)
     else:
-        position = _VIDEO_THUMBNAIL_POSITION if kind is MediaKind.VIDEO else 0.0
-        picture = Image.fromarray(read_frame_rgb(path, kind, position))
-    picture.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-    with _atomic_target(dest) as tmp:
-        picture.save(tmp, format="JPEG", quality=_JPEG_QUALITY)
+        picture = Image.fromarray(read_frame_rgb(path, kind))
+    write_atomically(thumbnail_jpeg(picture, max_side), dest)
 
 
 def make_shots_preview(zip_path: Path, dest_mp4: Path, fps: float = 10, max_side: int = 1280) -> None:

@@ -1,8 +1,13 @@
 """Full validation of a media file against the limits, and the facts the appliance records about it.
 
-A file that passes has been decoded for real: every pixel of an image, the first and the last frame
-of a video, every frame of a shot set. Sizes are checked from headers before anything is decoded,
-so a decompression bomb is refused before it can allocate.
+A file that passes has been decoded for real: all of an image's data (a JPEG at a reduced scale:
+every coefficient is still read, so damage is still found), the first frame of a video (whose
+packets are then read to the end, without decoding, to check that the file holds them all), every
+frame of a shot set. Sizes are checked from headers before anything is decoded, so a
+decompression bomb is refused before it can allocate.
+
+Asked to (`poster_side`), the probe also keeps the picture a thumbnail is made of, from what it
+decoded anyway: the upload's thumbnail then costs no second decoding.
 """
 
 from __future__ import annotations
@@ -11,17 +16,20 @@ import io
 import math
 import zipfile
 import zlib
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import BinaryIO
 
 import cv2
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from appliance.domain.enums import MediaKind
 from appliance.domain.errors import AppError, ErrorCode
 from appliance.media.archive import frame_entries, unsafe_reason
-from appliance.media.imaging import PIL_FORMATS, oriented_size
+from appliance.media.imaging import PIL_FORMATS, POSTER_SEARCH_FRAMES, first_bright, oriented_size, to_rgb
 from appliance.media.sniff import SNIFF_BYTES, Sniffed, identify, sniff_file
 from appliance.ops.settings import Limits
 
@@ -51,21 +59,28 @@ class ProbeResult:
     #: Videos only.
     duration_seconds: float | None = None
     fps: float | None = None
+    #: With `probe_file(poster_side=...)`: the upright RGB picture a thumbnail is made of (an
+    #: image, at least `poster_side` pixels a side where it is that large; a video's first bright
+    #: frame). None for a shot set, whose thumbnail is made with its preview video.
+    poster: Image.Image | None = field(default=None, repr=False, compare=False)
 
 
-def probe_file(path: Path, limits: Limits, sniffed: Sniffed | None = None) -> ProbeResult:
+def probe_file(
+    path: Path, limits: Limits, sniffed: Sniffed | None = None, *, poster_side: int | None = None
+) -> ProbeResult:
     """Validate the file at `path` completely; raise AppError (MEDIA_*, ARCHIVE_*) when it fails.
 
-    `sniffed` saves a second look at the header when the caller has already sniffed the file.
+    `sniffed` saves a second look at the header when the caller has already sniffed the file;
+    `poster_side` keeps the thumbnail's picture (`ProbeResult.poster`).
     """
     check_file_size(path.stat().st_size, limits)
     sniffed = sniffed or sniff_file(path)
     if sniffed.kind is MediaKind.IMAGE:
         with path.open("rb") as fh:
-            width, height = _image_size(fh, sniffed.mime_type, limits)
-        return ProbeResult(sniffed.kind, sniffed.mime_type, sniffed.extension, width, height, 1)
+            width, height, poster = _probe_image(fh, sniffed.mime_type, limits, poster_side)
+        return ProbeResult(sniffed.kind, sniffed.mime_type, sniffed.extension, width, height, 1, poster=poster)
     if sniffed.kind is MediaKind.VIDEO:
-        return _probe_video(path, sniffed, limits)
+        return _probe_video(path, sniffed, limits, poster_side)
     return _probe_shots(path, sniffed, limits)
 
 
@@ -81,13 +96,19 @@ def check_file_size(size: int, limits: Limits) -> None:
 # Images -----------------------------------------------------------------------------------------
 
 
-def _image_size(fh: BinaryIO, mime_type: str, limits: Limits) -> tuple[int, int]:
-    """Decode the whole image; return its upright (width, height)."""
+def _probe_image(
+    fh: BinaryIO, mime_type: str, limits: Limits, poster_side: int | None
+) -> tuple[int, int, Image.Image | None]:
+    """Decode the whole image; return its upright (width, height), and the poster if asked for."""
     try:
         with Image.open(fh, formats=[PIL_FORMATS[mime_type]]) as img:
             _check_pixels(img.width, img.height, limits)
+            width, height = oriented_size(img)
+            # A JPEG decodes at the smallest scale (down to 1/8) that keeps the longer side at `side`.
+            side = poster_side or 1
+            img.draft("RGB", (side, 1) if img.width >= img.height else (1, side))
             img.load()
-            return oriented_size(img)
+            return width, height, to_rgb(img) if poster_side else None
     except Image.DecompressionBombError as exc:  # Pillow's own guard, far above any sane limit
         raise AppError(ErrorCode.MEDIA_TOO_MANY_PIXELS, f"the image is too large: {exc}") from exc
     except UnidentifiedImageError as exc:  # its message would name the file's path
@@ -107,7 +128,7 @@ def _check_pixels(width: int, height: int, limits: Limits) -> None:
 # Videos -----------------------------------------------------------------------------------------
 
 
-def _probe_video(path: Path, sniffed: Sniffed, limits: Limits) -> ProbeResult:
+def _probe_video(path: Path, sniffed: Sniffed, limits: Limits, poster_side: int | None) -> ProbeResult:
     capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     try:
         if not capture.isOpened():
@@ -121,18 +142,39 @@ def _probe_video(path: Path, sniffed: Sniffed, limits: Limits) -> ProbeResult:
             raise AppError(ErrorCode.MEDIA_CORRUPT, "the video has no decodable frame")
         height, width = first.shape[:2]  # after the rotation OpenCV applies from the metadata
         _check_pixels(width, height, limits)
+        poster = _poster(first, capture, poster_side) if poster_side else None
         declared = capture.get(cv2.CAP_PROP_FRAME_COUNT)
         if math.isfinite(declared) and declared >= 1:
             frame_count = int(declared)
             _check_duration(frame_count, fps, limits)
-            _check_end(capture, frame_count)
-        else:  # no index (e.g. a browser's MediaRecorder WebM): count by decoding, which also reaches the end
-            frame_count = _count_frames(capture, fps, limits)
+            _check_end(capture, frame_count, fps, limits)
+        else:  # no index (e.g. a browser's MediaRecorder WebM): the last frame's time gives the count
+            frame_count = _frame_count_from_end(capture, fps, limits)
     finally:
         capture.release()
     return ProbeResult(
-        sniffed.kind, sniffed.mime_type, sniffed.extension, width, height, frame_count, frame_count / fps, fps
+        sniffed.kind, sniffed.mime_type, sniffed.extension, width, height, frame_count, frame_count / fps, fps, poster
     )
+
+
+def _poster(first: np.ndarray, capture: cv2.VideoCapture, side: int) -> Image.Image:
+    """The first bright frame (`imaging.first_bright`: the first frame, unless it is dark), scaled
+    down by a whole factor to no less than `side` pixels on its longer side."""
+    factor = max(1, max(first.shape[:2]) // side)
+
+    def small(bgr: np.ndarray) -> np.ndarray:  # a whole factor: OpenCV's fast INTER_AREA path
+        return bgr if factor == 1 else cv2.resize(bgr, None, fx=1 / factor, fy=1 / factor, interpolation=cv2.INTER_AREA)
+
+    def following() -> Iterator[np.ndarray]:
+        for _ in range(POSTER_SEARCH_FRAMES - 1):
+            ok, frame = capture.read()
+            if not ok:
+                return
+            yield small(frame)
+
+    bgr = first_bright(chain([small(first)], following()))
+    assert bgr is not None  # `first` is one
+    return Image.fromarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
 
 def _check_duration(frame_count: int, fps: float, limits: Limits) -> None:
@@ -143,22 +185,41 @@ def _check_duration(frame_count: int, fps: float, limits: Limits) -> None:
         )
 
 
-def _check_end(capture: cv2.VideoCapture, frame_count: int) -> None:
-    """Seek to the last frame and decode it, so that a truncated file fails here and not later."""
-    last = frame_count - 1
-    for index in sorted({last, last - int(frame_count * _END_SLACK_FRACTION)}, reverse=True):
-        capture.set(cv2.CAP_PROP_POS_FRAMES, index)
-        if capture.read()[0]:
-            return
-    raise AppError(ErrorCode.MEDIA_CORRUPT, "the end of the video cannot be decoded (truncated or damaged)")
+def _check_end(capture: cv2.VideoCapture, frame_count: int, fps: float, limits: Limits) -> None:
+    """Check that the file holds the data of the video's last frame, so that a truncated file
+    fails here and not in an analysis (a few frames short is allowed: see `_END_SLACK_FRACTION`)."""
+    last = _last_frame_index(capture, fps, limits)
+    if last < frame_count - 1 - int(frame_count * _END_SLACK_FRACTION):
+        raise AppError(
+            ErrorCode.MEDIA_CORRUPT,
+            f"the video ends at frame {last + 1} of {frame_count} (truncated or damaged)",
+        )
 
 
-def _count_frames(capture: cv2.VideoCapture, fps: float, limits: Limits) -> int:
-    count = 1  # the first frame, already read
+def _frame_count_from_end(capture: cv2.VideoCapture, fps: float, limits: Limits) -> int:
+    return _last_frame_index(capture, fps, limits) + 1
+
+
+def _last_frame_index(capture: cv2.VideoCapture, fps: float, limits: Limits) -> int:
+    """The index of the latest frame whose data the file holds, from the timestamps of its packets.
+
+    The packets are read without being decoded (OpenCV's raw mode): that costs a few
+    milliseconds where decoding the whole video would cost hundreds on every upload. A frame
+    whose data is there but damaged is found when an analysis decodes it (MEDIA_CORRUPT then).
+    `capture` has read the first frame; its decoder has consumed a few packets already, which
+    are the first frames, so only the latest timestamp matters.
+    """
+    if not capture.set(cv2.CAP_PROP_FORMAT, -1):
+        raise AppError(ErrorCode.MEDIA_CORRUPT, "the video's packets cannot be read")
+    latest_ms = 0.0
     while capture.grab():
-        count += 1
-        _check_duration(count, fps, limits)
-    return count
+        latest_ms = max(latest_ms, capture.get(cv2.CAP_PROP_POS_MSEC))
+        _check_duration(_frame_index(latest_ms, fps) + 1, fps, limits)
+    return _frame_index(latest_ms, fps)
+
+
+def _frame_index(ms: float, fps: float) -> int:
+    return round(ms * fps / 1000)
 
 
 # Shot sets --------------------------------------------------------------------------------------
@@ -248,6 +309,7 @@ def _entry_image_size(name: str, data: bytes, limits: Limits) -> tuple[int, int]
             f"archive entry {name!r} is not a JPEG, PNG or WebP image: a shot set holds images only",
         )
     try:
-        return _image_size(io.BytesIO(data), sniffed.mime_type, limits)
+        width, height, _ = _probe_image(io.BytesIO(data), sniffed.mime_type, limits, None)
+        return width, height
     except AppError as exc:
         raise AppError(exc.code, f"archive entry {name!r}: {exc.message}", exc.details) from exc

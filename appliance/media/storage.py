@@ -21,12 +21,13 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from appliance.domain.entities import Media
 from appliance.domain.errors import AppError, ErrorCode
+from appliance.media.previews import THUMBNAIL_SIDE, thumbnail_jpeg
 from appliance.media.probe import ProbeResult, probe_file
 from appliance.ops.settings import Limits
 
@@ -50,6 +51,8 @@ class StoredFile:
     created: bool
     probe: ProbeResult
     path: Path
+    #: The thumbnail (JPEG) made from what the probe decoded; None for a shot set (made with its preview).
+    thumbnail: bytes | None = None
 
     def to_media(
         self,
@@ -103,11 +106,13 @@ class MediaStorage:
         try:
             with os.fdopen(fd, "wb") as out:
                 sha256, size = self._receive(source, out)
-            probe = probe_file(tmp, self.limits)
+            probe = probe_file(tmp, self.limits, poster_side=THUMBNAIL_SIDE)
+            thumbnail = thumbnail_jpeg(probe.poster) if probe.poster is not None else None
+            probe = replace(probe, poster=None)  # the picture is not kept past the request's thumbnail
             _fsync(tmp)
             final = self.path_for(sha256, probe.extension)
             created = self._place(tmp, final)
-            return StoredFile(sha256, probe.extension, size, created, probe, final)
+            return StoredFile(sha256, probe.extension, size, created, probe, final, thumbnail)
         except AppError as exc:
             details = {**(exc.details or {}), "original_name": original_name}
             raise AppError(exc.code, exc.message, details) from exc

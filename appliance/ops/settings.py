@@ -141,6 +141,10 @@ class SchedulerSettings(_Section):
     expiry_check_seconds: float = 60.0
     webhook_check_seconds: float = 30.0
     retention_check_seconds: float = 3600.0
+    #: How often the scheduler records the depth of every queue (the console's statistics).
+    queue_depth_sample_seconds: float = 60.0
+    #: The retention job deletes queue depth samples older than this; 0 keeps them forever.
+    queue_depth_retention_days: int = 90
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -84,7 +84,8 @@ def retry_webhooks() -> dict[str, int]:
 
 
 def retention() -> dict[str, int]:
-    """Delete folders older than `retention_days` (0 keeps them) with their files, and expired sessions."""
+    """Delete folders older than `retention_days` (0 keeps them) with their files, expired sessions,
+    and queue depth samples older than `scheduler.queue_depth_retention_days` (0 keeps them)."""
     ctx = get_context()
     now = datetime.now(UTC)
     deleted = 0
@@ -96,7 +97,9 @@ def retention() -> dict[str, int]:
             if len(folder_ids) < RETENTION_BATCH:
                 break
     sessions = ctx.store.delete_expired_sessions(now)
-    return {"folders_deleted": deleted, "sessions_deleted": sessions}
+    samples_days = ctx.settings.scheduler.queue_depth_retention_days
+    samples = ctx.store.delete_queue_depths_before(now - timedelta(days=samples_days)) if samples_days > 0 else 0
+    return {"folders_deleted": deleted, "sessions_deleted": sessions, "queue_depth_samples_deleted": samples}
 
 
 JOBS: dict[str, Callable[[], dict[str, int]]] = {

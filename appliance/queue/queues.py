@@ -13,7 +13,7 @@ runs them, at its first task.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from huey import PriorityRedisHuey, SqliteHuey
@@ -52,24 +52,29 @@ class Queues:
 
     def __init__(self, settings: Settings) -> None:
         self._hueys = {queue: _make_huey(settings, queue) for queue in QUEUE_NAMES}
-        self._run_analysis = self._task("analysis", "appliance.queue.tasks", "run_analysis")
+        # The Huey task keeps its first name, which queued messages carry, and now takes several ids.
+        self._run_analyses = self._task("analysis", "appliance.queue.tasks", "run_analyses", name="run_analysis")
         self._resolve_folder = self._task("resolution", "appliance.queue.tasks", "resolve_folder")
         self._make_preview = self._task("preview", "appliance.queue.tasks", "make_preview")
         self._deliver_webhook = self._task("default", "appliance.queue.tasks", "deliver_webhook")
         self._run_job = self._task("maintenance", "appliance.queue.jobs", "run_job")
 
-    def _task(self, queue: str, module: str, function: str) -> TaskWrapper:
-        return self._hueys[queue].task(name=function)(_runner(module, function))
+    def _task(self, queue: str, module: str, function: str, name: str | None = None) -> TaskWrapper:
+        return self._hueys[queue].task(name=name or function)(_runner(module, function))
 
     def huey(self, queue_name: str) -> Huey:
         """The Huey instance of `queue_name` (what a consumer runs). KeyError for an unknown name."""
         return self._hueys[queue_name]
 
-    def enqueue_analysis(self, analysis_id: str, delay: float = 0.0) -> None:
+    def enqueue_analyses(self, analysis_ids: Sequence[str], delay: float = 0.0) -> None:
+        """One task that runs these analyses one after another, in one worker (`tasks.run_analyses`)."""
         if delay > 0:
-            self._run_analysis.schedule(args=(analysis_id,), delay=delay)
+            self._run_analyses.schedule(args=tuple(analysis_ids), delay=delay)
         else:
-            self._run_analysis(analysis_id)
+            self._run_analyses(*analysis_ids)
+
+    def enqueue_analysis(self, analysis_id: str, delay: float = 0.0) -> None:
+        self.enqueue_analyses([analysis_id], delay)
 
     def enqueue_resolve(self, folder_id: str) -> None:
         self._resolve_folder(folder_id)

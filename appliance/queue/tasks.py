@@ -33,7 +33,7 @@ from appliance.sdk.requests import build_request
 from appliance.sdk.types import AnalysisRequest, AnalyzerSpec, MediaInput, Outcome
 from appliance.wire import folder_to_wire
 
-__all__ = ["deliver_webhook", "make_preview", "resolve_folder", "run_analysis"]
+__all__ = ["deliver_webhook", "make_preview", "resolve_folder", "run_analyses", "run_analysis"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,25 @@ class _AnalysisFailed(Exception):
 
 
 # Analyses -----------------------------------------------------------------------------------------
+
+
+def run_analyses(*analysis_ids: str) -> None:
+    """Run analyses one after another: those a folder asked for together, which read the same media.
+
+    In one worker, the second finds the face track the first computed in the process's memory.
+    As separate tasks, two workers would take them at once and one would wait on the other's
+    track lock, idle while other folders queue. An appliance error in one (database, disk) does
+    not keep the others from running; the first such error is raised once all have run.
+    """
+    first_error: Exception | None = None
+    for analysis_id in analysis_ids:
+        try:
+            run_analysis(analysis_id)
+        except Exception as exc:  # raised below, after the rest of the group has had its run
+            log.error("analysis %s: %s: %s", analysis_id, type(exc).__name__, exc)
+            first_error = first_error or exc
+    if first_error is not None:
+        raise first_error
 
 
 def run_analysis(analysis_id: str) -> None:

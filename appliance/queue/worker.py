@@ -29,7 +29,7 @@ __all__ = ["ServiceConsumer", "run_worker", "worker_type_for"]
 #: storage cannot block on an empty queue, so without a small maximum an idle worker would
 #: notice a new task only after up to 10 s (Huey's default). Redis blocks and is not affected.
 POLL_INITIAL_DELAY_SECONDS = 0.05
-POLL_MAX_DELAY_SECONDS = 0.5
+POLL_MAX_DELAY_SECONDS = 0.1
 
 
 def worker_type_for(queue_name: str) -> str:

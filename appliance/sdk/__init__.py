@@ -21,6 +21,7 @@ SDK offers, documented and tested. docs/writing-plugins.md walks through writing
 - `ctx.services` (and, in a plugin's API routes, `appliance.sdk.web`) is the plugin's
   `PluginServices`: its tables (`PluginDatabase`, created by the `database_migrations` hook), its
   checked files (`PluginFiles`, `StoredFile`), its data directory and the face pipeline.
+- The console pages a plugin adds (`register_console_pages`) work with `appliance.sdk.console`.
 """
 
 from __future__ import annotations
@@ -47,9 +48,11 @@ from appliance.vision.embedding import Embedding, distance
 from appliance.vision.eyes import EyeLandmarks, eye_openness
 from appliance.vision.landmarks import FaceLandmarks
 from appliance.vision.quality import FaceQuality, FaceReason
+from appliance.vision.service import DEFAULT_MAX_FRAMES
 from appliance.vision.track import FaceTrack, TrackFrame
 
 __all__ = [
+    "DEFAULT_MAX_FRAMES",
     "CALIBRATIONS",
     "AnalysisContext",
     "AnalysisRequest",

@@ -99,7 +99,7 @@ class AnalysisContext:
             self._first[key] = _read_only(read_frame_rgb(media.path, media.kind, 0.0))
         return self._first[key]
 
-    def faces(self, media: MediaInput, max_frames: int = DEFAULT_MAX_FRAMES) -> FaceTrack:
+    def faces(self, media: MediaInput, max_frames: int = DEFAULT_MAX_FRAMES, *, eyes: bool = False) -> FaceTrack:
         """The media's face track: the faces of up to `max_frames` frames spread over it (an image
         is one frame), its best frame's face with quality, landmarks and embedding, and reasons
         (NO_FACE, MULTIPLE_FACES, FACE_TOO_SMALL).
@@ -110,7 +110,9 @@ class AnalysisContext:
         this call computes the track, it decodes the frames through `frames(media, max_frames)`,
         which keeps them: ask for the track first and the frames after, and the media is decoded
         once (frames first works too, but another worker may then compute the track meanwhile,
-        from a decoding of its own).
+        from a decoding of its own). `eyes=True` adds each face's eyelid contours
+        (`TrackFrame.eyes`, for a blink): they cost about a quarter more per frame, and such a
+        track is a separate one.
         """
         if self._vision is None:
             raise FaceModelsUnavailable(
@@ -118,7 +120,7 @@ class AnalysisContext:
                 "in tests, pass models=<model store directory> to appliance.sdk.testing.run_analyzer "
                 "or set APPLIANCE_MODELS_ROOT"
             )
-        return self._vision.face_track(media, max_frames, frames=lambda: self.frames(media, max_frames))
+        return self._vision.face_track(media, max_frames, eyes=eyes, frames=lambda: self.frames(media, max_frames))
 
     @property
     def services(self) -> PluginServices:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
     from pathlib import Path
 
-    from appliance.sdk.registry import AnalyzerRegistry
+    from appliance.sdk.registry import AnalyzerRegistry, ConsolePageRegistry
     from appliance.sdk.types import DoctorCheck
     from appliance.sdk.web import RouteRegistry
 
@@ -26,6 +26,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "register_analyzers",
+    "register_console_pages",
     "register_routes",
 ]
 
@@ -67,6 +68,20 @@ def register_routes(routes: RouteRegistry) -> None:
     API: they ask for the caller with `user: CurrentUser`, for this plugin's services with
     `plugin: PluginDependency` (`appliance.sdk.web`), and raise `AppError` for a refusal, which
     the API answers like its own errors. A path another route already serves stops the API at start.
+    """
+
+
+@hookspec
+def register_console_pages(pages: ConsolePageRegistry) -> None:
+    """Add pages to the operator console: call `pages.add(ConsolePage(...))` with a navigation
+    title, a path under `/console/`, the roles that see it, its Litestar handlers and its templates.
+
+    Called once per plugin when the API app is built, and only when the console is enabled. The
+    handlers run inside the console (`appliance.sdk.console`): they ask for the signed-in user with
+    `visit: CurrentVisit` (the console's session cookie, never an API token), for this plugin's
+    services with `plugin: PluginDependency`, and answer with `render(visit, template, context)`,
+    whose templates extend the console's `base.html`. Every POST must carry the CSRF token
+    (`{{ csrf(visit) }}`); the console refuses one without it before the handler runs.
     """
 
 

@@ -12,15 +12,15 @@ import importlib
 import importlib.metadata
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pprint import pformat
-from typing import Any
+from typing import Any, TypeVar
 
 import pluggy
 
 from appliance.sdk import hookspecs
-from appliance.sdk.registry import AnalyzerRegistry, PluginError, RouteRegistry
+from appliance.sdk.registry import AnalyzerRegistry, ConsolePageRegistry, PluginError, RouteRegistry
 from appliance.sdk.types import DoctorCheck
 
 __all__ = [
@@ -39,6 +39,8 @@ TRACE_ENV = "APPLIANCE_TRACE_PLUGINS"
 
 #: The version a plugin module without `__version__` reports.
 UNVERSIONED = "0"
+
+_Registry = TypeVar("_Registry", RouteRegistry, ConsolePageRegistry)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,17 +101,32 @@ class PluginHost:
 
     def routes(self) -> list[RouteRegistry]:
         """Every plugin's `register_routes`, one registry per plugin that adds routes, in load order."""
+        return [r for r in self._registries("register_routes", "routes", RouteRegistry) if r.handlers]
+
+    def console_pages(self) -> list[ConsolePageRegistry]:
+        """Every plugin's `register_console_pages`, one registry per plugin that adds pages, in load order."""
+        return [r for r in self._registries("register_console_pages", "pages", ConsolePageRegistry) if r.pages]
+
+    def name_of(self, plugin: object) -> str:
+        """The name a loaded plugin object (e.g. its module) is known by: its distribution's, or its
+        module's; LookupError when it is not loaded."""
+        names = [item.name for item in self._sources if item.plugin is plugin]
+        if not names:
+            raise LookupError(f"{plugin!r} is not a loaded plugin")
+        return names[0]
+
+    def _registries(self, hook_name: str, argument: str, new_registry: Callable[[str], _Registry]) -> list[_Registry]:
+        """Call each plugin's `hook_name` with a registry of its own (passed as `argument`), in load order."""
         registries = []
         for item in self._sources:
-            registry = RouteRegistry(item.name)
+            registry = new_registry(item.name)
             try:
-                self._hook_of(item, "register_routes")(routes=registry)
+                self._hook_of(item, hook_name)(**{argument: registry})
             except PluginError:
                 raise
             except Exception as exc:
-                raise PluginError(f"{_describe(item)}: register_routes raised {type(exc).__name__}: {exc}") from exc
-            if registry.handlers:
-                registries.append(registry)
+                raise PluginError(f"{_describe(item)}: {hook_name} raised {type(exc).__name__}: {exc}") from exc
+            registries.append(registry)
         return registries
 
     def migrations(self, dialect: str) -> list[tuple[str, str]]:

@@ -1,18 +1,24 @@
-"""What plugins register: analysis types in `register_analyzers`, API routes in `register_routes`."""
+"""What plugins register: analysis types in `register_analyzers`, API routes in `register_routes`,
+console pages in `register_console_pages`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from importlib.resources.abc import Traversable
+from pathlib import Path
 from typing import Any
 
+from appliance.domain.enums import Role
 from appliance.sdk.types import AnalyzerSpec
 
-__all__ = ["AnalyzerRegistry", "PluginError", "RouteRegistry"]
+__all__ = ["AnalyzerRegistry", "ConsolePage", "ConsolePageRegistry", "PluginError", "RouteRegistry"]
 
 #: Where every plugin route lives, so that plugins never shadow the pages outside the API.
 ROUTE_PREFIX = "/api/"
+#: Where every plugin console page lives.
+CONSOLE_PREFIX = "/console/"
 
 
 class PluginError(Exception):
@@ -98,6 +104,57 @@ class RouteRegistry:
     @property
     def handlers(self) -> tuple[Any, ...]:
         return tuple(self._handlers)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsolePage:
+    """One page a plugin adds to the operator console.
+
+    `title` is its entry in the console's navigation, which links to `path` (under `/console/`).
+    `handlers` are Litestar controllers or route handlers, every path of them at or below `path`.
+    `roles` are the user types whose navigation lists the page and who may open it (a signed-in
+    user of another type is answered 403). `templates` is a folder of Jinja templates, looked up
+    after the console's own, so they extend the console's `base.html`.
+    """
+
+    title: str
+    path: str
+    handlers: Sequence[Any]
+    roles: frozenset[Role] = frozenset(Role)
+    templates: Path | Traversable | None = None
+
+
+class ConsolePageRegistry:
+    """The console pages one plugin adds in `register_console_pages(pages)`, in the order given.
+    The console mounts each with its session, CSRF guard and error pages, and that plugin's services."""
+
+    def __init__(self, plugin: str) -> None:
+        self.plugin = plugin
+        self._pages: list[ConsolePage] = []
+
+    def add(self, page: ConsolePage) -> None:
+        """Add a page; raises PluginError when its path, handlers, roles or templates are malformed."""
+        who = f"plugin {self.plugin}: console page {page.title!r}"
+        if not page.title.strip():
+            raise PluginError(f"plugin {self.plugin} added a console page without a title")
+        if not page.path.startswith(CONSOLE_PREFIX) or page.path.endswith("/"):
+            raise PluginError(f"{who} has the path {page.path!r}: a page path is /console/<name>, without a final /")
+        for path in (p for handler in page.handlers for p in _paths_of(handler)):
+            if path != page.path and not path.startswith(f"{page.path}/"):
+                raise PluginError(f"{who} serves {path!r}: its handlers serve {page.path} and the paths below it")
+        if not page.handlers:
+            raise PluginError(f"{who} has no handlers")
+        if not page.roles or not all(isinstance(role, Role) for role in page.roles):
+            raise PluginError(f"{who}: roles must be a non-empty set of Role")
+        if page.templates is not None and not page.templates.is_dir():
+            raise PluginError(f"{who}: its templates folder {page.templates} is not a folder")
+        if any(other.path == page.path for other in self._pages):
+            raise PluginError(f"{who}: the plugin already added a page at {page.path}")
+        self._pages.append(page)
+
+    @property
+    def pages(self) -> tuple[ConsolePage, ...]:
+        return tuple(self._pages)
 
 
 def _paths_of(handler: Any) -> list[str]:

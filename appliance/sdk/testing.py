@@ -10,18 +10,28 @@ Files are validated and probed as the appliance does on upload, the spec's defau
 media rule are applied by the same function the workers call, and the analyzer gets a real
 `AnalysisContext`. `ctx.faces` needs face models: pass `models=` (a model store directory, as
 `default_models(tmp_dir)` or `appliance init` fills) or set APPLIANCE_MODELS_ROOT.
+
+A plugin's API routes and console pages are tested over real HTTP: `ApplianceServer` serves the
+appliance's API and console with the plugin loaded, and `ConsoleVisitor` is a browser without a
+browser (cookies and CSRF tokens) that logs in to the console, reads pages and sends forms.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import re
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 import cv2
+import httpx
 import msgspec
 import numpy as np
 
@@ -35,8 +45,16 @@ from appliance.sdk.types import Analyzer, AnalyzerSpec, MediaInput, Outcome
 from appliance.vision.eyes import EyeLandmarks
 from appliance.vision.service import VisionService
 
+if TYPE_CHECKING:
+    from appliance.domain.enums import Role
+    from appliance.store.protocol import Store
+
 __all__ = [
+    "TEST_PASSWORD",
+    "ApplianceServer",
+    "ConsoleVisitor",
     "PluginTestBed",
+    "csrf_token_of",
     "default_models",
     "media_input",
     "paint_eyes_shut",
@@ -50,6 +68,9 @@ MODELS_ENV = "APPLIANCE_MODELS_ROOT"
 
 #: The type a bare analyzer passed to `run_analyzer` runs under.
 BARE_ANALYZER_TYPE = "TEST"
+
+#: The password of the accounts `ApplianceServer.create_user` makes.
+TEST_PASSWORD = "test-password-1"
 
 
 def default_models(directory: Path | str) -> Path:
@@ -130,15 +151,158 @@ class PluginTestBed:
 
     def create_company(self, name: str | None = None) -> str:
         """A new company's id."""
-        from appliance.domain.entities import Company
-
-        company = Company(
-            company_id=str(uuid.uuid4()), name=name or f"Company {uuid.uuid4().hex[:8]}", webhook_secret=""
-        )
-        return self._store.create_company(company).company_id
+        return _create_company(self._store, name)
 
     def close(self) -> None:
         self._store.close()
+
+
+def _create_company(store: Store, name: str | None) -> str:
+    from appliance.domain.entities import Company
+
+    company = Company(company_id=str(uuid.uuid4()), name=name or f"Company {uuid.uuid4().hex[:8]}", webhook_secret="")
+    return store.create_company(company).company_id
+
+
+_CSRF_FIELD = re.compile(r'name="_csrf" value="([0-9a-f]+)"')
+
+
+def csrf_token_of(html: str) -> str:
+    """The CSRF token of the first form of a console page."""
+    found = _CSRF_FIELD.search(html)
+    if found is None:
+        raise AssertionError("the page holds no form with a CSRF token")
+    return found.group(1)
+
+
+class ConsoleVisitor:
+    """One browser of the operator console, without a browser: its cookies (the session and the
+    CSRF nonce) in an httpx client, and the CSRF token of the last page it read. `log_in` through
+    the login form, then `get` pages and `post` forms. Redirects are not followed."""
+
+    def __init__(self, base_url: str) -> None:
+        self.client = httpx.Client(base_url=base_url, follow_redirects=False, timeout=30)
+        self.csrf = csrf_token_of(self.get("/console/login").text)
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        response = self.client.get(path, **kwargs)
+        if "_csrf" in response.text:
+            self.csrf = csrf_token_of(response.text)
+        return response
+
+    def post(
+        self,
+        path: str,
+        data: dict[str, str] | None = None,
+        *,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+        csrf: bool = True,
+    ) -> httpx.Response:
+        """POST a form (multipart when `files`, name -> (file name, content, type), are given), with
+        the CSRF token of the last page read unless `csrf` is False."""
+        form = {**(data or {}), **({"_csrf": self.csrf} if csrf else {})}
+        return self.client.post(path, data=form, files=files)
+
+    def log_in(self, email: str, password: str = TEST_PASSWORD) -> ConsoleVisitor:
+        response = self.post("/console/login", {"email": email, "password": password})
+        if response.status_code != 303:
+            raise AssertionError(f"the console refused the login of {email}: {response.status_code} {response.text}")
+        self.get("/console/folders")  # the forms of a session carry a token bound to it
+        return self
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class ApplianceServer:
+    """The appliance's API and operator console with `plugin` loaded (beside the installed plugins),
+    served over real HTTP from this process: uvicorn on a free loopback port, in a thread, on a
+    SQLite database and storage under `directory`, with the face models of `models` (else
+    $APPLIANCE_MODELS_ROOT). No queue worker runs.
+
+    `create_company()` and `create_user(role, company_id)` add callers; `console(email)` is a
+    `ConsoleVisitor` signed in as that user; `services` is the plugin's `PluginServices`, as its
+    routes and console pages get them. Use it in a `with` block, or `close()` it.
+    """
+
+    #: How long the server may take to open its database and load its models.
+    START_TIMEOUT_SECONDS = 120.0
+
+    def __init__(self, plugin: object, directory: Path | str, *, models: Path | str | None = None) -> None:
+        import uvicorn
+
+        from appliance.api.app import create_app
+        from appliance.ops.settings import ApiSettings, MetricsSettings, Settings
+
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        host, port = self._socket.getsockname()
+        self.base_url = f"http://{host}:{port}"
+        models = models if models is not None else os.environ.get(MODELS_ENV)
+        settings = Settings(
+            data_dir=str(Path(directory).resolve()),
+            models_root=str(Path(models).resolve()) if models else "",
+            secret_key=uuid.uuid4().hex,
+            plugin_modules=[getattr(plugin, "__name__", "")],
+            api=ApiSettings(host=host, port=port),
+            metrics=MetricsSettings(enabled=False),  # this process's metrics are the test runner's
+        )
+        self._app = create_app(settings)
+        self._server = uvicorn.Server(uvicorn.Config(self._app, log_config=None, lifespan="on"))
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name="appliance-server", daemon=True
+        )
+        self._thread.start()
+        self._wait_until_started()
+        api_services = self._app.state.services
+        self.services: PluginServices = api_services.plugin_services[api_services.plugins.name_of(plugin)]
+
+    def _wait_until_started(self) -> None:
+        deadline = time.monotonic() + self.START_TIMEOUT_SECONDS
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError("the appliance server did not start (its error is logged above)")
+            time.sleep(0.05)
+
+    def create_company(self, name: str | None = None) -> str:
+        """A new company's id."""
+        return _create_company(self._app.state.services.store, name)
+
+    def create_user(self, role: Role | str, company_id: str | None = None, *, is_admin: bool = False) -> str:
+        """A new user of `role` (ADMIN and OPERATOR belong to no company; the others to `company_id`,
+        a CLIENT may be its admin); their email. Their password is `TEST_PASSWORD`."""
+        from appliance.auth.accounts import create_account
+        from appliance.domain.enums import Role
+
+        user_type = Role(role)
+        email = f"{user_type.value.lower()}-{uuid.uuid4().hex[:8]}@appliance.test"
+        create_account(
+            self._app.state.services.store,
+            email=email,
+            password=TEST_PASSWORD,
+            user_type=user_type,
+            company_id=company_id,
+            is_admin=is_admin,
+        )
+        return email
+
+    def console(self, email: str, password: str = TEST_PASSWORD) -> ConsoleVisitor:
+        """A new console visitor, signed in as `email`."""
+        return ConsoleVisitor(self.base_url).log_in(email, password)
+
+    def close(self) -> None:
+        self._server.should_exit = True
+        self._thread.join()
+        self._socket.close()
+
+    def __enter__(self) -> ApplianceServer:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
 
 
 def run_analyzer(

@@ -11,7 +11,7 @@ outside, each call commits on its own.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Literal, Protocol
@@ -31,7 +31,15 @@ from appliance.domain.entities import (
 from appliance.domain.enums import AnalysisState, FolderStatus, Resolution
 from appliance.store.backend import Backend
 
-__all__ = ["AnalysisFilter", "AnalysisTiming", "FolderFilter", "HostReport", "MetaCondition", "Store"]
+__all__ = [
+    "AnalysisFilter",
+    "AnalysisTiming",
+    "FolderFilter",
+    "HostReport",
+    "MetaCondition",
+    "QueueDepthPeak",
+    "Store",
+]
 
 
 class HostReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -53,6 +61,14 @@ class AnalysisTiming(msgspec.Struct, frozen=True, kw_only=True):
     time_created: datetime
     time_started: datetime | None
     time_finished: datetime
+
+
+class QueueDepthPeak(msgspec.Struct, frozen=True, kw_only=True):
+    """The highest depth sampled of one queue within one bucket of time (the console's statistics)."""
+
+    bucket_start: datetime
+    queue: str
+    depth: int
 
 
 class MetaCondition(msgspec.Struct, frozen=True):
@@ -304,3 +320,15 @@ class Store(Protocol):
 
     def list_hosts(self) -> list[HostReport]:
         """Every host that reported, by hostname."""
+
+    # Queue depths ---------------------------------------------------------------------------------
+    def record_queue_depths(self, depths: Mapping[str, int], time_sampled: datetime) -> None:
+        """Record one sample: the tasks waiting in each queue at `time_sampled`."""
+
+    def list_queue_depth_peaks(self, bounds: Sequence[datetime]) -> list[QueueDepthPeak]:
+        """The highest depth sampled of each queue in each bucket `bounds[i]` (included) to
+        `bounds[i + 1]` (excluded), by bucket then queue; `bucket_start` is `bounds[i]` itself.
+        A bucket in which a queue has no sample has no peak for it."""
+
+    def delete_queue_depths_before(self, before: datetime) -> int:
+        """Delete the samples taken before `before` (retention); how many rows went."""

@@ -15,6 +15,7 @@ Choices the protocol leaves open:
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import types
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -28,7 +29,7 @@ from appliance.domain.entities import Analysis, Company, Folder, Media, Session,
 from appliance.domain.enums import AnalysisState, FolderStatus, Resolution
 from appliance.domain.errors import AppError, ErrorCode
 from appliance.store.backend import Backend, Row
-from appliance.store.protocol import AnalysisFilter, AnalysisTiming, FolderFilter, HostReport
+from appliance.store.protocol import AnalysisFilter, AnalysisTiming, FolderFilter, HostReport, QueueDepthPeak
 
 __all__ = ["SqlStore"]
 
@@ -673,6 +674,50 @@ class SqlStore:
             bundle_version=row["bundle_version"],
             models=self._db.decode_json(row["models"]),
             time_updated=self._db.decode_time(row["time_updated"]),
+        )
+
+    # Queue depths ---------------------------------------------------------------------------------
+    def record_queue_depths(self, depths: Mapping[str, int], time_sampled: datetime) -> None:
+        if not depths:
+            return
+        params: dict[str, Any] = {"time_sampled": self._db.encode_time(time_sampled)}
+        rows = []
+        for i, (queue, depth) in enumerate(depths.items()):
+            rows.append(f"(:time_sampled, :queue_{i}, :depth_{i})")
+            params.update({f"queue_{i}": queue, f"depth_{i}": depth})
+        self._db.execute(
+            f"INSERT INTO queue_depth_samples (time_sampled, queue, depth) VALUES {', '.join(rows)}", params
+        )
+
+    def list_queue_depth_peaks(self, bounds: Sequence[datetime]) -> list[QueueDepthPeak]:
+        # One query for every bucket: the buckets are a VALUES table joined to the samples, so
+        # the database reads each sample once (through the key's time order) and returns one
+        # row per bucket and queue, however many samples a long period holds.
+        buckets = list(itertools.pairwise(bounds))
+        if not buckets:
+            return []
+        params: dict[str, Any] = {}
+        rows = []
+        for i, (start, end) in enumerate(buckets):
+            rows.append(f"(:bucket_{i}, :start_{i}, :end_{i})")
+            params.update(
+                {f"bucket_{i}": i, f"start_{i}": self._db.encode_time(start), f"end_{i}": self._db.encode_time(end)}
+            )
+        found = self._db.fetch(
+            f"WITH buckets (bucket, time_start, time_end) AS (VALUES {', '.join(rows)})"
+            " SELECT b.bucket, s.queue, MAX(s.depth) AS depth FROM buckets b"
+            " JOIN queue_depth_samples s ON s.time_sampled >= b.time_start AND s.time_sampled < b.time_end"
+            " GROUP BY b.bucket, s.queue ORDER BY b.bucket, s.queue",
+            params,
+        )
+        return [
+            QueueDepthPeak(bucket_start=buckets[row["bucket"]][0], queue=row["queue"], depth=row["depth"])
+            for row in found
+        ]
+
+    def delete_queue_depths_before(self, before: datetime) -> int:
+        return self._db.execute(
+            "DELETE FROM queue_depth_samples WHERE time_sampled < :before", {"before": self._db.encode_time(before)}
         )
 
     # Building blocks ------------------------------------------------------------------------------

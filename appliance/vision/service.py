@@ -42,7 +42,7 @@ __all__ = ["DEFAULT_MAX_FRAMES", "MediaLike", "VisionService", "VisionStats"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_FRAMES = 16
+DEFAULT_MAX_FRAMES = 10
 
 _Frames = Iterable[tuple[int, np.ndarray]]
 
@@ -121,10 +121,10 @@ class VisionService:
 
     # Models -------------------------------------------------------------------------------------
 
-    def models(self) -> TrackModels:
-        """The active version of every model a track uses (read anew each call); the eye model
-        is optional: a store without one gives tracks without eyelid contours."""
-        eyes = self.eye_model_name in self.runtime.active_versions()
+    def models(self, *, eyes: bool = False) -> TrackModels:
+        """The active version of every model a track uses (read anew each call). The eye model
+        only with `eyes`, and only when the store has one (else tracks without eyelid contours)."""
+        eyes = eyes and self.eye_model_name in self.runtime.active_versions()
         return TrackModels(
             detector=self.runtime.get(self.detector_name),
             landmarker=self.runtime.get(self.landmarker_name),
@@ -163,10 +163,13 @@ class VisionService:
         media: MediaLike,
         max_frames: int = DEFAULT_MAX_FRAMES,
         *,
+        eyes: bool = False,
         frames: Callable[[], _Frames] | None = None,
     ) -> FaceTrack:
         """The face track of `media` over up to `max_frames` sampled frames (an image has one).
 
+        `eyes` adds each face's eyelid contours (the iris model on both eyes: about a quarter of a
+        frame's cost, so only for what needs them, a blink); a track with eyes is another track.
         `frames`, if given, supplies those same sampled frames (decoded already by the caller);
         otherwise the media is decoded here, only when the track is in no cache.
         """
@@ -174,7 +177,7 @@ class VisionService:
             raise ValueError(f"max_frames must be at least 1, not {max_frames}")
         if media.kind is MediaKind.IMAGE:
             max_frames = 1  # one frame whatever the limit: one cache entry
-        models = self.models()
+        models = self.models(eyes=eyes)
         key = self.track_key(media, max_frames, models)
         track = self._memory.get(key)
         if track is not None:

@@ -1,6 +1,7 @@
 """The console in headless Chromium: an operator logs in, finds the folder that waits for a
 decision, reads its results, decides it with a comment, and reads the statistics; a user of
-another company sees none of it. Each step leaves a screenshot in artifacts/screenshots/."""
+another company sees none of it; an ADMIN keeps a watch list (the blacklist plugin's collections
+pages). Each step leaves a screenshot in artifacts/screenshots/."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Response, expect
 
 from tests.console.browser import SCREENSHOTS, chromium
 from tests.console.conftest import PERSON, REVIEW_TRANSACTION, ConsoleWorld
+from tests.support.live import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.support.roles import PASSWORD, expect_status
 
 pytestmark = pytest.mark.timeout(300)
@@ -49,12 +51,12 @@ class Visit:
         if response.request.resource_type != "document" and response.status >= 400:
             self.errors.append(f"{response.status} {response.url}")
 
-    def log_in(self, email: str) -> Page:
+    def log_in(self, email: str, password: str = PASSWORD) -> Page:
         page = self.page
         page.goto("/console/folders")
         expect(page).to_have_url(re.compile(r"/console/login$"))
         page.get_by_label("Email").fill(email)
-        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_label("Password").fill(password)
         page.get_by_role("button", name="Log in").click()
         expect(page).to_have_url(re.compile(r"/console/folders$"))
         return page
@@ -175,5 +177,35 @@ def test_a_user_of_another_company_sees_none_of_its_folders(browser: Browser, wo
     expect(page.locator("#decisions-table tbody tr")).to_have_count(1)
     expect(page.locator("#decisions-table")).not_to_contain_text("QUALITY")
     visit.shot("10-other-company-statistics")
+    assert visit.errors == []
+    visit.close()
+
+
+def test_an_admin_keeps_a_watch_list(browser: Browser, world: ConsoleWorld) -> None:
+    visit = Visit(browser, world)
+    page = visit.log_in(ADMIN_EMAIL, ADMIN_PASSWORD)
+    page.get_by_role("link", name="Collections").click()
+    expect(page).to_have_url(re.compile(r"/console/collections$"))
+    page.get_by_label("Alias").fill("Known fraudsters")
+    page.get_by_label("Company").select_option(label="Console A")
+    page.get_by_role("button", name="Create the collection").click()
+    expect(page).to_have_url(re.compile(r"/console/collections/[0-9a-f-]{36}$"))
+    expect(page.get_by_role("heading", name="Collection Known fraudsters")).to_be_visible()
+
+    page.get_by_label("First name").fill(PERSON["first_name"])
+    page.get_by_label("Last name").fill(PERSON["last_name"])
+    page.get_by_label("Photo of the face").set_input_files(
+        {"name": "astronaut.jpg", "mimeType": "image/jpeg", "buffer": world.jpeg}
+    )
+    page.get_by_role("button", name="Add the person").click()
+    persons = page.locator("#persons tbody tr")
+    expect(persons).to_have_count(1)
+    expect(persons).to_contain_text(f"{PERSON['first_name']} {PERSON['last_name']}")
+    expect(page.get_by_role("img", name=f"Photo 1 of {PERSON['first_name']}")).to_be_visible()
+    assert images_loaded(page, "img.thumb") == [True]
+    visit.shot("11-collection")
+
+    leaked = [u for u in visit.urls for secret in PERSON.values() if secret in u]
+    assert leaked == []
     assert visit.errors == []
     visit.close()

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from appliance.console.charts import Series, bar_chart, line_chart, nice_ceiling
-from appliance.console.statistics import Period, compute, csv_rows, percentile
+from appliance.console.statistics import Period, compute, csv_rows, percentile, queue_depths
 from appliance.domain.enums import AnalysisState, Resolution
 from appliance.domain.errors import AppError, ErrorCode
-from appliance.store.protocol import AnalysisTiming
+from appliance.store.protocol import AnalysisTiming, QueueDepthPeak
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SVG = "{http://www.w3.org/2000/svg}"
@@ -105,16 +105,40 @@ def test_rates_are_per_minute_in_wider_buckets() -> None:
     assert stats.per_minute[0][1] == pytest.approx(3 / 15)
 
 
+def peak(minutes: float, queue: str, depth: int) -> QueueDepthPeak:
+    return QueueDepthPeak(bucket_start=at(minutes), queue=queue, depth=depth)
+
+
+def test_queue_depth_peaks_become_one_value_per_bucket_and_queue() -> None:
+    period = Period.of(T0, at(3))  # three buckets of one minute
+    assert period.bucket_bounds() == [at(0), at(1), at(2), at(3)]
+    depths = queue_depths(
+        [peak(0, "preview", 1), peak(0, "analysis", 7), peak(2, "analysis", 4)], period, {"default": 2}, at(5)
+    )
+    assert depths.peaks == {"analysis": [7, None, 4], "preview": [1, None, None]}  # no sample, no value
+    assert depths.table() == [("analysis", None, 7), ("default", 2, None), ("preview", None, 1)]
+    unanswered = queue_depths([], period, None, at(5))
+    assert (unanswered.peaks, unanswered.now, unanswered.table()) == ({}, None, [])
+
+
 def test_the_csv_holds_every_number_in_one_long_table() -> None:
-    stats = compute([timing(0.5), timing(1.5, "BIOMETRY")], Period.of(T0, at(2)))
-    rows = list(csv_rows(stats, {"analysis": 3, "resolution": 0}))
+    period = Period.of(T0, at(2))
+    stats = compute([timing(0.5), timing(1.5, "BIOMETRY")], period)
+    depths = queue_depths(
+        [peak(0, "analysis", 5), peak(1, "analysis", 3)], period, {"analysis": 3, "resolution": 0}, at(9)
+    )
+    rows = list(csv_rows(stats, depths))
     assert rows[0] == ["metric", "time", "type", "resolution", "queue", "value"]
     assert ["analyses_per_minute", at(1).isoformat(), "", "", "", "1.0000"] in rows
     assert ["analyses", "", "BIOMETRY", "SUCCESS", "", "1"] in rows
     assert ["run_seconds_p95", "", "all", "", "", "2.000"] in rows
     assert ["end_to_end_seconds_p50", "", "QUALITY", "", "", "10.000"] in rows
-    assert ["queue_depth", "", "", "", "analysis", "3"] in rows
-    assert not any(r[0] == "queue_depth" for r in csv_rows(stats, None))
+    assert [r for r in rows if r[0] == "queue_depth"] == [
+        ["queue_depth", at(0).isoformat(), "", "", "analysis", "5"],
+        ["queue_depth", at(1).isoformat(), "", "", "analysis", "3"],
+    ]
+    assert ["queue_depth_now", at(9).isoformat(), "", "", "resolution", "0"] in rows
+    assert not any(r[0].startswith("queue_depth") for r in csv_rows(stats, None))
 
 
 @pytest.mark.parametrize(
@@ -124,14 +148,35 @@ def test_axes_end_at_a_round_number(value: float, ceiling: float) -> None:
     assert nice_ceiling(value) == pytest.approx(ceiling)
 
 
+def points(line: ET.Element) -> list[tuple[float, float]]:
+    return [(float(x), float(y)) for x, y in (p.split(",") for p in line.get("points", "").split())]
+
+
 def test_a_line_chart_is_an_svg_image_with_a_title() -> None:
-    svg = ET.fromstring(str(line_chart([(at(i), float(i)) for i in range(5)], title="Rate <per> minute", unit="/min")))
+    times = [at(i) for i in range(5)]
+    chart = line_chart(times, [Series("analyses", [float(i) for i in range(5)])], title="Rate <per> minute", unit="/m")
+    svg = ET.fromstring(str(chart))
     assert svg.get("role") == "img"
     assert svg.findtext(f"{SVG}title") == "Rate <per> minute"  # escaped, and read back as text
     (line,) = svg.iter(f"{SVG}polyline")
-    ys = [float(point.split(",")[1]) for point in line.get("points", "").split()]
+    ys = [y for _, y in points(line)]
     assert ys == sorted(ys, reverse=True)  # rising values go up the image
-    assert ET.fromstring(str(line_chart([], title="empty", unit="")))  # no data: still a chart
+    assert ET.fromstring(str(line_chart([], [], title="empty", unit="")))  # no data: still a chart
+
+
+def test_lines_break_where_a_series_has_no_value() -> None:
+    times = [at(i) for i in range(6)]
+    series = [Series("analysis", [4, 8, None, 2, 2, None]), Series("preview", [None, None, None, None, None, 1])]
+    svg = ET.fromstring(str(line_chart(times, series, title="Queue depth", unit="tasks")))
+    lines = [(line.get("class"), points(line)) for line in svg.iter(f"{SVG}polyline")]
+    assert [(css, len(xy)) for css, xy in lines] == [("line series-analysis", 2), ("line series-analysis", 2)]
+    first, second = (xy for _, xy in lines)
+    assert first[0][1] > first[1][1]  # 8 above 4
+    assert second[0][0] - first[1][0] == pytest.approx(2 * (first[1][0] - first[0][0]))  # the gap keeps its width
+    (dot,) = svg.iter(f"{SVG}circle")  # a value alone is a dot, at the last time
+    step = second[1][0] - second[0][0]
+    assert (dot.get("class"), float(dot.get("cx", 0))) == ("point series-preview", pytest.approx(second[1][0] + step))
+    assert [t.text for t in svg.iter(f"{SVG}text") if t.get("class") == "legend"] == ["analysis", "preview"]
 
 
 def test_stacked_bars_sit_on_each_other_and_grouped_bars_side_by_side() -> None:

@@ -261,6 +261,14 @@ def fresh_person_image(world: World, _: str) -> Call:
     return Call(ids={"person_id": person["person_id"], "person_image_id": person["images"][0]["person_image_id"]})
 
 
+def console_new_collection(world: World, _: str) -> Call:
+    return Call(fields={"alias": f"list {uuid.uuid4().hex[:8]}", "company_id": world.company_ids["A"]})
+
+
+def console_photo(world: World, _: str) -> Call:
+    return Call(form=({}, {"photo": ("selfie.jpg", world.jpeg, "image/jpeg")}))
+
+
 def meta_rows(
     prefix: str, read: dict[str, Outcome] = READ_FOLDER, write: dict[str, Outcome] = WRITE_FOLDER
 ) -> dict[str, Row]:
@@ -291,6 +299,17 @@ COLLECTION_ENDPOINTS: dict[str, Row] = {
     f"GET {PERSON}/images": Row(READ_COMPANY_A),
     f"GET {PERSON}/images/{{person_image_id}}/file": Row(READ_COMPANY_A),
     f"DELETE {PERSON}/images/{{person_image_id}}": Row(CONFIGURE_COMPANY_A, fresh_person_image, ok=204),
+}
+CONSOLE_COLLECTION = "/console/collections/{collection_id}"
+#: The blacklist plugin's console pages: the rules of its API, a 401 cell the redirect to the login page.
+CONSOLE_COLLECTION_ENDPOINTS: dict[str, Row] = {
+    "GET /console/collections": Row(SIGNED_IN),
+    "POST /console/collections": Row(CONFIGURE_COMPANY_A, console_new_collection, ok=303),
+    f"GET {CONSOLE_COLLECTION}": Row(READ_COMPANY_A),
+    f"POST {CONSOLE_COLLECTION}/delete": Row(CONFIGURE_COMPANY_A, fresh_collection, ok=303),
+    f"POST {CONSOLE_COLLECTION}/persons": Row(CONFIGURE_COMPANY_A, console_photo, ok=303),
+    f"POST {CONSOLE_COLLECTION}/persons/{{person_id}}/delete": Row(CONFIGURE_COMPANY_A, fresh_person, ok=303),
+    f"GET {CONSOLE_COLLECTION}/persons/{{person_id}}/photos/{{person_image_id}}": Row(READ_COMPANY_A),
 }
 
 
@@ -346,6 +365,7 @@ ENDPOINTS: dict[str, Row] = {
     "GET /console/system": Row(SIGNED_IN),
     "GET /console/static/{file_path}": Row(EVERYONE, static_file),
     **COLLECTION_ENDPOINTS,
+    **CONSOLE_COLLECTION_ENDPOINTS,
 }
 
 
@@ -411,7 +431,7 @@ def test_matrix(world: World, consoles: dict[str, ConsoleVisitor], endpoint: str
     path = template.format_map({**shared_ids(world), **call.ids})
     if template.startswith("/console"):
         visitor = console_visitor(world, consoles, caller, call.console_session)
-        response = visitor.post(path, call.fields) if method == "POST" else visitor.get(path)
+        response = visitor.post(path, call.fields, files=files) if method == "POST" else visitor.get(path)
         outcome_of = console_refusal
     else:
         response = world.client(caller).request(

@@ -72,3 +72,26 @@ def test_shots_preview_has_even_sides_within_max_side(valid_samples: dict[str, P
     finally:
         capture.release()
     assert ok and frame.shape[:2] == (100, 100)
+
+
+def _fading_in_video(path: Path, dark_frames: int, total: int = 12, side: int = 64) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 15, (side, side))
+    try:
+        for i in range(total):
+            level = 5 if i < dark_frames else 200
+            writer.write(np.full((side, side, 3), level, np.uint8))
+    finally:
+        writer.release()
+    return path
+
+
+def test_video_thumbnail_skips_the_dark_frames_a_camera_starts_with(tmp_path: Path) -> None:
+    video = _fading_in_video(tmp_path / "fade.avi", dark_frames=4)
+    make_thumbnail(video, MediaKind.VIDEO, tmp_path / "thumbnail.jpg")
+    assert cv2.imread(str(tmp_path / "thumbnail.jpg")).mean() > 150
+
+
+def test_video_thumbnail_of_a_dark_video_is_its_brightest_early_frame(tmp_path: Path) -> None:
+    video = _fading_in_video(tmp_path / "dark.avi", dark_frames=12)
+    make_thumbnail(video, MediaKind.VIDEO, tmp_path / "thumbnail.jpg")
+    assert cv2.imread(str(tmp_path / "thumbnail.jpg")).mean() < 20

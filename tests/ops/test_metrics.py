@@ -95,14 +95,18 @@ def photo_folder(client: httpx.Client) -> str:
     return created.json()["folder_id"]
 
 
-def analyse(client: httpx.Client, analyses: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-    """A new photo folder with `analyses`, once every analysis is final."""
-    folder_id = photo_folder(client)
-    started = client.post(f"/api/folders/{folder_id}/analyses", json={"analyses": analyses, **extra})
-    assert started.status_code == 201, started.text
-    folder = poll_folder(client, folder_id, timeout=120)
-    assert folder["resolution_status"] in ("FINISHED", "FAILED"), folder
-    return folder
+def analyse(client: httpx.Client, *requests: list[dict[str, Any]], **extra: Any) -> list[dict[str, Any]]:
+    """A new photo folder for each list of analyses, all started before any is awaited, once every
+    analysis is final. A folder's analyses run as one task, in one worker process: several folders
+    spread over the workers. `extra` goes with the first folder's request."""
+    folder_ids = [photo_folder(client) for _ in requests]
+    for index, (folder_id, analyses) in enumerate(zip(folder_ids, requests, strict=True)):
+        body = {"analyses": analyses, **(extra if index == 0 else {})}
+        started = client.post(f"/api/folders/{folder_id}/analyses", json=body)
+        assert started.status_code == 201, started.text
+    folders = [poll_folder(client, folder_id, timeout=120) for folder_id in folder_ids]
+    assert all(f["resolution_status"] in ("FINISHED", "FAILED") for f in folders), folders
+    return folders
 
 
 def test_analyses_add_up_over_every_worker_process(live: LiveAppliance, admin: httpx.Client) -> None:
@@ -116,12 +120,14 @@ def test_analyses_add_up_over_every_worker_process(live: LiveAppliance, admin: h
             {"type": "nope"},  # FAILED at once: no plugin provides it, counted as `other`
             {"type": "quality"},  # the face pipeline's stages
         ]
-        folder = analyse(admin, analyses, resolution_endpoint=receiver.url())
+        folders = analyse(admin, analyses, [HELD] * 3, resolution_endpoint=receiver.url())
         receiver.wait_for(1)
     expected = Counter(
-        (a["type"] if a["type"] in installed else "other", a["resolution_status"]) for a in folder["analyses"]
+        (a["type"] if a["type"] in installed else "other", a["resolution_status"])
+        for folder in folders
+        for a in folder["analyses"]
     )
-    assert expected[("BRIGHTNESS", "SUCCESS")] == 6 and expected[("other", "FAILED")] == 1
+    assert expected[("BRIGHTNESS", "SUCCESS")] == 9 and expected[("other", "FAILED")] == 1
 
     deadline = time.monotonic() + 10  # the delivery is counted right after the receiver answered
     while (after := api_scrape(live)).value("appliance_webhook_deliveries_total", outcome="delivered") == before.value(
@@ -131,7 +137,7 @@ def test_analyses_add_up_over_every_worker_process(live: LiveAppliance, admin: h
         time.sleep(0.2)
     assert delta(after, before, "appliance_analyses_total", "type", "resolution") == expected
     assert delta(after, before, "appliance_analysis_duration_seconds_count", "type") == {
-        ("BRIGHTNESS",): 8,
+        ("BRIGHTNESS",): 11,
         ("QUALITY",): 1,
     }
     assert delta(after, before, "appliance_webhook_deliveries_total", "outcome") == {("delivered",): 1}
@@ -198,7 +204,7 @@ def test_metrics_need_the_metrics_token_or_a_system_wide_user(live: LiveApplianc
 
 
 def test_a_killed_worker_keeps_its_counts_and_leaves_no_stale_gauges(live: LiveAppliance, admin: httpx.Client) -> None:
-    analyse(admin, [HELD] * 4)
+    analyse(admin, [HELD] * 2, [HELD] * 2)
     killed = analysis_children(live)
     counted = analyses_by_process(live)
     ran = [pid for pid in killed if counted.get(pid, 0) > 0]

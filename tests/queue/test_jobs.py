@@ -10,7 +10,7 @@ import pytest
 from appliance.domain.entities import Session, User
 from appliance.domain.enums import AnalysisState, Role
 from appliance.domain.errors import ErrorCode
-from appliance.ops.settings import AnalysisSettings
+from appliance.ops.settings import AnalysisSettings, SchedulerSettings
 from appliance.queue.context import WorkerContext
 from appliance.queue.jobs import JOBS, expire_analyses, retention, run_job
 from appliance.queue.queues import JOB_NAMES
@@ -81,7 +81,7 @@ def test_retention_deletes_old_folders_with_their_files_and_expired_sessions(
     recent_media = add_media(ctx, recent, samples.jpeg)
     _expired_session(ctx)
 
-    assert retention() == {"folders_deleted": 1, "sessions_deleted": 1}
+    assert retention() == {"folders_deleted": 1, "sessions_deleted": 1, "queue_depth_samples_deleted": 0}
 
     assert ctx.store.get_folder(old.folder_id) is None
     assert not ctx.storage.path_for(old_media.sha256, old_media.extension).exists()
@@ -90,10 +90,24 @@ def test_retention_deletes_old_folders_with_their_files_and_expired_sessions(
 
 
 def test_retention_zero_keeps_everything(make_ctx: MakeCtx) -> None:
-    ctx = make_ctx(retention_days=0)
+    ctx = make_ctx(retention_days=0, scheduler=SchedulerSettings(queue_depth_retention_days=0))
     old = add_folder(ctx, time_created=datetime.now(UTC) - timedelta(days=3650))
-    assert retention() == {"folders_deleted": 0, "sessions_deleted": 0}
+    ctx.store.record_queue_depths({"analysis": 1}, datetime.now(UTC) - timedelta(days=3650))
+    assert retention() == {"folders_deleted": 0, "sessions_deleted": 0, "queue_depth_samples_deleted": 0}
     assert ctx.store.get_folder(old.folder_id) is not None
+    assert len(ctx.store.list_queue_depth_peaks([datetime.now(UTC) - timedelta(days=3651), datetime.now(UTC)])) == 1
+
+
+def test_retention_deletes_queue_depth_samples_older_than_their_own_limit(make_ctx: MakeCtx) -> None:
+    ctx = make_ctx(scheduler=SchedulerSettings(queue_depth_retention_days=7))
+    now = datetime.now(UTC)
+    ctx.store.record_queue_depths({"analysis": 5, "preview": 1}, now - timedelta(days=8))
+    ctx.store.record_queue_depths({"analysis": 2, "preview": 0}, now - timedelta(days=6))
+
+    assert retention()["queue_depth_samples_deleted"] == 2
+
+    kept = ctx.store.list_queue_depth_peaks([now - timedelta(days=30), now])
+    assert sorted((p.queue, p.depth) for p in kept) == [("analysis", 2), ("preview", 0)]
 
 
 def test_run_job_logs_the_counts(ctx: WorkerContext, caplog: pytest.LogCaptureFixture) -> None:

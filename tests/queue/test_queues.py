@@ -39,7 +39,7 @@ def test_sqlite_queues_get_one_file_each(tmp_path: Path) -> None:
 def test_enqueue_lands_on_the_right_queue(tmp_path: Path) -> None:
     queues = Queues(_settings(tmp_path))
     queues.enqueue_analysis("a1")
-    queues.enqueue_analysis("a2")
+    queues.enqueue_analyses(["a2", "a3"])  # a folder's analyses: one task
     queues.enqueue_resolve("f1")
     queues.enqueue_preview("m1")
     queues.enqueue_webhook("d1")
@@ -52,7 +52,7 @@ def test_delayed_analysis_carries_its_due_time(tmp_path: Path) -> None:
     before = datetime.now(UTC).replace(tzinfo=None)
     queues.enqueue_analysis("a1", delay=30)
     (task,) = queues.huey("analysis").pending()
-    assert task.args == ("a1",)
+    assert (task.name, task.args) == ("run_analysis", ("a1",))  # the name messages queued before carry
     assert before + timedelta(seconds=29) < task.eta < before + timedelta(seconds=32)
 
 

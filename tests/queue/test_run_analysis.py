@@ -13,7 +13,7 @@ from appliance.domain.enums import AnalysisState, Resolution
 from appliance.domain.errors import ErrorCode
 from appliance.ops.settings import AnalysisSettings
 from appliance.queue.context import WorkerContext
-from appliance.queue.tasks import run_analysis
+from appliance.queue.tasks import run_analyses, run_analysis
 from appliance.sdk.types import AnalysisRequest, Analyzer, AnalyzerSpec, MediaResult, Outcome, OutputImage
 from tests.queue.conftest import MakeCtx, Samples, add_analysis, add_folder, add_media
 
@@ -259,3 +259,24 @@ def test_logs_carry_no_meta_data_or_plugin_messages(
     assert "RuntimeError" in caplog.text
     assert "kept out of logs" not in caplog.text
     assert "secret detail" not in caplog.text
+
+
+def test_a_group_runs_every_analysis_even_when_one_hits_an_appliance_error(
+    ctx: WorkerContext, samples: Samples, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = add_folder(ctx)
+    media = [add_media(ctx, folder, samples.jpeg)]
+    first, broken, last = (add_analysis(ctx, folder, media) for _ in range(3))
+    finish = ctx.store.finish_analysis
+
+    def disk_full_for_one(analysis_id: str, *args: object, **kwargs: object) -> bool:
+        if analysis_id == broken.analysis_id:  # injected fault: the store fails for this one only
+            raise OSError("no space left on device")
+        return finish(analysis_id, *args, **kwargs)
+
+    monkeypatch.setattr(ctx.store, "finish_analysis", disk_full_for_one)
+    with pytest.raises(OSError, match="no space left"):
+        run_analyses(first.analysis_id, broken.analysis_id, last.analysis_id)
+
+    states = [ctx.store.get_analysis(a.analysis_id).state for a in (first, broken, last)]  # type: ignore[union-attr]
+    assert states == [AnalysisState.FINISHED, AnalysisState.PROCESSING, AnalysisState.FINISHED]

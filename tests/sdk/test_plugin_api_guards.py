@@ -49,8 +49,9 @@ def test_the_public_api_exports_what_it_lists() -> None:
     assert {"hookimpl", "AnalyzerSpec", "MediaRule", "AnalysisContext", "Outcome"} <= set(appliance.sdk.__all__)
 
 
-#: What a plugin may import besides `appliance.sdk`: the web side for its routes, the kit for its tests.
-PLUGIN_MODULES_OF_THE_SDK = frozenset({"appliance.sdk.web", "appliance.sdk.testing"})
+#: What a plugin may import besides `appliance.sdk`: the web side for its routes, the console side for its
+#: console pages, the kit for its tests.
+PLUGIN_MODULES_OF_THE_SDK = frozenset({"appliance.sdk.web", "appliance.sdk.console", "appliance.sdk.testing"})
 
 
 def plugin_sources() -> list[Path]:

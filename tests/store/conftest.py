@@ -18,6 +18,7 @@ from tests.support.postgres import create_database, drop_database, require_serve
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 #: Children before parents. DELETE beats TRUNCATE on tables this small.
 TABLES = (
+    "queue_depth_samples",
     "hosts",
     "operator_decisions",
     "webhook_deliveries",

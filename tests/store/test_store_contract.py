@@ -122,7 +122,7 @@ def ids(items: list[Any], attribute: str) -> list[str]:
 
 # Lifecycle ----------------------------------------------------------------------------------------
 
-MIGRATIONS = ["0001_initial", "0002_hosts", "0003_operator_decisions"]
+MIGRATIONS = ["0001_initial", "0002_hosts", "0003_operator_decisions", "0004_queue_depth_samples"]
 
 
 def test_migrate_applies_each_migration_once(store_url: str) -> None:

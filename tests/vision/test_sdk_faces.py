@@ -13,7 +13,15 @@ from appliance.domain.enums import AnalysisState
 from appliance.queue.context import WorkerContext, install_context
 from appliance.queue.tasks import run_analysis
 from appliance.runtime import ModelRuntime
-from appliance.sdk import AnalysisContext, AnalysisRequest, FaceModelsUnavailable, FaceTrack, Outcome, Resolution
+from appliance.sdk import (
+    DEFAULT_MAX_FRAMES,
+    AnalysisContext,
+    AnalysisRequest,
+    FaceModelsUnavailable,
+    FaceTrack,
+    Outcome,
+    Resolution,
+)
 from appliance.sdk import context as sdk_context
 from appliance.sdk.testing import media_input, run_analyzer, spec_from_plugin
 from appliance.vision import VisionService
@@ -49,9 +57,9 @@ def test_two_analyses_of_one_media_decode_and_embed_it_once(
 
     first = ctx.faces(media)
     second = AnalysisContext(vision=service).faces(media)
-    frames = list(ctx.frames(media, max_frames=16))  # the ones the track was computed from, kept
+    frames = list(ctx.frames(media, max_frames=DEFAULT_MAX_FRAMES))  # the ones the track was computed from, kept
 
-    assert second is first and first.frames_with_face >= 14
+    assert second is first and first.frames_with_face >= DEFAULT_MAX_FRAMES - 1
     assert [f.index for f in first.frames] == [index for index, _ in frames]
     assert decodings == [media.path] and (service.stats.embeddings, service.stats.computed) == (1, 1)
 
@@ -60,7 +68,7 @@ def test_frames_the_context_decoded_are_not_decoded_again(runtime: ModelRuntime,
     service = VisionService(runtime, cache_dir=None)
     ctx = AnalysisContext(vision=service)
     media = media_input(samples["mp4"])
-    frames = list(ctx.frames(media, max_frames=16))
+    frames = list(ctx.frames(media, max_frames=DEFAULT_MAX_FRAMES))
 
     track = ctx.faces(media)
     assert [f.index for f in track.frames] == [index for index, _ in frames]
@@ -126,7 +134,7 @@ def test_two_worker_processes_analysing_one_media_compute_its_track_once(
         for analysis in analyses:
             done = base.store.get_analysis(analysis.analysis_id)
             assert done is not None and done.state is AnalysisState.FINISHED, done
-            assert done.results_media[0]["results_data"]["frames_with_face"] >= 14
+            assert done.results_media[0]["results_data"]["frames_with_face"] >= DEFAULT_MAX_FRAMES - 1
             assert done.model_versions["blazeface-full"] == "0.6.0"
         first, second = (ctx.vision.stats for ctx in contexts if ctx.vision)
         assert (first.computed, first.embeddings, second.computed, second.embeddings, second.disk_hits) == (

@@ -27,7 +27,20 @@ def test_an_image_track_is_one_frame_with_the_face(vision: VisionService, sample
     assert track.embedding is not None and track.embedding.space == "dlib-resnet-v1"
     assert track.chip is not None and track.chip.shape == (150, 150, 3)
     assert track.reasons == ()
-    assert set(track.models) == {"blazeface-full", "facemesh", "iris", "dlib-sp5", "dlib-resnet"}
+    assert set(track.models) == {"blazeface-full", "facemesh", "dlib-sp5", "dlib-resnet"}
+    assert frame.eyes is None  # asked for only where a blink is checked
+
+
+def test_a_track_with_eyes_is_another_track_with_eyelid_contours(
+    vision: VisionService, samples: dict[str, Path]
+) -> None:
+    media = media_input(samples["jpeg"])
+    plain = vision.face_track(media)
+    with_eyes = vision.face_track(media, eyes=True)
+
+    assert plain.frames[0].eyes is None
+    assert set(with_eyes.models) == set(plain.models) | {"iris"}
+    (frame,) = with_eyes.frames
     assert frame.eyes is not None and frame.eyes.lids.shape == (2, 16, 2)
 
 

@@ -5,6 +5,12 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const select of document.querySelectorAll("select[data-autosubmit]")) {
     select.addEventListener("change", () => select.form.requestSubmit());
   }
+  // A form that deletes something asks first (without script it is sent at once).
+  for (const form of document.querySelectorAll("form[data-confirm]")) {
+    form.addEventListener("submit", (event) => {
+      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+    });
+  }
   // Times are written in UTC; their tooltip gives the browser's local time.
   for (const time of document.querySelectorAll("time[datetime]")) {
     const when = new Date(time.dateTime);

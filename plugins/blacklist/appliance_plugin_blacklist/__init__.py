@@ -2,6 +2,8 @@
 
 - `register_analyzers`: COLLECTION (analyzer.py): a folder's faces searched in its company's collections.
 - `register_routes`: the collections API in the Oz shape (routes.py), `/api/collections/...`.
+- `register_console_pages`: the collections pages of the operator console (console_pages.py),
+  `/console/collections/...`.
 - `database_migrations`: its tables (migrations/), created by the appliance's migration runner.
 
 docs/collections.md describes the API, the search, the index and what deletion removes.
@@ -17,6 +19,7 @@ from appliance.sdk import AnalyzerRegistry, AnalyzerSpec, hookimpl
 from appliance_plugin_blacklist.analyzer import DEFAULT_PARAMS, MEDIA_RULE, CollectionAnalyzer
 
 if TYPE_CHECKING:
+    from appliance.sdk.console import ConsolePageRegistry
     from appliance.sdk.web import RouteRegistry
 
 __version__ = "0.1.0"
@@ -41,6 +44,13 @@ def register_routes(routes: RouteRegistry) -> None:
 
     routes.add(CollectionController)
     routes.add(PersonController)
+
+
+@hookimpl
+def register_console_pages(pages: ConsolePageRegistry) -> None:
+    from appliance_plugin_blacklist.console_pages import COLLECTIONS_PAGE  # the API process only
+
+    pages.add(COLLECTIONS_PAGE)
 
 
 @hookimpl

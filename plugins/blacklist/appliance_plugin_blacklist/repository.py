@@ -224,6 +224,20 @@ class CollectionRepository:
         )[0]["n"]
         return [self._person(row) for row in rows], int(total)
 
+    def person_counts(self, collection_ids: Sequence[str]) -> dict[str, int]:
+        """How many persons each collection holds."""
+        counts = dict.fromkeys(collection_ids, 0)
+        if not counts:
+            return counts
+        names = [f"c{i}" for i in range(len(counts))]
+        rows = self.db.fetch(
+            "SELECT collection_id, COUNT(*) AS n FROM blacklist_persons"
+            f" WHERE collection_id IN ({', '.join(':' + n for n in names)}) GROUP BY collection_id",
+            dict(zip(names, counts, strict=True)),
+        )
+        counts.update({row["collection_id"]: int(row["n"]) for row in rows})
+        return counts
+
     def set_person_meta(self, person_id: str, meta_data: dict[str, Any]) -> None:
         self.db.execute(
             "UPDATE blacklist_persons SET meta_data = :meta_data, time_updated = :now WHERE person_id = :id",

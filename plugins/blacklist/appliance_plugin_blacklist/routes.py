@@ -1,8 +1,8 @@
 """The collections API in the Oz shape: collections of a company, their persons, the persons' photos.
 
-Who may do what (docs/collections.md): everyone of the collection's company (and ADMIN and
-OPERATOR) reads; ADMIN and the company's admin create, change and delete. A collection of a
-company the caller may not see answers 404, as anything missing does.
+Who may do what (docs/collections.md, management.py): everyone of the collection's company (and
+ADMIN and OPERATOR) reads; ADMIN and the company's admin create, change and delete. A collection
+of a company the caller may not see answers 404, as anything missing does.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from appliance.sdk.web import (
     PluginDependency,
     User,
     caller_or_signed_link,
-    can_administer_company_data,
     can_read_company,
     change_meta,
     check_paging,
@@ -35,15 +34,12 @@ from appliance.sdk.web import (
     send_file,
     split_csv,
 )
+from appliance_plugin_blacklist import management
 from appliance_plugin_blacklist.documents import collection_document, image_document, person_document
-from appliance_plugin_blacklist.enrolment import enrolled_photos, remove_unused_files
-from appliance_plugin_blacklist.index import GalleryFiles
-from appliance_plugin_blacklist.repository import AliasTaken, Collection, CollectionRepository, CompanyNotFound, Person
-from appliance_plugin_blacklist.search import index_root
+from appliance_plugin_blacklist.enrolment import enrolled_photos
+from appliance_plugin_blacklist.repository import Collection, Person
 
 __all__ = ["CollectionController", "PersonController"]
-
-MAX_ALIAS_LENGTH = 255
 
 
 class CollectionIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -60,37 +56,9 @@ class PersonPayload(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     person_meta_data: dict[str, Any] = msgspec.field(default_factory=dict, name="person:meta_data")
 
 
-# Access -------------------------------------------------------------------------------------------
-
-
-def _repository(plugin: PluginServices) -> CollectionRepository:
-    return CollectionRepository(plugin.db)
-
-
-def _readable(plugin: PluginServices, user: User, collection_id: str) -> Collection:
-    collection = _repository(plugin).get_collection(collection_id)
-    return found(collection, lambda c: can_read_company(user, c.company_id), "collection")
-
-
-def _manageable(plugin: PluginServices, user: User, collection_id: str) -> Collection:
-    collection = _readable(plugin, user, collection_id)
-    if not can_administer_company_data(user, collection.company_id):
-        raise AppError(ErrorCode.AUTH_FORBIDDEN, "only an ADMIN or the company's admin may change its collections")
-    return collection
-
-
-def _person(plugin: PluginServices, collection: Collection, person_id: str) -> Person:
-    return found(_repository(plugin).get_person(collection.collection_id, person_id), lambda _: True, "person")
-
-
 def _person_document(plugin: PluginServices, person: Person) -> dict[str, Any]:
-    images = _repository(plugin).images_of([person.person_id])[person.person_id]
+    images = management.repository(plugin).images_of([person.person_id])[person.person_id]
     return person_document(person, images, plugin)
-
-
-def _forget_deleted(plugin: PluginServices, collection_id: str) -> None:
-    """Remove the search files that may still hold what was deleted (index.py, `prune`)."""
-    GalleryFiles(index_root(plugin.data_dir)).prune(collection_id, _repository(plugin).version(collection_id))
 
 
 def _person_payload(upload: ParsedUpload) -> PersonPayload:
@@ -119,22 +87,7 @@ class CollectionController(Controller):
     def create_collection(
         self, user: CurrentUser, plugin: PluginDependency, data: JSONBody[CollectionIn]
     ) -> Response[dict[str, Any]]:
-        alias = data.alias.strip()
-        if not alias or len(alias) > MAX_ALIAS_LENGTH:
-            raise AppError(ErrorCode.INVALID_VALUE, f"alias must be 1 to {MAX_ALIAS_LENGTH} characters")
-        company_id = data.company_id or user.company_id
-        if company_id is None:
-            raise AppError(ErrorCode.INVALID_VALUE, "company_id is required: a collection belongs to a company")
-        if not can_read_company(user, company_id):
-            raise AppError(ErrorCode.NOT_EXIST, "company not found")
-        if not can_administer_company_data(user, company_id):
-            raise AppError(ErrorCode.AUTH_FORBIDDEN, "only an ADMIN or the company's admin may create collections")
-        try:
-            collection = _repository(plugin).create_collection(company_id, alias, data.meta_data)
-        except AliasTaken:
-            raise AppError(ErrorCode.CONFLICT, f"the company already has a collection named {alias!r}") from None
-        except CompanyNotFound:
-            raise AppError(ErrorCode.NOT_EXIST, "company not found") from None
+        collection = management.create_collection(plugin, user, data.alias, data.company_id, data.meta_data)
         return Response(collection_document(collection), status_code=201)
 
     @get("/", sync_to_thread=True, summary="List the collections the caller may see")
@@ -150,25 +103,22 @@ class CollectionController(Controller):
         if company_id is not None and not can_read_company(user, company_id):
             return page([], 0, offset, limit)  # another company's: nothing, never the caller's own
         scope = company_id or user.company_id  # None for ADMIN and OPERATOR: every company's
-        items, total = _repository(plugin).list_collections(scope, offset, limit)
+        items, total = management.repository(plugin).list_collections(scope, offset, limit)
         return page([collection_document(c) for c in items], total, offset, limit)
 
     @get("/{collection_id:str}", sync_to_thread=True, summary="One collection")
     def get_collection(
         self, user: CurrentUser, plugin: PluginDependency, collection_id: FromPath[str]
     ) -> dict[str, Any]:
-        return collection_document(_readable(plugin, user, collection_id))
+        return collection_document(management.readable(plugin, user, collection_id))
 
     @delete("/{collection_id:str}", sync_to_thread=True, summary="Delete a collection with its persons and photos")
     def delete_collection(self, user: CurrentUser, plugin: PluginDependency, collection_id: FromPath[str]) -> None:
-        collection = _manageable(plugin, user, collection_id)
-        repository = _repository(plugin)
-        remove_unused_files(plugin, repository, repository.delete_collection(collection.collection_id))
-        _forget_deleted(plugin, collection.collection_id)
+        management.delete_collection(plugin, management.manageable(plugin, user, collection_id))
 
     @get("/{collection_id:str}/meta_data", sync_to_thread=True)
     def get_meta(self, user: CurrentUser, plugin: PluginDependency, collection_id: FromPath[str]) -> dict[str, Any]:
-        return _readable(plugin, user, collection_id).meta_data
+        return management.readable(plugin, user, collection_id).meta_data
 
     @post("/{collection_id:str}/meta_data", status_code=200, sync_to_thread=True)
     def replace_meta(
@@ -195,9 +145,9 @@ class CollectionController(Controller):
     def _change_meta(
         self, user: User, plugin: PluginServices, collection_id: str, method: str, body: Any, keys: list[str] | None
     ) -> dict[str, Any]:
-        collection = _manageable(plugin, user, collection_id)
+        collection = management.manageable(plugin, user, collection_id)
         changed = change_meta(collection.meta_data, method, body, keys)
-        _repository(plugin).set_collection_meta(collection.collection_id, changed)
+        management.repository(plugin).set_collection_meta(collection.collection_id, changed)
         return changed
 
 
@@ -212,7 +162,9 @@ class PersonController(Controller):
     async def create_person(
         self, request: Request, user: CurrentUser, plugin: PluginDependency, collection_id: FromPath[str]
     ) -> Response[dict[str, Any]]:
-        collection = await anyio.to_thread.run_sync(_manageable, plugin, user, collection_id)  # before reading the body
+        collection = await anyio.to_thread.run_sync(
+            management.manageable, plugin, user, collection_id
+        )  # before reading the body
         upload = await read_upload(request, plugin)
         try:
             document = await anyio.to_thread.run_sync(self._create, plugin, collection, upload)
@@ -223,9 +175,7 @@ class PersonController(Controller):
     @staticmethod
     def _create(plugin: PluginServices, collection: Collection, upload: ParsedUpload) -> dict[str, Any]:
         payload = _person_payload(upload)
-        repository = _repository(plugin)
-        with enrolled_photos(plugin, repository, upload.files, payload.media_tags) as images:
-            person = repository.create_person(collection.collection_id, payload.person_meta_data, images)
+        person = management.enrol_person(plugin, collection, upload.files, payload.media_tags, payload.person_meta_data)
         return _person_document(plugin, person)
 
     @get("/", sync_to_thread=True, summary="List the persons of a collection, with their photos")
@@ -238,10 +188,10 @@ class PersonController(Controller):
         limit: FromQuery[int] = 100,
     ) -> dict[str, Any]:
         check_paging(offset, limit)
-        collection = _readable(plugin, user, collection_id)
-        repository = _repository(plugin)
-        persons, total = repository.list_persons(collection.collection_id, offset, limit)
-        images = repository.images_of([p.person_id for p in persons])
+        collection = management.readable(plugin, user, collection_id)
+        rows = management.repository(plugin)
+        persons, total = rows.list_persons(collection.collection_id, offset, limit)
+        images = rows.images_of([p.person_id for p in persons])
         items = [person_document(p, images[p.person_id], plugin) for p in persons]
         return page(items, total, offset, limit)
 
@@ -249,24 +199,21 @@ class PersonController(Controller):
     def get_person(
         self, user: CurrentUser, plugin: PluginDependency, collection_id: FromPath[str], person_id: FromPath[str]
     ) -> dict[str, Any]:
-        person = _person(plugin, _readable(plugin, user, collection_id), person_id)
+        person = management.person_of(plugin, management.readable(plugin, user, collection_id), person_id)
         return _person_document(plugin, person)
 
     @delete("/{person_id:str}", sync_to_thread=True, summary="Delete a person with their photos and embeddings")
     def delete_person(
         self, user: CurrentUser, plugin: PluginDependency, collection_id: FromPath[str], person_id: FromPath[str]
     ) -> None:
-        collection = _manageable(plugin, user, collection_id)
-        person = _person(plugin, collection, person_id)
-        repository = _repository(plugin)
-        remove_unused_files(plugin, repository, repository.delete_person(collection.collection_id, person.person_id))
-        _forget_deleted(plugin, collection.collection_id)
+        collection = management.manageable(plugin, user, collection_id)
+        management.delete_person(plugin, collection, management.person_of(plugin, collection, person_id))
 
     @get("/{person_id:str}/meta_data", sync_to_thread=True)
     def get_meta(
         self, user: CurrentUser, plugin: PluginDependency, collection_id: FromPath[str], person_id: FromPath[str]
     ) -> dict[str, Any]:
-        return _person(plugin, _readable(plugin, user, collection_id), person_id).meta_data
+        return management.person_of(plugin, management.readable(plugin, user, collection_id), person_id).meta_data
 
     @post("/{person_id:str}/meta_data", status_code=200, sync_to_thread=True)
     def replace_meta(
@@ -311,9 +258,9 @@ class PersonController(Controller):
         body: Any,
         keys: list[str] | None,
     ) -> dict[str, Any]:
-        person = _person(plugin, _manageable(plugin, user, collection_id), person_id)
+        person = management.person_of(plugin, management.manageable(plugin, user, collection_id), person_id)
         changed = change_meta(person.meta_data, method, body, keys)
-        _repository(plugin).set_person_meta(person.person_id, changed)
+        management.repository(plugin).set_person_meta(person.person_id, changed)
         return changed
 
     @post("/{person_id:str}/images", summary="Add photos to a person (multipart, as for a new person)")
@@ -325,8 +272,8 @@ class PersonController(Controller):
         collection_id: FromPath[str],
         person_id: FromPath[str],
     ) -> Response[list[dict[str, Any]]]:
-        collection = await anyio.to_thread.run_sync(_manageable, plugin, user, collection_id)
-        person = await anyio.to_thread.run_sync(_person, plugin, collection, person_id)
+        collection = await anyio.to_thread.run_sync(management.manageable, plugin, user, collection_id)
+        person = await anyio.to_thread.run_sync(management.person_of, plugin, collection, person_id)
         upload = await read_upload(request, plugin)
         try:
             documents = await anyio.to_thread.run_sync(self._add, plugin, person, upload)
@@ -339,19 +286,19 @@ class PersonController(Controller):
         payload = _person_payload(upload)
         if payload.person_meta_data:
             raise AppError(ErrorCode.PAYLOAD_INVALID, "adding photos takes only media:tags")
-        repository = _repository(plugin)
-        with enrolled_photos(plugin, repository, upload.files, payload.media_tags) as images:
-            repository.add_images(person.collection_id, person.person_id, images)
+        rows = management.repository(plugin)
+        with enrolled_photos(plugin, rows, upload.files, payload.media_tags) as images:
+            rows.add_images(person.collection_id, person.person_id, images)
         added = {image.person_image_id for image in images}
-        current = repository.images_of([person.person_id])[person.person_id]
+        current = rows.images_of([person.person_id])[person.person_id]
         return [image_document(image, plugin) for image in current if image.person_image_id in added]
 
     @get("/{person_id:str}/images", sync_to_thread=True, summary="The photos of a person")
     def list_images(
         self, user: CurrentUser, plugin: PluginDependency, collection_id: FromPath[str], person_id: FromPath[str]
     ) -> dict[str, Any]:
-        person = _person(plugin, _readable(plugin, user, collection_id), person_id)
-        images = _repository(plugin).images_of([person.person_id])[person.person_id]
+        person = management.person_of(plugin, management.readable(plugin, user, collection_id), person_id)
+        images = management.repository(plugin).images_of([person.person_id])[person.person_id]
         return page([image_document(image, plugin) for image in images], len(images), 0, MAX_PAGE)
 
     @get(
@@ -368,14 +315,14 @@ class PersonController(Controller):
         person_image_id: FromPath[str],
     ) -> File:
         user = caller_or_signed_link(request, plugin)  # credentials first: no lookups for strangers
-        repository = _repository(plugin)
+        rows = management.repository(plugin)
         collection = found(
-            repository.get_collection(collection_id),
+            rows.get_collection(collection_id),
             lambda c: user is None or can_read_company(user, c.company_id),
             "file",
         )
         image = found(
-            repository.get_image(person_id, person_image_id),
+            rows.get_image(person_id, person_image_id),
             lambda i: i.collection_id == collection.collection_id,
             "file",
         )
@@ -392,13 +339,10 @@ class PersonController(Controller):
         person_id: FromPath[str],
         person_image_id: FromPath[str],
     ) -> None:
-        collection = _manageable(plugin, user, collection_id)
-        repository = _repository(plugin)
+        collection = management.manageable(plugin, user, collection_id)
         image = found(
-            repository.get_image(person_id, person_image_id),
+            management.repository(plugin).get_image(person_id, person_image_id),
             lambda i: i.collection_id == collection.collection_id,
             "photo",
         )
-        repository.delete_image(image)
-        remove_unused_files(plugin, repository, [image.file])
-        _forget_deleted(plugin, collection.collection_id)
+        management.delete_image(plugin, collection, image)

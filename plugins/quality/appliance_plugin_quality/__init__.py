@@ -61,9 +61,12 @@ def _assess_media(
     gesture_settings = GestureSettings.from_params(request.params)
     # a gesture needs the dense track; `video_selfie_blank` (a passive selfie) asks for none
     moves = [tag for tag in requested_gestures(media.tags) if GESTURE_TAGS[tag] != "blank"]
-    max_frames = gesture_sampling(media, gesture_settings) if moves and media.kind is not MediaKind.IMAGE else 16
-    track = ctx.faces(media, max_frames)  # first: computed here, its frames are decoded once, for both
-    frames = dict(ctx.frames(media, max_frames))
+    if moves and media.kind is not MediaKind.IMAGE:
+        blink = any(GESTURE_TAGS[tag] == "eyes" for tag in moves)  # only a blink needs the eyelid contours
+        track = ctx.faces(media, gesture_sampling(media, gesture_settings), eyes=blink)
+    else:
+        track = ctx.faces(media)  # the default track, which BIOMETRY of the same media shares
+    frames = dict(ctx.frames(media, track.max_frames))  # after the track: decoded once, for both
     passive = assess(
         ctx, media, track, threshold=request.thresholds["liveness"], use_models=bool(request.params["use_pad_models"])
     )

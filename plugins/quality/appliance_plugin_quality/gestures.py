@@ -184,8 +184,8 @@ def requested_gestures(tags: Iterable[str]) -> list[str]:
 def gesture_sampling(media: MediaInput, settings: GestureSettings | None = None) -> int:
     """`max_frames` for `ctx.faces(media, max_frames=...)` when the media carries a gesture tag.
 
-    The default track samples 16 frames: too few for a blink (100-300 ms), which falls between
-    samples of any video longer than about 3 s. Gesture tags therefore sample about
+    The default track samples 10 frames: too few for a blink (100-300 ms), which falls between
+    samples of any video longer than about 2 s. Gesture tags therefore sample about
     `sample_fps` frames per second (a blink then spans 1-4 samples), between `min_frames` and
     `max_frames` (a 5 s video: 75 frames; 10 s and more: 150). That is a separate, cached track
     of the same media, so the face pipeline runs once more for gesture media only.

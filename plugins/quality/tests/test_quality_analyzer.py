@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from appliance.sdk import Resolution
+from appliance.sdk import DEFAULT_MAX_FRAMES, Resolution
 from appliance.sdk.testing import default_models, run_analyzer, spec_from_plugin, vision_service
 
 SPEC = spec_from_plugin(appliance_plugin_quality, "QUALITY")
@@ -76,7 +76,7 @@ def test_replay_video_declined_live_video_accepted_without_a_model(models: Path)
 
 
 def test_a_passive_selfie_shares_the_default_track_and_a_gesture_gets_a_dense_one(tmp_path: Path, models: Path) -> None:
-    """`video_selfie_blank` asks for no gesture: QUALITY uses the default 16-frame track (the one
+    """`video_selfie_blank` asks for no gesture: QUALITY uses the default track (the one
     BIOMETRY uses too), not the dense gesture track."""
     clip = tmp_path / "clip.avi"
     writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (512, 512))
@@ -85,7 +85,10 @@ def test_a_passive_selfie_shares_the_default_track_and_a_gesture_gets_a_dense_on
     writer.release()
     vision = vision_service(models)  # the service run_analyzer uses for this store: count what each run adds
     assert vision is not None
-    for tags, frames in ((["video_selfie", "video_selfie_blank"], 16), (["video_selfie", "video_selfie_eyes"], 40)):
+    for tags, frames in (
+        (["video_selfie", "video_selfie_blank"], DEFAULT_MAX_FRAMES),
+        (["video_selfie", "video_selfie_eyes"], 40),
+    ):
         before = vision.stats.as_dict()
         run_analyzer(SPEC, [(clip, tags)], models=models)
         added = {k: v - before[k] for k, v in vision.stats.as_dict().items()}

@@ -66,7 +66,7 @@ def _write_clip(path: Path, squeeze: list[float]) -> Path:
 def _track(path: Path, tags: list[str], models: Path) -> tuple[FaceTrack, MediaKind]:
     media = media_input(path, tags)
     ctx = AnalysisContext({}, vision=vision_service(models))
-    return ctx.faces(media, max_frames=gesture_sampling(media)), media.kind
+    return ctx.faces(media, max_frames=gesture_sampling(media), eyes=True), media.kind
 
 
 @pytest.fixture(scope="module")

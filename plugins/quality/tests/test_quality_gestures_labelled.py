@@ -49,7 +49,7 @@ def vision(tmp_path_factory: pytest.TempPathFactory):
 
 def _gesture_track(vision, path: Path) -> FaceTrack:
     media = media_input(path, ["video_selfie_eyes"])
-    return AnalysisContext({}, vision=vision).faces(media, max_frames=gesture_sampling(media))
+    return AnalysisContext({}, vision=vision).faces(media, max_frames=gesture_sampling(media), eyes=True)
 
 
 @pytest.fixture(scope="module")
