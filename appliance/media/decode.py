@@ -142,14 +142,14 @@ class _Timeline:
     """
 
     def __init__(self, stream: av.VideoStream) -> None:
-        self._time_base = stream.time_base
-        self._rate = stream.average_rate or stream.guessed_rate or 30
+        rate = stream.average_rate or stream.guessed_rate or 30
+        self._frames_per_tick = float(stream.time_base * rate) if stream.time_base else None
         self._start = stream.start_time or 0
 
     def index(self, pts: int | None) -> int | None:
-        if pts is None or self._time_base is None:
+        if pts is None or self._frames_per_tick is None:
             return None
-        return round(float((pts - self._start) * self._time_base * self._rate))
+        return round((pts - self._start) * self._frames_per_tick)
 
 
 def _upright_rgb(frame: av.VideoFrame) -> np.ndarray:
