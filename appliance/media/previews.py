@@ -21,7 +21,7 @@ from PIL import Image
 from appliance.domain.enums import MediaKind
 from appliance.domain.errors import AppError, ErrorCode
 from appliance.media.decode import iter_frames_rgb, read_frame_rgb
-from appliance.media.imaging import PIL_FORMATS, POSTER_SEARCH_FRAMES, first_bright, to_rgb
+from appliance.media.imaging import PIL_FORMATS, POSTER_SEARCH_FRAMES, draft_for_side, first_bright, to_rgb
 
 __all__ = ["THUMBNAIL_SIDE", "make_shots_preview", "make_thumbnail", "thumbnail_jpeg", "write_atomically"]
 
@@ -55,7 +55,7 @@ def make_thumbnail(path: Path, kind: MediaKind, dest: Path, max_side: int = THUM
     """
     if kind is MediaKind.IMAGE:
         with Image.open(path, formats=list(PIL_FORMATS.values())) as img:
-            img.draft("RGB", (max_side, max_side))  # JPEG: decode at a reduced scale, much faster
+            draft_for_side(img, max_side)
             picture = to_rgb(img)
     elif kind is MediaKind.VIDEO:
         with closing(iter_frames_rgb(path, kind)) as frames:

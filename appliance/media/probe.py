@@ -29,7 +29,14 @@ from PIL import Image, UnidentifiedImageError
 from appliance.domain.enums import MediaKind
 from appliance.domain.errors import AppError, ErrorCode
 from appliance.media.archive import frame_entries, unsafe_reason
-from appliance.media.imaging import PIL_FORMATS, POSTER_SEARCH_FRAMES, first_bright, oriented_size, to_rgb
+from appliance.media.imaging import (
+    PIL_FORMATS,
+    POSTER_SEARCH_FRAMES,
+    draft_for_side,
+    first_bright,
+    oriented_size,
+    to_rgb,
+)
 from appliance.media.sniff import SNIFF_BYTES, Sniffed, identify, sniff_file
 from appliance.ops.settings import Limits
 
@@ -60,8 +67,8 @@ class ProbeResult:
     duration_seconds: float | None = None
     fps: float | None = None
     #: With `probe_file(poster_side=...)`: the upright RGB picture a thumbnail is made of (an
-    #: image, at least `poster_side` pixels a side where it is that large; a video's first bright
-    #: frame). None for a shot set, whose thumbnail is made with its preview video.
+    #: image, or a video's first bright frame, at least `poster_side` pixels on its longer side
+    #: where the media is that large). None for a shot set, whose thumbnail comes with its preview.
     poster: Image.Image | None = field(default=None, repr=False, compare=False)
 
 
@@ -104,9 +111,7 @@ def _probe_image(
         with Image.open(fh, formats=[PIL_FORMATS[mime_type]]) as img:
             _check_pixels(img.width, img.height, limits)
             width, height = oriented_size(img)
-            # A JPEG decodes at the smallest scale (down to 1/8) that keeps the longer side at `side`.
-            side = poster_side or 1
-            img.draft("RGB", (side, 1) if img.width >= img.height else (1, side))
+            draft_for_side(img, poster_side or 1)  # every coefficient is still read
             img.load()
             return width, height, to_rgb(img) if poster_side else None
     except Image.DecompressionBombError as exc:  # Pillow's own guard, far above any sane limit
@@ -149,7 +154,7 @@ def _probe_video(path: Path, sniffed: Sniffed, limits: Limits, poster_side: int 
             _check_duration(frame_count, fps, limits)
             _check_end(capture, frame_count, fps, limits)
         else:  # no index (e.g. a browser's MediaRecorder WebM): the last frame's time gives the count
-            frame_count = _frame_count_from_end(capture, fps, limits)
+            frame_count = _last_frame_index(capture, fps, limits) + 1
     finally:
         capture.release()
     return ProbeResult(
@@ -196,22 +201,18 @@ def _check_end(capture: cv2.VideoCapture, frame_count: int, fps: float, limits: 
         )
 
 
-def _frame_count_from_end(capture: cv2.VideoCapture, fps: float, limits: Limits) -> int:
-    return _last_frame_index(capture, fps, limits) + 1
-
-
 def _last_frame_index(capture: cv2.VideoCapture, fps: float, limits: Limits) -> int:
     """The index of the latest frame whose data the file holds, from the timestamps of its packets.
 
     The packets are read without being decoded (OpenCV's raw mode): that costs a few
     milliseconds where decoding the whole video would cost hundreds on every upload. A frame
     whose data is there but damaged is found when an analysis decodes it (MEDIA_CORRUPT then).
-    `capture` has read the first frame; its decoder has consumed a few packets already, which
-    are the first frames, so only the latest timestamp matters.
+    `capture` has decoded the first frame, or the first few (the thumbnail's search, which may
+    have read a short video to its end): the latest of those is where the packets take over.
     """
+    latest_ms = max(0.0, capture.get(cv2.CAP_PROP_POS_FRAMES) - 1) * 1000 / fps  # frames decoded so far
     if not capture.set(cv2.CAP_PROP_FORMAT, -1):
         raise AppError(ErrorCode.MEDIA_CORRUPT, "the video's packets cannot be read")
-    latest_ms = 0.0
     while capture.grab():
         latest_ms = max(latest_ms, capture.get(cv2.CAP_PROP_POS_MSEC))
         _check_duration(_frame_index(latest_ms, fps) + 1, fps, limits)

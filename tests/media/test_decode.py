@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
 from appliance.domain.enums import MediaKind
-from appliance.media import iter_frames_rgb, load_image_rgb, read_frame_rgb
+from appliance.media import iter_frames_rgb, load_image_rgb, probe_file, read_frame_rgb
+from appliance.ops.settings import Limits
 from tests.support.media_samples import SHOT_COUNT, VALID_FACTS, VIDEO_FRAMES, WEBM_SIDE, astronaut_rgb
 
 IMAGES = ["jpeg", "png", "webp", "rgba_png", "grey_png", "palette_png"]
@@ -93,3 +96,35 @@ def test_read_frame_at_a_position(valid_samples: dict[str, Path]) -> None:
     assert read_frame_rgb(valid_samples["webm_no_duration"], MediaKind.VIDEO, 0.5).shape == (WEBM_SIDE, WEBM_SIDE, 3)
     with pytest.raises(ValueError):
         read_frame_rgb(valid_samples["avi"], MediaKind.VIDEO, 1.5)
+
+
+def _mp4_shown_turned_clockwise(path: Path) -> Path:
+    """A 64x32 MP4 whose frames have their left quarter white, with a display matrix (the tkhd
+    box's, as a phone writes it) saying to turn them 90 degrees clockwise to show them."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 32))
+    for _ in range(12):
+        frame = np.zeros((32, 64, 3), np.uint8)
+        frame[:, :16] = 255
+        writer.write(frame)
+    writer.release()
+    data = bytearray(path.read_bytes())
+    tkhd = data.find(b"tkhd")
+    version = data[tkhd + 4]
+    # after the version and flags: times and ids (v0: 4+4+4+4+4, v1: 8+8+4+4+8), 8 reserved, layer,
+    # group, volume, reserved (2 each), then the 3x3 matrix (16.16 fixed point, w in 2.30)
+    matrix = tkhd + 8 + (20 if version == 0 else 32) + 8 + 8
+    assert struct.unpack(">9i", data[matrix : matrix + 36]) == (0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
+    data[matrix : matrix + 36] = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_video_is_decoded_upright_as_its_display_matrix_says(tmp_path: Path) -> None:
+    video = _mp4_shown_turned_clockwise(tmp_path / "turned.mp4")
+    probed = probe_file(video, Limits())
+    frames = list(iter_frames_rgb(video, MediaKind.VIDEO, max_frames=4))
+
+    assert (probed.width, probed.height) == (32, 64)  # the probe (OpenCV) and the decoder (PyAV) agree
+    for _, rgb in frames:
+        assert rgb.shape == (64, 32, 3)
+        assert rgb[:14].mean() > 240 and rgb[18:].mean() < 15  # the left quarter is now on top

@@ -8,7 +8,9 @@ import pytest
 
 from appliance.domain.enums import MediaKind
 from appliance.domain.errors import AppError, ErrorCode
-from appliance.media import make_shots_preview, make_thumbnail
+from appliance.media import make_shots_preview, make_thumbnail, probe_file
+from appliance.media.previews import THUMBNAIL_SIDE, thumbnail_jpeg
+from appliance.ops.settings import Limits
 from tests.support.media_samples import SHOT_COUNT, VALID_FACTS
 
 
@@ -74,24 +76,37 @@ def test_shots_preview_has_even_sides_within_max_side(valid_samples: dict[str, P
     assert ok and frame.shape[:2] == (100, 100)
 
 
-def _fading_in_video(path: Path, dark_frames: int, total: int = 12, side: int = 64) -> Path:
+def _video_of_levels(path: Path, levels: list[int], side: int = 64) -> Path:
+    """A video of flat grey frames, one per level (0-255)."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 15, (side, side))
     try:
-        for i in range(total):
-            level = 5 if i < dark_frames else 200
+        for level in levels:
             writer.write(np.full((side, side, 3), level, np.uint8))
     finally:
         writer.release()
     return path
 
 
-def test_video_thumbnail_skips_the_dark_frames_a_camera_starts_with(tmp_path: Path) -> None:
-    video = _fading_in_video(tmp_path / "fade.avi", dark_frames=4)
-    make_thumbnail(video, MediaKind.VIDEO, tmp_path / "thumbnail.jpg")
-    assert cv2.imread(str(tmp_path / "thumbnail.jpg")).mean() > 150
+def _thumbnail_from_the_stored_file(video: Path, dest: Path) -> None:
+    make_thumbnail(video, MediaKind.VIDEO, dest)
 
 
-def test_video_thumbnail_of_a_dark_video_is_its_brightest_early_frame(tmp_path: Path) -> None:
-    video = _fading_in_video(tmp_path / "dark.avi", dark_frames=12)
-    make_thumbnail(video, MediaKind.VIDEO, tmp_path / "thumbnail.jpg")
-    assert cv2.imread(str(tmp_path / "thumbnail.jpg")).mean() < 20
+def _thumbnail_from_the_upload_probe(video: Path, dest: Path) -> None:
+    poster = probe_file(video, Limits(), poster_side=THUMBNAIL_SIDE).poster
+    assert poster is not None
+    dest.write_bytes(thumbnail_jpeg(poster))
+
+
+BOTH_WAYS = pytest.mark.parametrize("make", [_thumbnail_from_the_stored_file, _thumbnail_from_the_upload_probe])
+
+
+@BOTH_WAYS
+def test_video_thumbnail_skips_the_dark_frames_a_camera_starts_with(make, tmp_path: Path) -> None:
+    make(_video_of_levels(tmp_path / "fade.avi", [5, 5, 5, 5, *[200] * 8]), tmp_path / "thumbnail.jpg")
+    assert cv2.imread(str(tmp_path / "thumbnail.jpg")).mean() == pytest.approx(200, abs=3)
+
+
+@BOTH_WAYS
+def test_video_thumbnail_of_a_dark_video_is_its_brightest_early_frame(make, tmp_path: Path) -> None:
+    make(_video_of_levels(tmp_path / "dark.avi", [5, 10, 40, 20, 5, 5]), tmp_path / "thumbnail.jpg")
+    assert cv2.imread(str(tmp_path / "thumbnail.jpg")).mean() == pytest.approx(40, abs=3)
