@@ -2,17 +2,20 @@
 
 One renderer for the API's responses and the webhook bodies, so that a webhook carries exactly
 what `GET /api/folders/{id}?with_analyses=true` returns. Media links are signed, expiring URLs
-(`UrlSigner`): a browser can follow them, nobody can guess them, and they stop working.
+(`UrlSigner`): a browser can follow them, nobody can guess them, and they stop working. The
+instant mode, which keeps nothing to link to, answers with the `instant_*` documents: the same
+fields where a stored folder has them, and output images inline.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from appliance.domain.decisions import OperatorDecision
@@ -25,10 +28,34 @@ __all__ = [
     "company_to_wire",
     "decision_to_wire",
     "folder_to_wire",
+    "instant_folder_to_wire",
     "iso",
     "media_to_wire",
     "user_to_wire",
 ]
+
+
+class MediaFacts(Protocol):
+    """What the instant mode knows of an upload it probed (an `appliance.sdk.MediaInput`)."""
+
+    @property
+    def media_id(self) -> str: ...
+    @property
+    def kind(self) -> MediaKind: ...
+    @property
+    def original_name(self) -> str: ...
+    @property
+    def tags(self) -> Sequence[str]: ...
+    @property
+    def mime_type(self) -> str: ...
+    @property
+    def width(self) -> int | None: ...
+    @property
+    def height(self) -> int | None: ...
+    @property
+    def frame_count(self) -> int | None: ...
+    @property
+    def duration_seconds(self) -> float | None: ...
 
 
 def iso(value: datetime | None) -> str | None:
@@ -218,4 +245,72 @@ def decision_to_wire(decision: OperatorDecision) -> dict[str, Any]:
         "new_resolution": decision.new_resolution.value,
         "comment": decision.comment,
         "time_created": iso(decision.time_created),
+    }
+
+
+def _instant_media_to_wire(media: MediaFacts) -> dict[str, Any]:
+    return {
+        "media_id": media.media_id,
+        "media_type": WIRE_MEDIA_TYPE[media.kind],
+        "original_name": media.original_name,
+        "tags": list(media.tags),
+        "mime_type": media.mime_type,
+        "width": media.width,
+        "height": media.height,
+        "frame_count": media.frame_count,
+        "duration_seconds": media.duration_seconds,
+    }
+
+
+def _instant_analysis_to_wire(analysis: Analysis, images: Mapping[tuple[str, str], bytes]) -> dict[str, Any]:
+    results_media = [
+        {
+            "source_media_id": item["source_media_id"],
+            "results_data": item["results_data"],
+            "output_images": [
+                {
+                    "name": image["name"],
+                    "data_base64": base64.b64encode(images[(item["source_media_id"], image["name"])]).decode(),
+                    "media_type": "image/jpeg",
+                }
+                for image in item["output_images"]
+            ],
+        }
+        for item in analysis.results_media
+    ]
+    return {
+        "analyse_id": analysis.analysis_id,
+        "analysis_id": analysis.analysis_id,
+        "type": analysis.type,
+        "state": analysis.state.value,
+        "resolution_status": analysis.resolution_status.value,
+        "resolution": analysis.resolution_status.value,
+        "params": analysis.params,
+        "source_media": analysis.source_media,
+        "results_data": analysis.results_data,
+        "results_media": results_media,
+        "error_code": analysis.error_code,
+        "error_message": analysis.error_message,
+        "plugin": analysis.plugin,
+        "plugin_version": analysis.plugin_version,
+        "model_versions": analysis.model_versions,
+    }
+
+
+def instant_folder_to_wire(
+    folder: Folder,
+    media: Sequence[MediaFacts],
+    analyses: Sequence[Analysis],
+    images: Mapping[tuple[str, str], bytes],
+) -> dict[str, Any]:
+    """The answer of the instant mode: a folder that was never stored, its media as probed, and its
+    analyses, whose output images come inline (base64) from `images`, by (media id, image name)."""
+    return {
+        "folder_id": folder.folder_id,
+        "resolution_status": folder.resolution_status.value,
+        "system_resolution": folder.system_resolution.value,
+        "meta_data": folder.meta_data,
+        "time_created": iso(folder.time_created),
+        "media": [_instant_media_to_wire(m) for m in media],
+        "analyses": [_instant_analysis_to_wire(a, images) for a in analyses],
     }

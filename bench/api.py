@@ -53,10 +53,14 @@ def photo_of_about(size_bytes: int) -> bytes:
         side = int(side * 1.15)
 
 
-def start_appliance(data_dir: Path, port: int, analysis_workers: int = 1) -> subprocess.Popen[bytes]:
-    """`appliance init` and `appliance run` in `data_dir`, answering on `port`, once it is ready."""
+def start_appliance(
+    data_dir: Path, port: int, analysis_workers: int = 1, **settings: str
+) -> subprocess.Popen[bytes]:
+    """`appliance init` and `appliance run` in `data_dir`, answering on `port`, once it is ready;
+    `settings` are extra APPLIANCE_* variables without the prefix (e.g. CAPTURE__PROMPT_SECONDS)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}
     env.update(APPLIANCE_DATA_DIR=str(data_dir), APPLIANCE_API__PORT=str(port), APPLIANCE_ADMIN_PASSWORD=ADMIN_PASSWORD)
+    env.update({f"APPLIANCE_{key.upper()}": value for key, value in settings.items()})
     env["APPLIANCE_LOG_LEVEL"] = "WARNING"
     subprocess.run(
         [sys.executable, "-m", "appliance.cli", "init", "--admin-email", ADMIN_EMAIL],
@@ -128,7 +132,8 @@ def main() -> None:
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="appliance-bench-") as tmp:
-        process = start_appliance(Path(tmp), port)
+        # the API's own capacity: one token sends more than `rate_limits.per_token_per_minute` allows
+        process = start_appliance(Path(tmp), port, RATE_LIMITS__ENABLED="false")
         try:
             token = httpx.post(
                 f"{base_url}/api/authorize/auth",

@@ -18,6 +18,14 @@ points nearly equidistant). A genuine probe is an enrolled template plus 0.3 tim
 normalised again: at about the distance of two photos of one person relative to the spread of
 the gallery.
 
+Then, where the shared data is (APPLIANCE_TEST_DATA, default ../shared/data), the same per size
+with real faces: the default embedding model (dlib's, through the appliance's face pipeline) of
+the shared labelled faces; one photo per person enrolled among synthetic distractors drawn from a
+Gaussian with the mean and covariance of those real embeddings (so that they lie where real faces
+lie, not on a sphere of their own), every other photo of those people searched. It prints the
+recall@10 of the index against exact search on those probes, and how often the person's enrolled
+photo is the nearest and among the 10 nearest, exact and through the index.
+
     .venv/bin/python bench/search.py [--sizes 10000,100000,1000000] [--queries 300] [--expansions 128,256,512]
 """
 
@@ -28,12 +36,14 @@ import resource
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "plugins" / "blacklist"))
+sys.path.insert(0, str(REPO_ROOT))
 
 from appliance_plugin_blacklist.index import (  # noqa: E402
     CONNECTIVITY,
@@ -47,9 +57,59 @@ from appliance_plugin_blacklist.index import (  # noqa: E402
     load_gallery,
 )
 
+from tests.support.shared_data import SHARED_DATA  # noqa: E402
+
 DIMENSIONS = 128
 NEAREST = 10
 EXACT_TIMED_QUERIES = 50
+
+
+@dataclass(frozen=True)
+class RealFaces:
+    """Embeddings of the shared labelled faces: one enrolled photo per person, the others as probes."""
+
+    enrolled: np.ndarray  # one row per person
+    probes: np.ndarray
+    probe_person: np.ndarray  # the row of `enrolled` each probe is a photo of
+    photos_without_face: int
+
+
+def real_faces(data: Path, workdir: Path) -> RealFaces:
+    """The default embedding model's vectors of data/faces/<person>/*, through the appliance's face pipeline."""
+    from appliance.domain.enums import MediaKind
+    from appliance.runtime import ModelRuntime, ModelStore
+    from appliance.runtime.defaults import install_default_models
+    from appliance.sdk.types import MediaInput
+    from appliance.vision import VisionService
+    from tests.support.recipes import load_recipe
+
+    store = ModelStore(workdir / "store")
+    install_default_models(store)
+    vision = VisionService(ModelRuntime(store), cache_dir=None)
+    by_person: dict[str, list[np.ndarray]] = {}
+    without_face = 0
+    for path, person in load_recipe("face_embedding").labelled_faces(data / "faces").items():
+        media = MediaInput(media_id=str(path), kind=MediaKind.IMAGE, tags=(), path=path, mime_type="image/jpeg")
+        track = vision.face_track(media)
+        vision.forget(str(path))
+        if track.embedding is None:
+            without_face += 1
+            continue
+        by_person.setdefault(person, []).append(np.asarray(track.embedding.vector, np.float32))
+    people = [vectors for vectors in by_person.values() if len(vectors) > 1]
+    probes = [(row, vector) for row, vectors in enumerate(people) for vector in vectors[1:]]
+    return RealFaces(
+        enrolled=np.stack([vectors[0] for vectors in people]),
+        probes=np.stack([vector for _, vector in probes]),
+        probe_person=np.asarray([row for row, _ in probes]),
+        photos_without_face=without_face,
+    )
+
+
+def distractors_like(faces: RealFaces, rng: np.random.Generator, count: int) -> np.ndarray:
+    """`count` vectors from a Gaussian with the mean and covariance of the real embeddings."""
+    every = np.concatenate([faces.enrolled, faces.probes])
+    return rng.multivariate_normal(every.mean(axis=0), np.cov(every, rowvar=False), count).astype(np.float32)
 
 
 def templates(rng: np.random.Generator, count: int, decay: float) -> np.ndarray:
@@ -135,6 +195,36 @@ def bench_size(size: int, args: argparse.Namespace, workdir: Path) -> None:
     print(f"  peak RSS of this process so far: {peak_rss_mb():.0f} MB")
 
 
+def bench_real_faces(size: int, faces: RealFaces, expansions: list[int], workdir: Path) -> None:
+    """Real probes among `size` distractors like them: the index against exact search, and the person found."""
+    rng = np.random.default_rng(size + 1)
+    people = len(faces.enrolled)
+    gallery = np.concatenate([faces.enrolled, distractors_like(faces, rng, size - people)])
+    keys = np.arange(len(gallery), dtype=np.int64)  # rows below `people` are the enrolled persons
+    truth = exact_nearest(gallery, faces.probes)
+    directory = workdir / f"real-{size}"
+    build_gallery(directory, keys, gallery, approximate_from=0)
+    approximate = load_gallery(directory)
+    assert isinstance(approximate, ApproximateGallery)
+
+    def found_rate(nearest: list[list[int]] | np.ndarray, k: int) -> float:
+        hits = [person in list(row[:k]) for row, person in zip(nearest, faces.probe_person, strict=True)]
+        return float(np.mean(hits))
+
+    print(
+        f"\n{size:>9,} real faces among distractors: {people} persons enrolled, {len(faces.probes)} probes; "
+        f"exact search finds the person first {found_rate(truth, 1):.3f}, in the 10 nearest {found_rate(truth, 10):.3f}"
+    )
+    print("  expansion | p50 ms | p95 ms | recall@10 against exact | person first | person in 10 nearest")
+    for expansion in expansions:
+        approximate.expansion_search = expansion
+        found, ms = timed(approximate, faces.probes)
+        print(
+            f"  {expansion:>9} | {np.percentile(ms, 50):6.2f} | {np.percentile(ms, 95):6.2f} | "
+            f"{recall(found, truth, 10):23.4f} | {found_rate(found, 1):12.3f} | {found_rate(found, 10):20.3f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000,1000000")
@@ -148,9 +238,17 @@ def main() -> None:
         f"{RERANKED_PER_RESULT} candidates re-ranked exactly per result; {args.queries} genuine + "
         f"{args.queries} impostor probes per size, {NEAREST} nearest, one thread"
     )
+    sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="bench-search-") as workdir:
-        for size in (int(s) for s in args.sizes.split(",")):
+        for size in sizes:
             bench_size(size, args, Path(workdir))
+        if not (SHARED_DATA / "faces").is_dir():
+            print(f"\nreal faces left out: no labelled faces in {SHARED_DATA} (set APPLIANCE_TEST_DATA)")
+            return
+        faces = real_faces(SHARED_DATA, Path(workdir))
+        print(f"\nreal faces: {faces.photos_without_face} shared photos without a face found are left out")
+        for size in sizes:
+            bench_real_faces(size, faces, args.expansions, Path(workdir))
 
 
 if __name__ == "__main__":

@@ -6,9 +6,9 @@ shape and the 150 px chip), embed (dlib ResNet on the chip), and the whole BIOME
 the video against the photo with nothing cached (both face tracks computed, then compared).
 Prints p50 and p95 over the repetitions, and each stage's share of the whole.
 
-Media: the standard benchmark clip (shared data bench/selfie720p_1mbps.mp4) and a labelled face
-photo when the shared data is present; elsewhere a 720p clip and a photo made from
-scikit-image's astronaut.
+Media: the standard mix's (bench/apm.py): the benchmark clip (shared data
+bench/selfie720p_1mbps.mp4) and the ID photo (documents/passport-td3.jpg) when the shared data is
+present; elsewhere a 720p clip and a photo made from scikit-image's astronaut.
 
     .venv/bin/python bench/stages.py [--repeat 20]
 """
@@ -62,7 +62,7 @@ def timed(call: Callable[[], object], repeat: int, warmup: int = 2) -> list[floa
 
 def media(tmp: Path) -> tuple[Path, Path]:
     data = Path(os.environ.get("APPLIANCE_TEST_DATA") or REPO_ROOT.parent / "shared" / "data")
-    video, photo = data / "bench" / "selfie720p_1mbps.mp4", data / "faces" / "barack_obama" / "obama.jpg"
+    video, photo = data / "bench" / "selfie720p_1mbps.mp4", data / "documents" / "passport-td3.jpg"
     if video.is_file() and photo.is_file():
         return photo, video
     from skimage import data as skdata

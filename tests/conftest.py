@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from appliance.sdk.testing import default_models
+from tests.support.s3_server import SeaweedS3, seaweedfs
 
 
 @pytest.fixture(scope="session")
@@ -14,3 +16,11 @@ def default_models_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model store holding the default models, installed once per session from the venv's
     packages. Read-only: a test that changes a store makes its own."""
     return default_models(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[SeaweedS3]:
+    """A real S3 server (SeaweedFS) for the session, with one bucket made; tests that write make
+    their own bucket (`new_bucket`). Skipped by name where `weed` is not installed, but not in CI."""
+    with seaweedfs() as server:
+        yield server

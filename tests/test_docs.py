@@ -8,9 +8,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from appliance.api.errors import HTTP_STATUS
 from appliance.domain.errors import ErrorCode
 from appliance.ops.settings import Settings
+from appliance.web.responses import HTTP_STATUS
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"

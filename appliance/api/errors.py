@@ -1,8 +1,10 @@
 """Errors mapped at the edge: every failure leaves the API as `{error_code, error_message, details}`.
 
-Domain code raises `AppError` with a stable code; this module alone decides the HTTP status.
+Domain code raises `AppError` with a stable code; its HTTP status is `HTTP_STATUS[code]`
+(appliance.web.responses, which the console's error pages use too).
 Framework errors (unknown route, wrong method, malformed body or query) get the Oz codes.
 Unexpected exceptions are logged with their traceback and answered with code 0, without detail.
+`document_errors` says so in the OpenAPI schema: every operation's errors have this one shape.
 """
 
 from __future__ import annotations
@@ -11,48 +13,31 @@ import logging
 from typing import Any
 
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException, ValidationException
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotFoundException,
+    TooManyRequestsException,
+    ValidationException,
+)
+from litestar.openapi.spec import (
+    Components,
+    OpenAPI,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Reference,
+    Schema,
+)
 
+from appliance.api.rate_limits import RATE_LIMIT_RESET_HEADER
 from appliance.domain.errors import AppError, ErrorCode
+from appliance.web.responses import HTTP_STATUS, RETRY_AFTER_DETAIL, error_headers
 
-__all__ = ["HTTP_STATUS", "exception_handlers"]
+__all__ = ["document_errors", "exception_handlers"]
 
 log = logging.getLogger("appliance.api")
-
-HTTP_STATUS: dict[ErrorCode, int] = {
-    ErrorCode.UNKNOWN: 500,
-    ErrorCode.NOT_ALLOWED: 405,
-    ErrorCode.NOT_REALIZED: 501,
-    ErrorCode.INVALID_STRUCTURE: 400,
-    ErrorCode.INVALID_VALUE: 400,
-    ErrorCode.INVALID_TYPE: 400,
-    ErrorCode.AUTH_NOT_PROVIDED: 401,
-    ErrorCode.AUTH_INVALID: 401,
-    ErrorCode.AUTH_EXPIRED: 401,
-    ErrorCode.AUTH_FORBIDDEN: 403,
-    ErrorCode.NOT_EXIST: 404,
-    ErrorCode.EXTERNAL_SERVICE: 502,
-    ErrorCode.PAYLOAD_INVALID: 400,
-    ErrorCode.UNKNOWN_TAG: 400,
-    ErrorCode.CONFLICT: 409,
-    ErrorCode.AUTH_LOCKED: 423,
-    ErrorCode.TOO_MANY_FILES: 413,
-    ErrorCode.NO_SOURCE_MEDIA: 400,
-    ErrorCode.UNKNOWN_MEDIA_KEY: 400,
-    ErrorCode.SERVICE_UNAVAILABLE: 503,
-    ErrorCode.MEDIA_UNSUPPORTED_TYPE: 415,
-    ErrorCode.MEDIA_CORRUPT: 422,
-    ErrorCode.MEDIA_TOO_LARGE: 413,
-    ErrorCode.MEDIA_TOO_MANY_PIXELS: 413,
-    ErrorCode.MEDIA_TOO_LONG: 413,
-    ErrorCode.MEDIA_EMPTY: 422,
-    ErrorCode.ARCHIVE_UNSAFE_ENTRY: 422,
-    ErrorCode.ARCHIVE_TOO_MANY_ENTRIES: 413,
-    ErrorCode.ARCHIVE_TOO_LARGE: 413,
-    ErrorCode.CSRF_FAILED: 403,
-    ErrorCode.FACE_NOT_FOUND: 422,
-    ErrorCode.FACE_MULTIPLE: 422,
-}
 
 
 def _body(code: ErrorCode, message: str, details: Any) -> dict[str, Any]:
@@ -60,22 +45,35 @@ def _body(code: ErrorCode, message: str, details: Any) -> dict[str, Any]:
 
 
 def _app_error(_: Request, exc: AppError) -> Response:
-    status = HTTP_STATUS.get(exc.code, 400)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return Response(_body(exc.code, exc.message, exc.details), status_code=status, headers=headers)
+    return Response(
+        _body(exc.code, exc.message, exc.details),
+        status_code=HTTP_STATUS.get(exc.code, 400),
+        headers=error_headers(exc),
+    )
 
 
 def _validation_error(_: Request, exc: ValidationException) -> Response:
     return Response(_body(ErrorCode.INVALID_STRUCTURE, str(exc.detail), exc.extra or None), status_code=400)
 
 
-def _http_error(_: Request, exc: HTTPException) -> Response:
+def _rate_limited(exc: TooManyRequestsException) -> AppError:
+    retry_after = max(1, int((exc.headers or {}).get(RATE_LIMIT_RESET_HEADER, "60")))
+    return AppError(
+        ErrorCode.RATE_LIMITED,
+        f"too many requests with this access token or from this address: try again in {retry_after} s",
+        {RETRY_AFTER_DETAIL: retry_after},
+    )
+
+
+def _http_error(request: Request, exc: HTTPException) -> Response:
     if isinstance(exc, NotFoundException):
         code = ErrorCode.NOT_EXIST
     elif isinstance(exc, MethodNotAllowedException):
         code = ErrorCode.NOT_ALLOWED
     elif exc.status_code == 413:
         code = ErrorCode.MEDIA_TOO_LARGE
+    elif isinstance(exc, TooManyRequestsException):  # the rate limits (rate_limits.py)
+        return _app_error(request, _rate_limited(exc))
     elif exc.status_code >= 500:
         code = ErrorCode.UNKNOWN
     else:
@@ -94,3 +92,37 @@ exception_handlers = {
     HTTPException: _http_error,
     Exception: _unexpected_error,
 }
+
+
+ERROR_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["error_code", "error_name", "error_message", "details"],
+    properties={
+        "error_code": Schema(type=OpenAPIType.INTEGER, description="stable: docs/errors.md"),
+        "error_name": Schema(type=OpenAPIType.STRING, description="the code as a word"),
+        "error_message": Schema(type=OpenAPIType.STRING, description="for people; may change between versions"),
+        "details": Schema(
+            type=[OpenAPIType.OBJECT, OpenAPIType.ARRAY, OpenAPIType.NULL],
+            description="machine-readable facts (which media key, which limit), or null",
+        ),
+    },
+)
+
+
+def document_errors(openapi: OpenAPI) -> None:
+    """Every operation's errors as the API answers them: the `Error` schema for any status the
+    operation does not document otherwise, in place of Litestar's generated 400 (`detail`,
+    `extra`), which the error mapping above never sends."""
+    openapi.components = openapi.components or Components()
+    openapi.components.schemas = {**(openapi.components.schemas or {}), "Error": ERROR_SCHEMA}
+    answer = OpenAPIResponse(
+        description="an error: `error_code` says which (docs/errors.md)",
+        content={"application/json": OpenAPIMediaType(schema=Reference(ref="#/components/schemas/Error"))},
+    )
+    for path_item in (openapi.paths or {}).values():
+        for method in ("get", "put", "post", "delete", "patch"):
+            operation: Operation | None = getattr(path_item, method)
+            if operation is not None:
+                responses = dict(operation.responses or {})
+                responses.pop("400", None)
+                operation.responses = {**responses, "default": answer}

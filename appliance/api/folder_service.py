@@ -1,8 +1,11 @@
 """Folders, their media and analyses: the work behind the folder endpoints, in plain functions.
 
 Order of a folder upload, chosen so that a refused request leaves nothing behind:
+0. a request that asks for analyses is admitted only while the analysis queue is shorter than
+   `queue.admission_depth` (QUEUE_FULL otherwise);
 1. every file is checked and stored first (content-addressed, deduplicated);
-2. the folder, media and analyses rows are written in ONE transaction;
+2. the folder, media and analyses rows are written in ONE transaction (run again if the database
+   went away under it and it rolled back: a primary switch);
 3. if anything fails, the files this request created (and no row refers to) are removed;
 4. only after the commit are previews and analyses enqueued.
 """
@@ -10,42 +13,42 @@ Order of a folder upload, chosen so that a refused request leaves nothing behind
 from __future__ import annotations
 
 import re
-import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import msgspec
 
 from appliance.api.schemas import AnalysisIn, FolderPayload
-from appliance.api.services import ApiServices
-from appliance.api.uploads import ParsedUpload, UploadedFile
+from appliance.core.services import AppServices
 from appliance.domain import policy
 from appliance.domain.entities import Analysis, Folder, Media, User
-from appliance.domain.enums import AnalysisState, FolderStatus, Resolution
+from appliance.domain.enums import FolderStatus, MediaKind, Resolution
 from appliance.domain.errors import AppError, ErrorCode
-from appliance.domain.rules import FINAL_FOLDER_STATUSES, MediaRule
-from appliance.domain.tags import unknown_tags
-from appliance.media.previews import write_atomically
+from appliance.domain.tags import mismatched_tags, unknown_tags
 from appliance.media.storage import StoredFile
-from appliance.ops import metrics
+from appliance.media.storage.base import THUMBNAIL
 from appliance.sdk.requests import merge_params, pick_source_media
+from appliance.sdk.types import AnalyzerSpec
+from appliance.store import DatabaseUnavailable
+from appliance.web.responses import RETRY_AFTER_DETAIL
+from appliance.web.uploads import ParsedUpload, UploadedFile
 from appliance.wire import folder_to_wire
 
 __all__ = [
     "add_media",
-    "check_analysis_type",
+    "add_media_with_analyses",
     "check_endpoint",
+    "check_media_tags",
     "check_payload_media",
     "create_folder",
     "folder_document",
+    "installed_analysis",
     "parse_payload",
     "start_analyses",
-    "wait_for_folder",
-    "wait_until_final",
 ]
 
 _ANALYSIS_TYPE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
@@ -63,25 +66,30 @@ def parse_payload(upload: ParsedUpload) -> FolderPayload:
         raise AppError(ErrorCode.PAYLOAD_INVALID, f"payload: {exc}") from exc
 
 
-def check_analysis_type(requested: str) -> str:
-    """The analysis type as stored (upper case), or INVALID_VALUE for anything that is not a type name."""
+def installed_analysis(services: AppServices, requested: str) -> AnalyzerSpec:
+    """The installed analysis type `requested` names (any case): INVALID_VALUE for what is not a
+    type name, ANALYSIS_TYPE_UNKNOWN (with the installed types) for one no plugin provides."""
     analysis_type = requested.strip().upper()
     if not _ANALYSIS_TYPE.match(analysis_type):
         raise AppError(ErrorCode.INVALID_VALUE, f"not an analysis type: {requested!r}")
-    return analysis_type
+    registry = services.plugins.registry
+    spec = registry.get(analysis_type)
+    if spec is None:
+        installed = registry.types()
+        raise AppError(
+            ErrorCode.ANALYSIS_TYPE_UNKNOWN,
+            f"no installed plugin provides analysis type {analysis_type}; installed: {', '.join(installed)}",
+            {"analysis_type": analysis_type, "installed": installed},
+        )
+    return spec
 
 
-def check_endpoint(url: str | None) -> str | None:
-    """A webhook URL must be absolute http(s)."""
-    if url is None:
-        return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise AppError(ErrorCode.INVALID_VALUE, "resolution_endpoint must be an absolute http(s) URL")
-    return url
+def check_endpoint(services: AppServices, url: str | None) -> str | None:
+    """A webhook URL: absolute http(s) (INVALID_VALUE), to a target webhooks may go to (WEBHOOK_TARGET_REFUSED)."""
+    return None if url is None else services.webhook_targets.check_url(url)
 
 
-def check_payload_media(services: ApiServices, files: Sequence[UploadedFile], payload: FolderPayload) -> None:
+def check_payload_media(services: AppServices, files: Sequence[UploadedFile], payload: FolderPayload) -> None:
     keys = {f.key for f in files}
     for mapping, label in ((payload.media_tags, "media:tags"), (payload.media_meta_data, "media:meta_data")):
         stray = sorted(set(mapping) - keys)
@@ -98,7 +106,37 @@ def check_payload_media(services: ApiServices, files: Sequence[UploadedFile], pa
             raise AppError(ErrorCode.UNKNOWN_TAG, f"unknown tags for {key!r}: {', '.join(bad)}", {"tags": bad})
 
 
-def _ingest(services: ApiServices, files: Sequence[UploadedFile]) -> list[StoredFile]:
+def _admit_analyses(services: AppServices) -> None:
+    """QUEUE_FULL (503, with Retry-After) while `queue.admission_depth` tasks or more wait in the
+    analysis queue: more work would wait longer than anyone waits for it. Checked before anything
+    is written."""
+    queue = services.settings.queue
+    if queue.admission_depth <= 0:
+        return
+    depth = services.queues.analysis_depth()
+    if depth >= queue.admission_depth:
+        raise AppError(
+            ErrorCode.QUEUE_FULL,
+            f"{depth} analysis tasks are waiting: send this again in {queue.admission_retry_after_seconds} s",
+            {"queue_depth": depth, RETRY_AFTER_DETAIL: queue.admission_retry_after_seconds},
+        )
+
+
+def check_media_tags(key: str, tags: Sequence[str], kind: MediaKind) -> None:
+    """MEDIA_TAG_MISMATCH when the content of the file `key` (sniffed, never the client's word) is not
+    what one of its tags says: a photo tagged `video_selfie`, a video tagged `photo_selfie`."""
+    wrong = mismatched_tags(tags, kind)
+    if wrong:
+        raise AppError(
+            ErrorCode.MEDIA_TAG_MISMATCH,
+            f"{key}: the file is {'a photo' if kind is MediaKind.IMAGE else 'a video'}, "
+            f"which tags {', '.join(wrong)} do not fit",
+            {"media_key": key, "media_kind": kind.value, "tags": wrong},
+        )
+
+
+def _ingest(services: AppServices, files: Sequence[UploadedFile], payload: FolderPayload) -> list[StoredFile]:
+    """Check and store each file, its content against its tags; on any refusal, nothing stays."""
     if not files:
         raise AppError(ErrorCode.PAYLOAD_INVALID, "no media files in the request")
     stored: list[StoredFile] = []
@@ -110,27 +148,44 @@ def _ingest(services: ApiServices, files: Sequence[UploadedFile]) -> list[Stored
                 raise AppError(
                     exc.code, f"{upload.key}: {exc.message}", {**(exc.details or {}), "media_key": upload.key}
                 ) from exc
+            check_media_tags(upload.key, payload.media_tags.get(upload.key, []), stored[-1].probe.kind)
     except BaseException:
         _discard_unreferenced(services, stored)
         raise
     return stored
 
 
-def _discard_unreferenced(services: ApiServices, stored: Sequence[StoredFile], media: Sequence[Media] = ()) -> None:
+@contextmanager
+def _undone_on_failure(services: AppServices, stored: Sequence[StoredFile], media: Sequence[Media]) -> Iterator[None]:
+    """Whatever fails inside (a refusal, the database, an interrupt) undoes the upload's files
+    (`_discard_unreferenced`) and goes on up."""
+    try:
+        yield
+    except BaseException as exc:
+        _discard_unreferenced(services, stored, media, exc)
+        raise
+
+
+def _discard_unreferenced(
+    services: AppServices, stored: Sequence[StoredFile], media: Sequence[Media] = (), error: BaseException | None = None
+) -> None:
     """Undo what an upload wrote before its rows were recorded: new content files no row uses, and
-    the derived files (thumbnails) of the media rows it was about to add."""
-    for item in stored:
-        if item.created and services.store.count_media_with_sha256(item.sha256) == 0:
-            services.storage.discard(item)
+    the derived files (thumbnails) of the media rows it was about to add. When `error` says the
+    database is away, whether a row uses a content file cannot be asked: those stay, for the
+    orphan sweep (`core/orphans.py`) to remove once past its grace period."""
+    if not isinstance(error, DatabaseUnavailable):
+        for item in stored:
+            if item.created and services.store.count_media_with_sha256(item.sha256) == 0:
+                services.storage.discard(item)
     for row in media:
         services.storage.delete_derived(row.media_id)
 
 
-def _write_thumbnails(services: ApiServices, media: Sequence[Media], stored: Sequence[StoredFile]) -> None:
+def _write_thumbnails(services: AppServices, media: Sequence[Media], stored: Sequence[StoredFile]) -> None:
     """Write the thumbnails the uploads' probes made, before the rows that say they are there."""
     for row, item in zip(media, stored, strict=True):
         if item.thumbnail is not None:
-            write_atomically(item.thumbnail, services.storage.thumbnail_path(row.media_id))
+            services.storage.put_derived(row.media_id, THUMBNAIL, item.thumbnail)
             row.has_thumbnail = True
 
 
@@ -150,66 +205,48 @@ def _media_rows(
 
 
 def _plan_analyses(
-    services: ApiServices, user: User, folder: Folder, media: Sequence[Media], requests: Sequence[AnalysisIn]
+    services: AppServices, user: User, folder: Folder, media: Sequence[Media], requests: Sequence[AnalysisIn]
 ) -> list[Analysis]:
     """Analyses rows for `requests`: type checked, source media chosen, params merged."""
     if not requests:
         raise AppError(ErrorCode.INVALID_VALUE, "analyses must list at least one analysis")
     planned = []
     for request in requests:
-        analysis_type = check_analysis_type(request.type)
-        if not policy.can_start_analysis(user, analysis_type):
-            raise AppError(ErrorCode.AUTH_FORBIDDEN, f"this user may not start {analysis_type} analyses")
-        spec = services.plugins.registry.get(analysis_type)
-        if spec is not None:
-            chosen = pick_source_media(spec.media_rule, media, request.source_media)
-        else:  # recorded FAILED below: no plugin provides this type
-            chosen = pick_source_media(MediaRule(min_count=0), media, request.source_media)
-        analysis = Analysis(
-            analysis_id=str(uuid.uuid4()),
-            folder_id=folder.folder_id,
-            type=analysis_type,
-            params=merge_params(spec, request.params) if spec else dict(request.params),
-            source_media=[m.media_id for m in chosen],
-            time_queued=_now(),
-        )
-        if spec is None:
-            analysis = replace(
-                analysis,
-                state=AnalysisState.FAILED,
-                resolution_status=Resolution.FAILED,
-                error_code=int(ErrorCode.ANALYSIS_NO_PLUGIN),
-                error_message=f"no installed plugin provides analysis type {analysis_type}",
-                time_finished=_now(),
+        spec = installed_analysis(services, request.type)
+        if not policy.can_start_analysis(user, spec.type):
+            raise AppError(ErrorCode.AUTH_FORBIDDEN, f"this user may not start {spec.type} analyses")
+        chosen = pick_source_media(spec.media_rule, media, request.source_media)
+        planned.append(
+            Analysis(
+                analysis_id=str(uuid.uuid4()),
+                folder_id=folder.folder_id,
+                type=spec.type,
+                params=merge_params(spec, request.params),
+                source_media=[m.media_id for m in chosen],
+                time_queued=_now(),
             )
-        planned.append(analysis)
+        )
     return planned
 
 
-def _write_analyses(services: ApiServices, folder: Folder, analyses: Sequence[Analysis]) -> None:
-    for analysis in analyses:
-        services.store.create_analysis(analysis)
-    if any(a.state is AnalysisState.PROCESSING for a in analyses):
+def _write_analyses(services: AppServices, folder: Folder, analyses: Sequence[Analysis]) -> list[Analysis]:
+    """The analyses as stored (with their times), the folder PROCESSING when there are any."""
+    written = [services.store.create_analysis(analysis) for analysis in analyses]
+    if written:
         services.store.set_folder_outcome(folder.folder_id, FolderStatus.PROCESSING, Resolution.PROCESSING)
+    return written
 
 
-def _enqueue(services: ApiServices, folder_id: str, media: Sequence[Media], analyses: Sequence[Analysis]) -> None:
-    installed = services.plugins.registry.types()
-    for analysis in analyses:
-        if analysis.state is AnalysisState.FAILED:  # no plugin provides its type: final from the start
-            metrics.analysis_finished(metrics.analysis_type_label(analysis.type, installed), analysis.resolution_status)
+def _enqueue(services: AppServices, media: Sequence[Media], analyses: Sequence[Analysis]) -> None:
     for item in media:
         if not item.has_thumbnail:  # a shot set: its thumbnail comes with its preview video
             services.queues.enqueue_preview(item.media_id)
-    processing = [a for a in analyses if a.state is AnalysisState.PROCESSING]
-    if processing:  # one task: they read the folder's media, and share its face tracks (tasks.run_analyses)
-        services.queues.enqueue_analyses([a.analysis_id for a in processing])
-    if analyses and not processing:
-        services.queues.enqueue_resolve(folder_id)
+    if analyses:  # one task: they read the folder's media, and share its face tracks (tasks.run_analyses)
+        services.queues.enqueue_analyses([a.analysis_id for a in analyses])
 
 
 def create_folder(
-    services: ApiServices, user: User, upload: ParsedUpload, payload: FolderPayload
+    services: AppServices, user: User, upload: ParsedUpload, payload: FolderPayload
 ) -> tuple[Folder, list[Media], list[Analysis]]:
     if not policy.can_create_folders(user):
         raise AppError(ErrorCode.AUTH_FORBIDDEN, "this user may not create folders")
@@ -218,89 +255,95 @@ def create_folder(
         folder_id=str(uuid.uuid4()),
         company_id=user.company_id,
         user_id=user.user_id,
-        resolution_endpoint=check_endpoint(payload.resolution_endpoint),
+        resolution_endpoint=check_endpoint(services, payload.resolution_endpoint),
         meta_data=payload.folder_meta_data,
         technical_meta_data={"additional_info": payload.additional_info} if payload.additional_info is not None else {},
     )
-    stored = _ingest(services, upload.files)
+    if payload.analyses is not None:
+        _admit_analyses(services)
+    stored = _ingest(services, upload.files, payload)
     media = _media_rows(folder.folder_id, upload.files, stored, payload)
-    try:
+    with _undone_on_failure(services, stored, media):
         analyses = (
             _plan_analyses(services, user, folder, media, payload.analyses) if payload.analyses is not None else []
         )
         _write_thumbnails(services, media, stored)
-        with services.store.transaction():
-            folder = services.store.create_folder(folder)
-            media = [services.store.add_media(m) for m in media]
-            _write_analyses(services, folder, analyses)
-    except BaseException:
-        _discard_unreferenced(services, stored, media)
-        raise
-    _enqueue(services, folder.folder_id, media, analyses)
+        planned = analyses
+
+        def write_rows() -> tuple[Folder, list[Media], list[Analysis]]:  # run again if the database went away
+            written = services.store.create_folder(folder)
+            return written, [services.store.add_media(m) for m in media], _write_analyses(services, written, planned)
+
+        folder, media, analyses = services.store.run_transaction(write_rows)
+    _enqueue(services, media, analyses)
     return folder, media, analyses
 
 
 def add_media(
-    services: ApiServices, user: User, folder: Folder, upload: ParsedUpload, payload: FolderPayload
+    services: AppServices, user: User, folder: Folder, upload: ParsedUpload, payload: FolderPayload
 ) -> list[Media]:
     if payload.analyses is not None or payload.folder_meta_data or payload.resolution_endpoint:
         raise AppError(ErrorCode.PAYLOAD_INVALID, "adding media takes only media:tags and media:meta_data")
     check_payload_media(services, upload.files, payload)
-    stored = _ingest(services, upload.files)
+    stored = _ingest(services, upload.files, payload)
     media = _media_rows(folder.folder_id, upload.files, stored, payload)
-    try:
+    with _undone_on_failure(services, stored, media):
         _write_thumbnails(services, media, stored)
         with services.store.transaction():
             media = [services.store.add_media(m) for m in media]
             services.store.update_folder(folder)  # touch time_updated
-    except BaseException:
-        _discard_unreferenced(services, stored, media)
-        raise
-    _enqueue(services, folder.folder_id, media, [])
+    _enqueue(services, media, [])
     return media
 
 
+def add_media_with_analyses(
+    services: AppServices,
+    user: User,
+    folder: Folder,
+    upload: ParsedUpload,
+    payload: FolderPayload,
+    requests: Sequence[AnalysisIn],
+    *,
+    with_rows: Callable[[list[Media]], None],
+) -> tuple[list[Media], list[Analysis]]:
+    """Media and the analyses of them in one transaction with `with_rows(media)`, which may refuse by
+    raising (then nothing is written, the files included): a capture session's recording."""
+    check_payload_media(services, upload.files, payload)
+    _admit_analyses(services)
+    stored = _ingest(services, upload.files, payload)
+    media = _media_rows(folder.folder_id, upload.files, stored, payload)
+    with _undone_on_failure(services, stored, media):
+        analyses = _plan_analyses(services, user, folder, media, requests)
+        _write_thumbnails(services, media, stored)
+        with services.store.transaction():
+            media = [services.store.add_media(m) for m in media]
+            analyses = _write_analyses(services, folder, analyses)
+            with_rows(media)
+    _enqueue(services, media, analyses)
+    return media, analyses
+
+
 def start_analyses(
-    services: ApiServices, user: User, folder: Folder, requests: Sequence[AnalysisIn], endpoint: str | None
-) -> list[Analysis]:
+    services: AppServices, user: User, folder: Folder, requests: Sequence[AnalysisIn], endpoint: str | None
+) -> tuple[list[Analysis], list[Media]]:
+    """The analyses written, and the folder's media they were planned on (which their documents
+    show: read before the write, so that no read after it can fail an answer whose work is done)."""
+    _admit_analyses(services)
     media = services.store.list_media(folder.folder_id)
-    analyses = _plan_analyses(services, user, folder, media, requests)
-    with services.store.transaction():
-        if endpoint is not None:
-            services.store.update_folder(replace(folder, resolution_endpoint=check_endpoint(endpoint)))
-        _write_analyses(services, folder, analyses)
-    _enqueue(services, folder.folder_id, [], analyses)
-    return analyses
+    planned = _plan_analyses(services, user, folder, media, requests)
+    updated = replace(folder, resolution_endpoint=check_endpoint(services, endpoint)) if endpoint is not None else None
+
+    def write_rows() -> list[Analysis]:  # run again if the database went away under it
+        if updated is not None:
+            services.store.update_folder(updated)
+        return _write_analyses(services, folder, planned)
+
+    analyses = services.store.run_transaction(write_rows)
+    _enqueue(services, [], analyses)
+    return analyses, media
 
 
-_POLL_MAX_SECONDS = 0.1
-
-
-def wait_until_final(services: ApiServices, folder_id: str, timeout_seconds: float) -> Folder | None:
-    """Poll until the folder has a final status or `timeout_seconds` pass; the folder as it is then."""
-    return wait_for_folder(services, folder_id, timeout_seconds, lambda f: f.resolution_status in FINAL_FOLDER_STATUSES)
-
-
-def wait_for_folder(
-    services: ApiServices, folder_id: str, timeout_seconds: float, ready: Callable[[Folder], bool]
-) -> Folder | None:
-    """Poll until the folder is `ready` (or gone) or `timeout_seconds` pass; the folder as it is then.
-
-    The folder is read every `_POLL_MAX_SECONDS` at most: the caller waits for the answer, and a
-    longer pause would add to every single request's latency (and keep a client from sending its
-    next folder) for the sake of one primary-key read.
-    """
-    deadline = time.monotonic() + timeout_seconds
-    delay = 0.02
-    while True:
-        folder = services.store.get_folder(folder_id)
-        if folder is None or ready(folder) or time.monotonic() >= deadline:
-            return folder
-        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-        delay = min(delay * 2, _POLL_MAX_SECONDS)
-
-
-def folder_document(services: ApiServices, folder: Folder, *, with_analyses: bool) -> dict[str, Any]:
+def folder_document(services: AppServices, folder: Folder, *, with_analyses: bool) -> dict[str, Any]:
     media = services.store.list_media(folder.folder_id)
     analyses = services.store.list_analyses(folder.folder_id) if with_analyses else None
     return folder_to_wire(folder, media, analyses, services.urls)

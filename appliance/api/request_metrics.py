@@ -9,6 +9,7 @@ Litestar's chain, like `litestar.plugins.prometheus`'s, runs only once a route m
 
 from __future__ import annotations
 
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from appliance.ops.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS, Stopwatch
@@ -28,7 +29,7 @@ class RequestMetrics:
         self._app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self._app(scope, receive, send)
             return
         watch = Stopwatch()

@@ -65,6 +65,12 @@ class FolderPayload(_Body):
     additional_info: Any = None
 
 
+class CaptureSessionIn(_Body):
+    """A capture session to open: the analysis types to run on its recording (QUALITY always)."""
+
+    analyses: list[str] | None = None
+
+
 class DecisionIn(_Body):
     """An operator's decision on a folder that waits for one: SUCCESS or DECLINED, and why."""
 

@@ -4,8 +4,9 @@ A login creates a session with two random tokens: the access token (sent on ever
 `X-Forensic-Access-Token` or `Authorization: Bearer`) and the expire token (used once, to get a
 new pair). Only their SHA-256 hashes are stored, so a copy of the database grants no access.
 Access tokens expire after `auth.token_ttl_seconds` of inactivity (each use pushes the expiry
-forward) or `auth.service_token_ttl_seconds` for service accounts. After `auth.lockout_attempts`
-wrong passwords in a row an account is locked for `auth.lockout_seconds`.
+forward) or `auth.service_token_ttl_seconds` for service accounts. Wrong passwords slow their
+source address down, and the account they named from that address (`throttle.py`); no account
+is ever locked as a whole.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from appliance.auth.passwords import verify_password
+from appliance.auth.throttle import login_keys, record_failure, refuse_if_throttled
 from appliance.domain.entities import Session, User
 from appliance.domain.errors import AppError, ErrorCode
 from appliance.ops.settings import AuthSettings
@@ -68,27 +70,20 @@ def _issue(store: Store, user: User, auth: AuthSettings) -> IssuedTokens:
 _BAD_CREDENTIALS = "wrong email or password"
 
 
-def log_in(store: Store, email: str, password: str, auth: AuthSettings) -> IssuedTokens:
-    """Check the credentials and open a session. Wrong ones count towards the lockout."""
-    user = store.get_user_by_email(email.strip())
+def log_in(store: Store, email: str, password: str, auth: AuthSettings, address: str) -> IssuedTokens:
+    """Check the credentials sent from `address` and open a session. Wrong ones count towards the
+    throttling of that address and of the account from it; a throttled login is refused with
+    LOGIN_THROTTLED before the password is checked, whether or not the account exists."""
     now = _now()
-    if user is not None and user.locked_until is not None and user.locked_until > now:
-        raise AppError(
-            ErrorCode.AUTH_LOCKED,
-            "account locked after repeated failed logins",
-            {"locked_until": user.locked_until.isoformat()},
-        )
-    password_ok = verify_password(user.password_hash if user else None, password)
-    if user is None or not password_ok:
-        if user is not None:
-            failed = user.failed_logins + 1
-            locked_until = now + timedelta(seconds=auth.lockout_seconds) if failed >= auth.lockout_attempts else None
-            store.update_user(replace(user, failed_logins=0 if locked_until else failed, locked_until=locked_until))
+    keys = login_keys(email, address)
+    refuse_if_throttled(store, keys, now)
+    user = store.get_user_by_email(email.strip())
+    if not verify_password(user.password_hash if user else None, password) or user is None:
+        record_failure(store, keys, now, auth)
         raise AppError(ErrorCode.AUTH_INVALID, _BAD_CREDENTIALS)
     if not user.is_active:
         raise AppError(ErrorCode.AUTH_FORBIDDEN, "this account is disabled")
-    if user.failed_logins or user.locked_until:
-        user = store.update_user(replace(user, failed_logins=0, locked_until=None))
+    store.clear_login_failures(keys[1])
     return _issue(store, user, auth)
 
 

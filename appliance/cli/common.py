@@ -6,7 +6,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -19,7 +19,7 @@ __all__ = ["fail", "read_password", "settings_or_fail", "user_errors"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     """One clear line and a non-zero exit."""
     click.echo(f"appliance: {message}", err=True)
     sys.exit(1)

@@ -18,6 +18,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from appliance_modelstore.store import ModelStore
+
 from appliance.ops.settings import Settings
 from appliance.ops.updater import (
     CANARY_COMMAND,
@@ -29,7 +31,6 @@ from appliance.ops.updater import (
 )
 from appliance.runtime.default_export import default_bundle_id, export_default_store
 from appliance.runtime.defaults import default_cards
-from appliance.runtime.store import ModelStore
 
 __all__ = ["SITE_BUNDLE_VERSION", "install_release_bundle", "install_site_defaults"]
 
@@ -45,12 +46,12 @@ def install_site_defaults(settings: Settings, echo: Echo) -> None:
     bundle_id = default_bundle_id([card for card, _ in default_cards()])
     active = ModelStore(settings.models_path).active_bundle()
     if active is not None:
-        if active["bundle_id"] == bundle_id:
-            version = active["bundle_version"]
+        if active.bundle_id == bundle_id:
+            version = active.bundle_version
             echo(f"default models: bundle {bundle_id} version {version} is already active; nothing to do")
         else:
             echo(
-                f"models: bundle {active['bundle_id']} version {active['bundle_version']} is active; init leaves it "
+                f"models: bundle {active.bundle_id} version {active.bundle_version} is active; init leaves it "
                 "(model updates go through appliance-update)"
             )
         return

@@ -1,21 +1,27 @@
 """`appliance demo`: post a real folder to a running appliance and print its result.
 
-It goes through the public API like any integrator: log in, upload media with tags and the
-analyses to run in one request (the single-request mode), and print what came back.
+It goes through the public API like any integrator, with the Python client (clients/python): log
+in, upload media with tags and the analyses to run in one request (the single-request mode), and
+print what came back.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import mimetypes
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import click
 import httpx
+import msgspec
+from appliance_client import ApiError, Client, Folder, Upload, Version
 
 from appliance.cli.common import fail, read_password, settings_or_fail, user_errors
+from appliance.cli.run_lock import running_url
+from appliance.cli.sample_media import write_samples
 from appliance.domain.enums import MediaKind
 from appliance.domain.rules import MediaRule
 
@@ -34,47 +40,70 @@ class _Media:
 
 
 def _parse_media(spec: str) -> _Media:
-    """`path` or `path:tag1,tag2`; the kind is guessed from the name (the appliance sniffs the content)."""
+    """`path` or `path:tag1,tag2`."""
     path_text, _, tags_text = spec.partition(":")
     path = Path(path_text)
     if not path.is_file():
         fail(f"no such file: {path}")
-    guessed = mimetypes.guess_type(path.name)[0] or ""
-    kind = (
-        MediaKind.SHOTS_SET
-        if guessed == "application/zip"
-        else MediaKind.VIDEO
-        if guessed.startswith("video")
-        else MediaKind.IMAGE
-    )
+    kind = _kind_of(path)
     return _Media(path, kind, [t for t in tags_text.split(",") if t] or _DEFAULT_TAGS[kind])
 
 
-def _runnable_types(version: dict[str, Any], media: list[_Media]) -> list[str]:
+def _kind_of(path: Path) -> MediaKind:
+    """Guessed from the name (the appliance sniffs the content)."""
+    guessed = mimetypes.guess_type(path.name)[0] or ""
+    if guessed == "application/zip":
+        return MediaKind.SHOTS_SET
+    return MediaKind.VIDEO if guessed.startswith("video") else MediaKind.IMAGE
+
+
+def _runnable_types(version: Version, media: list[_Media]) -> list[str]:
     """Every installed analysis type whose media rule the given media meet."""
-    rules = version.get("media_rules", {})
-    installed = [t for p in version["plugins"] for t in p["analysis_types"]]
-    return [t for t in installed if t in rules and MediaRule.from_dict(rules[t]).is_met_by(media)]
+    rules = {t: MediaRule.from_dict(msgspec.structs.asdict(rule)) for t, rule in version.media_rules.items()}
+    return [t for t in version.analysis_types if t in rules and rules[t].is_met_by(media)]
 
 
-def _summary(folder: dict[str, Any]) -> str:
-    lines = [f"folder {folder['folder_id']}: {folder['resolution_status']} / {folder['system_resolution']}"]
-    for analysis in folder.get("analyses", []):
-        line = f"  {analysis['type']:<12} {analysis['state']:<10} {analysis['resolution_status']}"
-        if analysis.get("error_message"):
-            line += f"  ({analysis['error_message']})"
+def _chosen_types(version: Version, requested: tuple[str, ...], media: list[_Media]) -> list[str]:
+    """The analyses to run: those asked for, each installed, or every one the media can run."""
+    installed = version.analysis_types
+    if unknown := [t for t in requested if t.upper() not in installed]:
+        fail(f"no installed analysis type {', '.join(unknown)}; installed: {', '.join(installed)}")
+    types = [t.upper() for t in requested] or _runnable_types(version, media)
+    if not types:
+        fail("no installed analysis takes these media (check their tags); name one with --analysis")
+    return types
+
+
+def _summary(folder: Folder) -> str:
+    lines = [f"folder {folder.folder_id}: {folder.resolution_status} / {folder.system_resolution}"]
+    for analysis in folder.analyses or []:
+        line = f"  {analysis.type:<12} {analysis.state:<10} {analysis.resolution_status}"
+        if analysis.error_message:
+            line += f"  ({analysis.error_message})"
         lines.append(line)
-        if analysis.get("results_data"):
-            lines.append(f"    results_data: {json.dumps(analysis['results_data'])}")
-        for item in analysis.get("results_media", []):
-            lines.append(f"    media {item['source_media_id']}: {json.dumps(item['results_data'])}")
+        if analysis.results_data:
+            lines.append(f"    results_data: {json.dumps(analysis.results_data)}")
+        for item in analysis.results_media:
+            lines.append(f"    media {item.source_media_id}: {json.dumps(item.results_data)}")
     return "\n".join(lines)
 
 
 @click.command()
-@click.option("--url", default=None, help="Base URL of the appliance (default: from the settings).")
+@click.option(
+    "--url",
+    default=None,
+    help="Base URL of the appliance (default: the `appliance run` of this data directory, else the settings').",
+)
 @click.option("--email", default="admin@appliance.local", show_default=True)
-@click.option("--media", "media_specs", multiple=True, required=True, help="FILE or FILE:tag1,tag2 (repeatable).")
+@click.option("--media", "media_specs", multiple=True, help="FILE or FILE:tag1,tag2 (repeatable).")
+@click.option("--sample", is_flag=True, help="Post a sample selfie photo and video made on the spot instead of files.")
+@click.option(
+    "--write-sample",
+    "sample_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Only write the sample media (selfie.jpg, clip.mp4) into this directory, e.g. for curl.",
+)
 @click.option(
     "--analysis",
     "analysis_types",
@@ -82,29 +111,54 @@ def _summary(folder: dict[str, Any]) -> str:
     help="Analysis type to run (repeatable; default: every installed type the media can run).",
 )
 @user_errors
-def demo(url: str | None, email: str, media_specs: tuple[str, ...], analysis_types: tuple[str, ...]) -> None:
+def demo(
+    url: str | None,
+    email: str,
+    media_specs: tuple[str, ...],
+    sample: bool,
+    sample_dir: Path | None,
+    analysis_types: tuple[str, ...],
+) -> None:
     """Upload media, run analyses in one request and print the folder's result.
 
     The password comes from APPLIANCE_ADMIN_PASSWORD or a prompt.
     """
+    if sample_dir is not None:
+        for written in write_samples(sample_dir):
+            click.echo(f"{written.path} ({','.join(written.tags)})")
+        return
+    if sample == bool(media_specs):
+        fail("give --media FILE[:tags] (repeatable) or --sample")
+    if sample:
+        with tempfile.TemporaryDirectory(prefix="appliance-demo-") as directory:
+            media = [_Media(m.path, _kind_of(m.path), m.tags) for m in write_samples(Path(directory))]
+            _demo(url, email, media, analysis_types)
+    else:
+        _demo(url, email, [_parse_media(s) for s in media_specs], analysis_types)
+
+
+def _demo(url: str | None, email: str, media: list[_Media], analysis_types: tuple[str, ...]) -> None:
     settings = settings_or_fail()
-    base = (url or f"http://{settings.api.host}:{settings.api.port}").rstrip("/")
-    media = [_parse_media(s) for s in media_specs]
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its request lines are not results
+    base = (url or running_url(settings.data_path) or f"http://{settings.api.host}:{settings.api.port}").rstrip("/")
     password = read_password("APPLIANCE_ADMIN_PASSWORD", f"Password for {email}")
-    with httpx.Client(base_url=base, timeout=settings.api.single_request_timeout_seconds + 30) as client:
-        login = client.post("/api/authorize/auth", json={"credentials": {"email": email, "password": password}})
-        if login.status_code != 200:
-            fail(f"login failed: {login.json().get('error_message', login.text)}")
-        client.headers["X-Forensic-Access-Token"] = login.json()["access_token"]
-        types = list(analysis_types) or _runnable_types(client.get("/api/version").json(), media)
-        if not types:
-            fail("no installed analysis takes these media (check their tags); name one with --analysis")
-        payload = {
-            "media:tags": {f"media{i}": m.tags for i, m in enumerate(media)},
-            "analyses": [{"type": t} for t in types],
-        }
-        files = [(f"media{i}", (m.path.name, m.path.read_bytes())) for i, m in enumerate(media)]
-        response = client.post("/api/folders/", data={"payload": json.dumps(payload)}, files=files)
-        if response.status_code != 201:
-            fail(f"upload refused ({response.status_code}): {response.json().get('error_message', response.text)}")
-        click.echo(_summary(response.json()))
+    try:
+        _post_folder(base, settings.api.single_request_timeout_seconds + 30, email, password, media, analysis_types)
+    except httpx.TransportError as exc:
+        fail(f"nothing answers at {base} ({exc}): start the appliance (./scripts/run) or give its address with --url")
+
+
+def _post_folder(
+    base: str, timeout: float, email: str, password: str, media: list[_Media], analysis_types: tuple[str, ...]
+) -> None:
+    with Client(base, timeout=timeout) as client:
+        try:
+            client.login(email, password)
+        except ApiError as exc:
+            fail(f"login failed: {exc.message}")
+        types = _chosen_types(client.version(), analysis_types, media)
+        try:
+            folder = client.create_folder([Upload(m.path, m.tags) for m in media], analyses=types)
+        except ApiError as exc:
+            fail(f"upload refused ({exc.status_code}): {exc.message}")
+        click.echo(_summary(folder))

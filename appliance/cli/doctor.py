@@ -18,7 +18,7 @@ def doctor(as_json: bool) -> None:
 
     Exit status 0 when no check failed (warnings allowed), 1 otherwise. Reads only.
     """
-    from appliance.ops.doctor import run_doctor
+    from appliance.doctor import run_doctor
 
     configure_logging("WARNING")  # the table is the output; model loading logs would bury it
     report = run_doctor()

@@ -19,6 +19,7 @@ from appliance.cli.doctor import doctor
 from appliance.cli.metrics import metrics, use_host_metrics_dir
 from appliance.cli.models import models
 from appliance.cli.users import users
+from appliance.cli.work import work
 from appliance.ops.settings import Settings, load_settings
 
 __all__ = ["cli"]
@@ -77,9 +78,8 @@ def init(admin_email: str, trust_root: Path | None, bundle: Path | None) -> None
     from appliance.auth.accounts import create_account
     from appliance.cli.default_bundle import install_release_bundle, install_site_defaults
     from appliance.cli.sqlite_guard import refuse_shared_sqlite
+    from appliance.core.services import AppServices
     from appliance.domain.enums import Role
-    from appliance.sdk.host import load_plugins
-    from appliance.store import open_store
 
     if trust_root is not None and bundle is None:
         fail("--trust-root needs --bundle: the vendor's root and the bundle it signed come together")
@@ -95,9 +95,10 @@ def init(admin_email: str, trust_root: Path | None, bundle: Path | None) -> None
         install_site_defaults(settings, click.echo)
     else:
         install_release_bundle(settings, trust_root, bundle, click.echo)
-    store = open_store(settings.resolved_database_url)
+    services = AppServices(settings)
+    store = services.store
     try:
-        applied = store.migrate(load_plugins(settings.plugin_modules).migrations(store.dialect))
+        applied = services.migrate()
         click.echo(f"database ready ({len(applied)} migrations applied)")
         admins, _ = store.list_users(limit=1000)
         if any(u.user_type is Role.ADMIN for u in admins):
@@ -107,18 +108,21 @@ def init(admin_email: str, trust_root: Path | None, bundle: Path | None) -> None
         create_account(store, email=admin_email, password=password, user_type=Role.ADMIN, first_name="Admin")
         click.echo(f"created ADMIN {admin_email}")
     finally:
-        store.close()
+        services.close()
 
 
 # Running ------------------------------------------------------------------------------------------
 
 
 def _host_settings() -> Settings:
-    """The settings, once this host may use the SQLite files they name (docs/two-hosts.md)."""
+    """The settings, once this host may use the SQLite files they name (docs/two-hosts.md) and its
+    model store holds one whole model set (a switch a crash cut is finished first, cli/model_guard.py)."""
+    from appliance.cli.model_guard import recover_interrupted_switch
     from appliance.cli.sqlite_guard import refuse_shared_sqlite
 
     settings = settings_or_fail()
     refuse_shared_sqlite(settings)
+    recover_interrupted_switch(settings)
     return settings
 
 
@@ -172,3 +176,4 @@ cli.add_command(models)
 cli.add_command(demo)
 cli.add_command(doctor)
 cli.add_command(metrics)
+cli.add_command(work)

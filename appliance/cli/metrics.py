@@ -81,9 +81,8 @@ def metrics(host: str, port: int) -> None:
 
     Beyond the loopback address, `metrics.token` must be set: scrapers send it as a Bearer token.
     """
-    from appliance.queue.metrics import host_registry
-    from appliance.queue.queues import Queues
-    from appliance.runtime import ModelStore
+    from appliance.core.host_metrics import host_registry
+    from appliance.core.services import AppServices
 
     settings = settings_or_fail()
     if not settings.metrics.enabled:
@@ -91,7 +90,8 @@ def metrics(host: str, port: int) -> None:
     if not settings.metrics.token and not _is_loopback(host):
         fail(f"set metrics.token before serving metrics on {host}: scrapers must send it")
     use_host_metrics_dir(settings, serves=True)
-    registry = host_registry(settings.metrics_path, Queues(settings), ModelStore(settings.models_path))
+    services = AppServices(settings)
+    registry = host_registry(settings.metrics_path, services.queues, services.models)
     server = ThreadingHTTPServer((host, port), _handler(registry, settings.metrics.token))
 
     def stop(_signum: int, _frame: Any) -> None:

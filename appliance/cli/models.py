@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import click
+from appliance_modelstore.store import ModelStore
 
-from appliance.cli.common import settings_or_fail, user_errors
+from appliance.cli.common import fail, settings_or_fail, user_errors
+from appliance.ops.updater import UpdaterCommand, UpdaterFailed
 from appliance.runtime.errors import ModelError
-from appliance.runtime.store import ModelStore
 
 
 def _store() -> ModelStore:
@@ -18,6 +19,10 @@ def models() -> None:
     """List the installed models, export the default set, switch a model's active version, run canaries."""
 
 
+#: The columns of `appliance models list`, tab-separated under this header.
+_LIST_COLUMNS = ("name", "active", "task", "runtime", "sha256", "other_versions")
+
+
 @models.command("list")
 @user_errors
 def list_models() -> None:
@@ -27,6 +32,7 @@ def list_models() -> None:
     if not names:
         click.echo(f"no models in {store.root}; run `appliance init`")
         return
+    click.echo("\t".join(_LIST_COLUMNS))
     for name in names:
         active = store.active_version(name)
         others = ",".join(v for v in store.versions(name) if v != active) or "-"
@@ -65,9 +71,16 @@ def export_defaults(out: str) -> None:
 @click.argument("version")
 @user_errors
 def activate(name: str, version: str) -> None:
-    """Make VERSION of model NAME the active one (verified first; picked up by workers between tasks)."""
-    store = _store()
-    store.activate(name, version)
+    """Make VERSION of model NAME the active one (verified first; picked up by workers between tasks).
+
+    The switch goes through the updater's journal, as every change of the model store does
+    (docs/updater.md), and is recorded in its history.
+    """
+    settings = settings_or_fail()
+    try:
+        UpdaterCommand.locate(settings.updater_state_path, settings.models_path).appliance("activate", name, version)
+    except UpdaterFailed as exc:
+        fail(exc.reason)
     click.echo(f"{name}: active version is {version}")
 
 

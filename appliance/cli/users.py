@@ -6,21 +6,22 @@ from dataclasses import replace
 
 import click
 
+from appliance.auth.throttle import account_of
 from appliance.cli.common import fail, read_password, settings_or_fail, user_errors
+from appliance.core.services import AppServices
 from appliance.domain.enums import Role
-from appliance.store import open_store
 from appliance.store.protocol import Store
 
 
 def _store() -> Store:
-    store = open_store(settings_or_fail().resolved_database_url)
+    store = AppServices(settings_or_fail()).store
     store.migrate()
     return store
 
 
 @click.group()
 def users() -> None:
-    """List and create users, reset passwords."""
+    """List and create users, reset passwords, unlock accounts."""
 
 
 @users.command("list")
@@ -82,8 +83,26 @@ def set_password(email: str) -> None:
             fail(f"no user {email}")
         password = read_password("APPLIANCE_USER_PASSWORD", f"New password for {email}")
         with store.transaction():
-            store.update_user(replace(user, password_hash=hash_password(password), failed_logins=0, locked_until=None))
+            store.update_user(replace(user, password_hash=hash_password(password)))
             store.delete_user_sessions(user.user_id)
+            store.unlock_account(account_of(email))
         click.echo(f"password of {email} changed")
+    finally:
+        store.close()
+
+
+@users.command("unlock")
+@click.argument("email")
+@user_errors
+def unlock(email: str) -> None:
+    """Forget the account's failed logins from every address, so that no delay holds it back."""
+    store = _store()
+    try:
+        if store.get_user_by_email(email.strip()) is None:
+            fail(f"no user {email}")
+        addresses = store.unlock_account(account_of(email))
+        click.echo(
+            f"unlocked {email}: its failed logins forgotten ({addresses} address{'es' if addresses != 1 else ''})"
+        )
     finally:
         store.close()

@@ -17,7 +17,7 @@ from litestar.di import Provide
 from litestar.static_files import create_static_files_router
 
 from appliance.console.auth_pages import console_home, log_in_form, log_out, login_page
-from appliance.console.folder_pages import decide, folder_list, folder_page, search_folders
+from appliance.console.folder_pages import decide, folder_list, folder_page, open_capture, search_folders
 from appliance.console.pages import check_csrf, exception_handlers
 from appliance.console.plugin_pages import plugin_page_router
 from appliance.console.session import provide_visit
@@ -64,6 +64,7 @@ def console_routers(plugin_pages: Sequence[ConsolePageRegistry] = ()) -> list[Ro
             search_folders,
             folder_page,
             decide,
+            open_capture,
             statistics_page,
             statistics_csv,
             system_page,

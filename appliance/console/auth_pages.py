@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Response, get, post
+from litestar import Request, Response, get, post
 from litestar.params import URLEncodedBody
 from litestar.response import Redirect
 
-from appliance.api.services import Services
 from appliance.auth.sessions import hash_token, log_in
 from appliance.console.pages import render, see_other, with_error
 from appliance.console.session import SESSION_COOKIE, CurrentVisit, console_cookie
+from appliance.core.providers import Services
 from appliance.domain.errors import AppError, ErrorCode
+from appliance.web.requests import source_address
 
 __all__ = ["console_home", "log_in_form", "log_out", "login_page"]
 
 HOME = "/console/folders"
 #: Refusals shown on the login form itself; anything else is an error page.
-_LOGIN_REFUSALS = (ErrorCode.AUTH_INVALID, ErrorCode.AUTH_LOCKED, ErrorCode.AUTH_FORBIDDEN)
+_LOGIN_REFUSALS = (ErrorCode.AUTH_INVALID, ErrorCode.LOGIN_THROTTLED, ErrorCode.AUTH_FORBIDDEN)
 
 
 @get("/", sync_to_thread=False, summary="The console's start page: the folder list")
@@ -32,10 +33,14 @@ def login_page(visit: CurrentVisit) -> Response[Any]:
 
 
 @post("/login", sync_to_thread=True, summary="Log in to the console (sets the session cookie)")
-def log_in_form(visit: CurrentVisit, services: Services, data: URLEncodedBody[dict[str, str]]) -> Response[Any]:
+def log_in_form(
+    request: Request, visit: CurrentVisit, services: Services, data: URLEncodedBody[dict[str, str]]
+) -> Response[Any]:
     email = data.get("email", "").strip()
     try:
-        issued = log_in(services.store, email, data.get("password", ""), services.settings.auth)
+        issued = log_in(
+            services.store, email, data.get("password", ""), services.settings.auth, source_address(request)
+        )
     except AppError as exc:
         if exc.code not in _LOGIN_REFUSALS:
             raise

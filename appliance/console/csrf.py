@@ -12,10 +12,7 @@ import hashlib
 import hmac
 import secrets
 
-__all__ = ["FORM_FIELD", "csrf_token", "new_nonce", "valid_csrf_token"]
-
-#: The hidden form field that carries the token.
-FORM_FIELD = "_csrf"
+__all__ = ["csrf_token", "new_nonce", "valid_csrf_token"]
 
 
 def new_nonce() -> str:

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from appliance.api.common import meta_condition
 from appliance.domain.entities import User
 from appliance.domain.enums import FolderStatus, Resolution
 from appliance.domain.errors import AppError, ErrorCode
@@ -67,7 +66,7 @@ class FolderSearch:
             created_to=form.get("created_to", ""),
             meta_data="\n".join(lines),
             offset=offset,
-            conditions=[meta_condition(line) for line in lines],
+            conditions=[MetaCondition.parse(line) for line in lines],
         )
         start, end = _date(search.created_from, "from"), _date(search.created_to, "to")
         if start and end and end < start:

@@ -12,12 +12,14 @@ from typing import Any
 from litestar import Response, get, post
 from litestar.params import FromPath, URLEncodedBody
 
-from appliance.api.decisions import decide_folder, readable_folder
-from appliance.api.services import ApiServices, Services
 from appliance.console.filters import PAGE_SIZE, FolderSearch
 from appliance.console.pages import render, see_other, with_error
 from appliance.console.results import analysis_view, flatten
 from appliance.console.session import CurrentVisit, Visit
+from appliance.core import capture
+from appliance.core.decisions import decide_folder, readable_folder
+from appliance.core.providers import Services
+from appliance.core.services import AppServices
 from appliance.domain import policy
 from appliance.domain.decisions import DECISIONS, MAX_COMMENT_LENGTH, awaiting_decision
 from appliance.domain.entities import User
@@ -28,14 +30,14 @@ from appliance.wire import UrlSigner, decision_to_wire, folder_to_wire
 __all__ = ["decide", "folder_list", "folder_page", "search_folders"]
 
 
-def console_urls(services: ApiServices) -> UrlSigner:
+def console_urls(services: AppServices) -> UrlSigner:
     """Signed media links relative to the page's own origin (the Content-Security-Policy's 'self')."""
     settings = services.settings
     return UrlSigner(settings.secret_key, "", settings.api.media_url_ttl_seconds)
 
 
 def _list_page(
-    visit: Visit, services: ApiServices, user: User, search: FolderSearch, error: AppError | None = None
+    visit: Visit, services: AppServices, user: User, search: FolderSearch, error: AppError | None = None
 ) -> Response[Any]:
     store = services.store
     folders, total = ([], 0) if error else store.list_folders(search.folder_filter(user))
@@ -86,7 +88,7 @@ def search_folders(visit: CurrentVisit, services: Services, data: URLEncodedBody
 
 def _folder_page(
     visit: Visit,
-    services: ApiServices,
+    services: AppServices,
     user: User,
     folder_id: str,
     error: AppError | None = None,
@@ -108,6 +110,7 @@ def _folder_page(
         "analyses": [analysis_view(a, names) for a in doc["analyses"]],
         "awaiting": bool(awaiting_decision(folder, analyses)),
         "may_decide": policy.can_decide_folder(user, folder),
+        "may_capture": services.settings.capture.enabled and policy.can_write_folder(user, folder),
         "decisions": [decision_to_wire(d) for d in store.list_decisions(folder_id)],
         "choices": [r.value for r in DECISIONS],
         "max_comment": MAX_COMMENT_LENGTH,
@@ -120,6 +123,13 @@ def _folder_page(
 @get("/folders/{folder_id:str}", sync_to_thread=True, summary="One folder with its media, results and decisions")
 def folder_page(visit: CurrentVisit, services: Services, folder_id: FromPath[str]) -> Response[Any]:
     return _folder_page(visit, services, visit.signed_in(), folder_id)
+
+
+@post("/folders/{folder_id:str}/capture", sync_to_thread=True, summary="Open a capture session and go to its page")
+def open_capture(visit: CurrentVisit, services: Services, folder_id: FromPath[str]) -> Response[Any]:
+    """The teller's Capture action: a capture session for the folder, run on this screen at the counter."""
+    _, token = capture.open_session(services, visit.signed_in(), folder_id)
+    return see_other(f"/capture/{token}")
 
 
 @post("/folders/{folder_id:str}/decision", sync_to_thread=True, summary="An operator's decision on the folder")

@@ -1,5 +1,5 @@
-"""Rendering console pages (with the templates of the visit's console, site.py), the security
-headers every page carries, the CSRF guard of every form, and the HTML answers to errors.
+"""Rendering console pages (with the templates of the visit's console, site.py; the headers every
+page carries are appliance.web.responses'), the CSRF guard of every form, and the HTML answers to errors.
 
 Templates are autoescaped and undefined names raise. Pages load no inline script or style: the
 Content-Security-Policy allows scripts, styles, images and media from the appliance only.
@@ -14,43 +14,19 @@ from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.response import Redirect
 
-from appliance.api.errors import HTTP_STATUS
-from appliance.console.csrf import FORM_FIELD, valid_csrf_token
-from appliance.console.session import NONCE_COOKIE, SESSION_COOKIE, LoginRequired, Visit, console_cookie
+from appliance.console.csrf import valid_csrf_token
+from appliance.console.session import NONCE_COOKIE, SESSION_COOKIE, LoginRequired, Visit
 from appliance.console.site import template_environment
 from appliance.domain.errors import AppError, ErrorCode
+from appliance.web.requests import CSRF_FORM_FIELD
+from appliance.web.responses import ERROR_CODE_HEADER, html_page, see_other, with_error
 
-__all__ = [
-    "ERROR_CODE_HEADER",
-    "SECURITY_HEADERS",
-    "check_csrf",
-    "exception_handlers",
-    "render",
-    "see_other",
-    "with_error",
-]
+__all__ = ["check_csrf", "exception_handlers", "render", "see_other", "with_error"]
 
 log = logging.getLogger("appliance.console")
 
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; media-src 'self'; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    # page URLs hold folder ids and signed media links: never send them to another site
-    "Referrer-Policy": "no-referrer",
-    # pages show personal data: no copies in caches
-    "Cache-Control": "no-store",
-}
-#: Error pages say their code in this header as well, for scripts and tests.
-ERROR_CODE_HEADER = "X-Error-Code"
 LOGIN_PATH = "/console/login"
-
 
 #: The console's own templates, for the pages rendered without a visit (errors).
 _CONSOLE_TEMPLATES = template_environment()
@@ -59,33 +35,12 @@ _CONSOLE_TEMPLATES = template_environment()
 def render(
     visit: Visit | None, template: str, context: dict[str, Any] | None = None, *, status_code: int = 200
 ) -> Response[str]:
-    """The page `template` with `context` (`page` names the navigation entry to mark); sets the
-    CSRF nonce cookie when the visit made one."""
-    templates = visit.site.templates if visit is not None else _CONSOLE_TEMPLATES
-    page = templates.get_template(template).render({"visit": visit, "page": "", **(context or {})})
-    cookies = []
-    if visit is not None and visit.nonce_is_new:
-        cookies.append(console_cookie(NONCE_COOKIE, visit.nonce, secure=visit.secure))
-    return Response(
-        page,
-        status_code=status_code,
-        media_type="text/html; charset=utf-8",
-        headers=SECURITY_HEADERS,
-        cookies=cookies,
-    )
-
-
-def with_error(page: Response[Any], error: AppError | None) -> Response[Any]:
-    """`page` answered with the status and code of `error` (a form sent back with its message)."""
-    if error is not None:
-        page.status_code = HTTP_STATUS.get(error.code, 400)
-        page.headers[ERROR_CODE_HEADER] = str(int(error.code))
-    return page
-
-
-def see_other(path: str, **kwargs: Any) -> Redirect:
-    """303 to `path` (after a form, or to the login page), with the security headers."""
-    return Redirect(path, status_code=303, headers=SECURITY_HEADERS, **kwargs)
+    """The page `template` with `context` (`page` names the navigation entry to mark), through the
+    visit's templates (`Visit.render`), or the console's own when there is no visit (error pages)."""
+    if visit is not None:
+        return visit.render(template, context, status_code=status_code)
+    html = _CONSOLE_TEMPLATES.get_template(template).render({"visit": None, "page": "", **(context or {})})
+    return html_page(html, status_code=status_code)
 
 
 async def check_csrf(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -95,7 +50,7 @@ async def check_csrf(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRout
         return
     assert isinstance(connection, Request)
     form = await connection.form()
-    sent = form.get(FORM_FIELD)
+    sent = form.get(CSRF_FORM_FIELD)
     secret = connection.app.state.services.settings.secret_key
     cookies = connection.cookies
     if not valid_csrf_token(secret, cookies.get(NONCE_COOKIE), cookies.get(SESSION_COOKIE), sent):

@@ -14,8 +14,8 @@ from litestar import Request, Router
 from litestar.di import NamedDependency, Provide
 from litestar.params import SkipValidation
 
-from appliance.api.services import Services, plugin_dependency
 from appliance.console.session import CurrentSite, Visit, provide_visit
+from appliance.core.providers import Services, plugin_dependency
 from appliance.domain.errors import AppError, ErrorCode
 from appliance.sdk.registry import ConsolePage
 

@@ -10,7 +10,7 @@ embeddings.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +24,7 @@ MAX_NUMBERS_SHOWN = 8
 class Table:
     title: str
     columns: tuple[str, ...]
-    rows: list[tuple[str, ...]]
+    rows: Sequence[tuple[str, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +86,21 @@ def _all_numbers(data: Mapping[str, Any]) -> Table:
 def _quality_media(data: Mapping[str, Any]) -> list[Table]:
     tables = []
     score = data.get("confidence_spoofing")
-    if score is not None:
-        tables.append(Table("Liveness", ("check", "value"), [("confidence of an attack", show_value(score))]))
+    found = data.get("passive")
+    passive: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+    operator = data.get("operator_reasons")
+    if score is not None or operator:
+        liveness = [("confidence of an attack", show_value(score)), ("threshold", show_value(passive.get("threshold")))]
+        liveness.append(("decided by", show_value(passive.get("decided_by"))))
+        if isinstance(operator, list) and operator:
+            liveness.append(("sent to an operator because", ", ".join(str(r) for r in operator)))
+        tables.append(Table("Liveness", ("check", "value"), liveness))
+    terms = passive.get("terms")
+    if isinstance(terms, Mapping) and terms:
+        # what moved the decision: each cue's part of the attack log-odds, the largest first
+        ranked = sorted(terms.items(), key=lambda item: -abs(item[1]) if isinstance(item[1], int | float) else 0.0)
+        cues = [(str(name), show_value(value)) for name, value in ranked]
+        tables.append(Table("Liveness cues", ("cue", "towards attack (+) or live (-)"), cues))
     gestures = data.get("gestures")
     if isinstance(gestures, Mapping) and gestures:
         rows = [
@@ -98,12 +111,12 @@ def _quality_media(data: Mapping[str, Any]) -> list[Table]:
         tables.append(Table("Gestures", ("gesture", "passed", "failed check"), rows))
     reasons = data.get("reasons")
     if isinstance(reasons, list) and reasons:
-        rows = [
+        reason_rows = [
             (str(r.get("reason", "?")), ", ".join(f"{k}={show_value(v)}" for k, v in r.items() if k != "reason"))
             for r in reasons
             if isinstance(r, Mapping)
         ]
-        tables.append(Table("Quality reasons", ("reason", "numbers"), rows))
+        tables.append(Table("Quality reasons", ("reason", "numbers"), reason_rows))
     return tables
 
 
@@ -111,6 +124,11 @@ def _biometry(data: Mapping[str, Any], names: Mapping[str, str]) -> list[Table]:
     tables = []
     if "min_confidence" in data:
         rows = [(k, show_value(data.get(k))) for k in ("min_confidence", "max_confidence")]
+        point = data.get("operating_point")
+        if isinstance(point, Mapping):  # the threshold the score was held against, and why that one
+            rows.append(("threshold", show_value(point.get("threshold"))))
+            target = f"FMR {show_value(point.get('target_fmr'))}, distance {show_value(point.get('distance'))}"
+            rows.append(("operating point", f"{point.get('name')} ({target})"))
         tables.append(Table("Face match", ("measure", "value"), rows))
     pairs = data.get("pairs")
     if isinstance(pairs, list) and pairs:
@@ -146,6 +164,24 @@ def _documents_media(data: Mapping[str, Any]) -> list[Table]:
     return tables
 
 
+#: What each reason of a DOCUMENTS decision means for the operator (plugins/documents, decision.py).
+_DOCUMENT_REASONS = {
+    "no_mrz": "no machine-readable zone was read on any document photo: look at the document yourself",
+    "check_digit_failed": "a check digit of the machine-readable zone does not match its field",
+    "invalid_expiry_date": "the expiry date in the machine-readable zone is not a date",
+    "expired": "the document expired before today",
+}
+
+
+def _documents_reasons(data: Mapping[str, Any]) -> list[Table]:
+    """Why DOCUMENTS decided as it did, first: its reasons are in the analysis' results."""
+    reasons = data.get("reasons")
+    if not isinstance(reasons, list) or not reasons:
+        return []
+    rows = [(str(r), _DOCUMENT_REASONS.get(str(r), "–")) for r in reasons]
+    return [Table("Why", ("reason", "meaning"), rows)]
+
+
 def _collection_media(data: Mapping[str, Any]) -> list[Table]:
     matches = data.get("matches")
     if not isinstance(matches, list):
@@ -175,6 +211,8 @@ def analysis_view(doc: dict[str, Any], media_names: Mapping[str, str]) -> Analys
     data = doc.get("results_data") or {}
     if doc["type"] == "BIOMETRY":
         view.tables += _biometry(data, media_names)
+    elif doc["type"] == "DOCUMENTS":
+        view.tables += _documents_reasons(data) + _documents_media(data)
     elif doc["type"] in _PER_MEDIA:
         view.tables += _PER_MEDIA[doc["type"]](data)
     if data:

@@ -1,8 +1,8 @@
 """Who is looking at a console page: the login session in a cookie, and the CSRF nonce.
 
 The console never reads the API's token header, and the API never reads these cookies. A
-login opens an ordinary session (appliance.auth.sessions, with its sliding expiry and lockout);
-its access token travels only in the session cookie: HttpOnly (no script reads it),
+login opens an ordinary session (appliance.auth.sessions, with its sliding expiry and login
+throttling); its access token travels only in the session cookie: HttpOnly (no script reads it),
 SameSite=Strict (no other site's page sends it), path /console, and Secure when the request came
 over TLS or `console.secure_cookies` is `always`.
 """
@@ -10,22 +10,24 @@ over TLS or `console.secure_cookies` is `always`.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
-from litestar import Request
+from litestar import Request, Response
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 from litestar.params import SkipValidation
 
-from appliance.api.services import Services
 from appliance.auth.sessions import authenticate_token
 from appliance.console.csrf import csrf_token, new_nonce
 from appliance.console.site import ConsoleSite
+from appliance.core.providers import Services
 from appliance.domain.entities import User
 from appliance.domain.errors import AppError
 from appliance.ops.settings import Settings
 from appliance.sdk.registry import ConsolePage
+from appliance.web.responses import html_page
 
 __all__ = [
     "COOKIE_PATH",
@@ -52,7 +54,8 @@ class LoginRequired(Exception):
 @dataclass(frozen=True, slots=True)
 class Visit:
     """One request to the console: the signed-in user (if any), what its forms carry, and the
-    console it visits (the templates and the plugins' pages)."""
+    console it visits (the templates and the plugins' pages). What plugin pages get as their
+    `visit` (it implements `appliance.sdk.console.Visit`)."""
 
     user: User | None
     #: The session cookie as sent (the CSRF token is bound to it, valid or not).
@@ -72,6 +75,15 @@ class Visit:
         if self.user is None:
             raise LoginRequired
         return self.user
+
+    def render(
+        self, template: str, context: Mapping[str, Any] | None = None, *, status_code: int = 200
+    ) -> Response[str]:
+        """The page `template` of this console's templates with `context` (`page` names the
+        navigation entry to mark); sets the CSRF nonce cookie when this visit made the nonce."""
+        html = self.site.templates.get_template(template).render({"visit": self, "page": "", **(context or {})})
+        cookies = [console_cookie(NONCE_COOKIE, self.nonce, secure=self.secure)] if self.nonce_is_new else []
+        return html_page(html, status_code=status_code, cookies=cookies)
 
 
 #: How a console handler asks for its visit: `visit: CurrentVisit` (made here, so not validated again).

@@ -83,8 +83,8 @@ class Period:
         name = preset or DEFAULT_PRESET
         if name not in PRESETS:
             raise AppError(ErrorCode.INVALID_VALUE, f"period must be one of {', '.join(PRESETS)}")
-        end = now.replace(second=0, microsecond=0) + timedelta(minutes=1)  # the current minute included
-        return cls.of(end - PRESETS[name], end)
+        until = now.replace(second=0, microsecond=0) + timedelta(minutes=1)  # the current minute included
+        return cls.of(until - PRESETS[name], until)
 
     def bucket_starts(self) -> list[datetime]:
         count = math.ceil((self.end - self.start) / self.bucket)

@@ -11,9 +11,8 @@ from typing import Any
 from litestar import Response, get
 from litestar.params import FromQuery
 
-from appliance.api.services import ApiServices, Services
 from appliance.console.charts import Series, bar_chart, line_chart
-from appliance.console.pages import SECURITY_HEADERS, render
+from appliance.console.pages import render
 from appliance.console.session import CurrentVisit
 from appliance.console.statistics import (
     PERCENTILES,
@@ -25,15 +24,18 @@ from appliance.console.statistics import (
     csv_rows,
     queue_depths,
 )
+from appliance.core.providers import Services
+from appliance.core.services import AppServices
 from appliance.domain import policy
 from appliance.domain.entities import User
+from appliance.web.responses import SECURITY_HEADERS
 
 __all__ = ["statistics_csv", "statistics_page"]
 
 log = logging.getLogger("appliance.console")
 
 
-def _statistics(services: ApiServices, user: User, period: Period) -> Statistics:
+def _statistics(services: AppServices, user: User, period: Period) -> Statistics:
     """The period's statistics within the user's scope."""
     scope = policy.folder_scope(user)
     timings = services.store.list_analysis_timings(
@@ -42,7 +44,7 @@ def _statistics(services: ApiServices, user: User, period: Period) -> Statistics
     return compute(timings, period)
 
 
-def _queue_depths(services: ApiServices, user: User, period: Period) -> QueueDepths | None:
+def _queue_depths(services: AppServices, user: User, period: Period) -> QueueDepths | None:
     """The queue depths sampled in the period and now, for ADMIN and OPERATOR (None for others:
     the queues hold every company's work)."""
     if not policy.is_system_wide(user):

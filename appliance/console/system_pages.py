@@ -10,10 +10,10 @@ from typing import Any
 
 from litestar import Response, get
 
-from appliance.api.controllers.system import readiness_document, version_document
-from appliance.api.services import Services
 from appliance.console.pages import render
 from appliance.console.session import CurrentVisit
+from appliance.core.providers import Services
+from appliance.core.status import readiness_document, version_document
 
 __all__ = ["system_page"]
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from appliance.domain.enums import AnalysisState, FolderStatus, MediaKind, Resolution, Role
+from appliance.domain.enums import AnalysisState, DeliveryStatus, FolderStatus, MediaKind, Resolution, Role
 
 __all__ = ["Analysis", "Company", "Folder", "Media", "Session", "User", "WebhookDelivery"]
 
@@ -44,8 +44,6 @@ class User:
     can_start_analysis_biometry: bool = True
     can_start_analysis_collection: bool = True
     can_start_analysis_documents: bool = True
-    failed_logins: int = 0
-    locked_until: datetime | None = None
     meta_data: JSON = field(default_factory=dict)
     time_created: datetime | None = None
     time_updated: datetime | None = None
@@ -108,6 +106,8 @@ class Analysis:
 
     `attempt` counts runs started by workers; a worker may only finish the attempt it started,
     so a run that outlived its expiry cannot overwrite the result of the retry that replaced it.
+    `lease_expires_at` is when the run in hand is given up unless its worker renews the lease
+    (docs/architecture.md, "Queues").
     """
 
     analysis_id: str
@@ -124,6 +124,7 @@ class Analysis:
     attempt: int = 0
     time_queued: datetime | None = None
     time_started: datetime | None = None
+    lease_expires_at: datetime | None = None
     time_finished: datetime | None = None
     plugin: str | None = None
     plugin_version: str | None = None
@@ -142,7 +143,7 @@ class WebhookDelivery:
     url: str
     company_id: str | None
     event: str = "folder.finished"
-    status: str = "PENDING"  # PENDING, DELIVERED, FAILED (gave up)
+    status: DeliveryStatus = DeliveryStatus.PENDING
     attempts: int = 0
     next_attempt_at: datetime | None = None
     last_status_code: int | None = None

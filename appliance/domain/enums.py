@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["AnalysisState", "FolderStatus", "MediaKind", "Resolution", "Role", "WIRE_MEDIA_TYPE"]
+__all__ = ["WIRE_MEDIA_TYPE", "AnalysisState", "DeliveryStatus", "FolderStatus", "MediaKind", "Resolution", "Role"]
 
 
 class Role(StrEnum):
@@ -42,6 +42,15 @@ class FolderStatus(StrEnum):
     PROCESSING = "PROCESSING"
     FAILED = "FAILED"
     FINISHED = "FINISHED"
+
+
+class DeliveryStatus(StrEnum):
+    """`status` of a webhook delivery: PENDING until a POST succeeds (DELIVERED) or the last attempt
+    fails (FAILED: given up)."""
+
+    PENDING = "PENDING"
+    DELIVERED = "DELIVERED"
+    FAILED = "FAILED"
 
 
 class MediaKind(StrEnum):

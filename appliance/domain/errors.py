@@ -32,11 +32,12 @@ class ErrorCode(IntEnum):
     PAYLOAD_INVALID = 100
     UNKNOWN_TAG = 101
     CONFLICT = 102
-    AUTH_LOCKED = 103
+    AUTH_LOCKED = 103  # retired: no longer answered (a throttled login is LOGIN_THROTTLED)
     TOO_MANY_FILES = 104
     NO_SOURCE_MEDIA = 105
     UNKNOWN_MEDIA_KEY = 106
     SERVICE_UNAVAILABLE = 107
+    ANALYSIS_TYPE_UNKNOWN = 108
     # Appliance codes: media files
     MEDIA_UNSUPPORTED_TYPE = 110
     MEDIA_CORRUPT = 111
@@ -47,6 +48,9 @@ class ErrorCode(IntEnum):
     ARCHIVE_UNSAFE_ENTRY = 116
     ARCHIVE_TOO_MANY_ENTRIES = 117
     ARCHIVE_TOO_LARGE = 118
+    # Appliance codes: where outbound webhooks may go, and media content against its tags
+    WEBHOOK_TARGET_REFUSED = 155
+    MEDIA_TAG_MISMATCH = 156
     # Appliance codes: why an analysis FAILED (recorded on the analysis, not an HTTP answer)
     ANALYSIS_NO_PLUGIN = 120
     ANALYSIS_PLUGIN_ERROR = 121
@@ -58,6 +62,21 @@ class ErrorCode(IntEnum):
     # Appliance codes: a photo enrolled as a reference face (a collection's person image)
     FACE_NOT_FOUND = 140
     FACE_MULTIPLE = 141
+    # Appliance codes: request bodies the appliance will not read or store (docs/errors.md)
+    JSON_TOO_DEEP = 150
+    BODY_TOO_LARGE = 151
+    TEXT_INVALID_CHARACTER = 152
+    # Appliance codes: abuse (rate limits, admission control, login throttling)
+    RATE_LIMITED = 153
+    QUEUE_FULL = 154
+    LOGIN_THROTTLED = 157
+    # Appliance codes: the object storage behind the media (docs/object-storage.md)
+    STORAGE_UNAVAILABLE = 158
+    # Appliance codes: capture sessions (docs/capture.md)
+    CAPTURE_SESSION_UNKNOWN = 160
+    CAPTURE_SESSION_EXPIRED = 161
+    CAPTURE_SESSION_USED = 162
+    CAPTURE_RECORDING_INVALID = 163
 
 
 class AppError(Exception):

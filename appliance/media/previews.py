@@ -1,16 +1,13 @@
 """Derived files shown to people: JPEG thumbnails, and an MP4 of a shot set's frames.
 
-Each is written under a temporary name beside its destination and renamed into place, so a crash
-never leaves a half-written preview where a reader would find it.
+Each is written atomically (appliance.media.atomic), so a crash never leaves a half-written
+preview where a reader would find it.
 """
 
 from __future__ import annotations
 
 import io
-import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from itertools import chain, islice
 from pathlib import Path
 
@@ -20,10 +17,11 @@ from PIL import Image
 
 from appliance.domain.enums import MediaKind
 from appliance.domain.errors import AppError, ErrorCode
+from appliance.media.atomic import atomic_target, write_atomically
 from appliance.media.decode import iter_frames_rgb, read_frame_rgb
 from appliance.media.imaging import PIL_FORMATS, POSTER_SEARCH_FRAMES, draft_for_side, first_bright, to_rgb
 
-__all__ = ["THUMBNAIL_SIDE", "make_shots_preview", "make_thumbnail", "thumbnail_jpeg", "write_atomically"]
+__all__ = ["THUMBNAIL_SIDE", "make_shots_preview", "make_thumbnail", "thumbnail_jpeg"]
 
 #: The longer side of a thumbnail, in pixels.
 THUMBNAIL_SIDE = 320
@@ -38,12 +36,6 @@ def thumbnail_jpeg(picture: Image.Image, max_side: int = THUMBNAIL_SIDE) -> byte
     buffer = io.BytesIO()
     small.save(buffer, format="JPEG", quality=_JPEG_QUALITY)
     return buffer.getvalue()
-
-
-def write_atomically(data: bytes, dest: Path) -> None:
-    """Write `data` to `dest` through a temporary file renamed into place."""
-    with _atomic_target(dest) as tmp:
-        tmp.write_bytes(data)
 
 
 def make_thumbnail(path: Path, kind: MediaKind, dest: Path, max_side: int = THUMBNAIL_SIDE) -> None:
@@ -65,7 +57,7 @@ def make_thumbnail(path: Path, kind: MediaKind, dest: Path, max_side: int = THUM
         picture = Image.fromarray(rgb)
     else:
         picture = Image.fromarray(read_frame_rgb(path, kind))
-    write_atomically(thumbnail_jpeg(picture, max_side), dest)
+    write_atomically(dest, thumbnail_jpeg(picture, max_side))
 
 
 def make_shots_preview(zip_path: Path, dest_mp4: Path, fps: float = 10, max_side: int = 1280) -> None:
@@ -74,12 +66,12 @@ def make_shots_preview(zip_path: Path, dest_mp4: Path, fps: float = 10, max_side
     pip's OpenCV carries no H.264 encoder. Every frame is resized to the first frame's size
     (scaled down to `max_side`), with even sides as the encoder requires.
     """
-    with closing(iter_frames_rgb(zip_path, MediaKind.SHOTS_SET)) as frames, _atomic_target(dest_mp4) as tmp:
+    with closing(iter_frames_rgb(zip_path, MediaKind.SHOTS_SET)) as frames, atomic_target(dest_mp4) as tmp:
         first = next(frames, None)
         if first is None:
             raise AppError(ErrorCode.MEDIA_CORRUPT, "the shot set holds no images")
         size = _even_size(first[1].shape[1], first[1].shape[0], max_side)
-        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter.fourcc(*"mp4v"), fps, size)
         try:
             if not writer.isOpened():
                 raise OSError(f"OpenCV cannot write an mp4v video to {tmp}")
@@ -98,18 +90,3 @@ def _fit(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if (frame.shape[1], frame.shape[0]) == size:
         return frame
     return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
-
-
-@contextmanager
-def _atomic_target(dest: Path) -> Iterator[Path]:
-    """A temporary path beside `dest` (same suffix, so writers pick the right format) that replaces
-    `dest` when the block succeeds and is removed when it fails."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.stem}-", suffix=dest.suffix)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)

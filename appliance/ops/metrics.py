@@ -7,7 +7,7 @@ fixed sets: route templates (never raw paths), installed analysis types (anythin
 `OTHER_TYPE`), stage and queue names. Values are numbers and names only: nothing about a person.
 
 Queue depths and model versions are not recorded here: whoever serves `/metrics` reads them when
-it is scraped (`appliance.queue.metrics`).
+it is scraped (`appliance.core.host_metrics`).
 """
 
 from __future__ import annotations

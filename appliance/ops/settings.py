@@ -16,21 +16,27 @@ import os
 import socket
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
+
+from appliance.domain.targets import DEFAULT_REFUSED_TARGETS, parse_network, parse_target
 
 __all__ = [
     "AnalysisSettings",
     "ApiSettings",
     "AuthSettings",
     "ConsoleSettings",
+    "DatabaseSettings",
+    "HostSettings",
     "Limits",
     "MetricsSettings",
     "ModelSettings",
     "QueueSettings",
+    "RateLimitSettings",
     "SchedulerSettings",
     "Settings",
+    "StorageSettings",
     "Thresholds",
     "WebhookSettings",
     "load_settings",
@@ -59,8 +65,16 @@ class AuthSettings(_Section):
     token_ttl_seconds: int = 15 * 60
     service_token_ttl_seconds: int = 5 * 365 * 24 * 3600
     refresh_ttl_seconds: int = 24 * 3600
-    lockout_attempts: int = 5
-    lockout_seconds: int = 15 * 60
+    #: Login throttling (appliance/auth/throttle.py): wrong passwords for one account from one
+    #: address, and from one address for any accounts, that cost nothing...
+    login_free_failures: int = 5
+    login_address_free_failures: int = 20
+    #: ... then each further one blocks the account from that address (or the address) for this
+    #: long, doubled with each, up to the most.
+    login_first_delay_seconds: float = 1.0
+    login_max_delay_seconds: float = 15 * 60
+    #: A count starts again after this long without a failure.
+    login_failure_window_seconds: float = 3600.0
 
 
 class Limits(_Section):
@@ -71,6 +85,17 @@ class Limits(_Section):
     max_archive_entries: int = 300
     max_archive_bytes: int = 200 * 1024 * 1024
     max_payload_bytes: int = 256 * 1024
+    #: A request body that is not a multipart upload: a JSON body, a console form.
+    max_body_bytes: int = 256 * 1024
+    #: How deeply objects and arrays may nest in any JSON a request carries (a body, the `payload`
+    #: part). Capped well below the depth where decoding or storing them would exhaust the stack.
+    max_json_depth: Annotated[int, msgspec.Meta(ge=1, le=256)] = 32
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """The largest multipart request these limits let through: every file at its largest, the
+        payload, and room for the parts' headers."""
+        return self.max_files_per_request * self.max_file_bytes + self.max_payload_bytes + 65536
 
 
 class Thresholds(_Section):
@@ -81,6 +106,22 @@ class Thresholds(_Section):
     collection: float = 0.85
 
 
+class DatabaseSettings(_Section):
+    """How a process rides out a PostgreSQL server that goes away for a while, as in a primary
+    switch (docs/postgres-failover.md): what it may safely run again, it runs again with back-off
+    for this long; then it gives up with SERVICE_UNAVAILABLE (an API request answers 503 with
+    Retry-After). SQLite has no use for these."""
+
+    #: How long a worker, the scheduler or a command keeps trying: at least a primary switch's
+    #: length (Patroni: about its `ttl`, 30 s by default), so that work in hand goes on after it.
+    retry_seconds: Annotated[float, msgspec.Meta(gt=0)] = 40.0
+    #: How long an API request keeps trying before it answers 503; its Retry-After says the same.
+    api_retry_seconds: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    #: How long one attempt to connect may take (libpq's `connect_timeout`, unless the URL sets
+    #: its own; per host of a multi-host URL), and how long the readiness probe waits for one.
+    connect_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+
+
 class QueueSettings(_Section):
     backend: Literal["sqlite", "redis"] = "sqlite"
     #: Directory of the SQLite queue files; empty: `<data_dir>/queue`.
@@ -88,12 +129,31 @@ class QueueSettings(_Section):
     redis_url: str = "redis://127.0.0.1:6379/0"
     #: Prefix of the queue names, so that several appliances can share one Redis.
     name_prefix: str = "appliance"
+    #: A worker that takes an analysis holds it on a lease of this long, renewed every third of it
+    #: while it works; the expiry job retries an analysis whose lease lapsed (the worker died). A
+    #: task taken from the queue but never started is enqueued again within about twice this.
+    lease_seconds: float = 30.0
+    #: Admission control: while this many tasks wait in the analysis queue, a request that asks
+    #: for analyses is refused (503, QUEUE_FULL) with nothing written; 0 takes every request.
+    admission_depth: int = 500
+    #: The Retry-After of that refusal.
+    admission_retry_after_seconds: int = 30
+
+
+class RateLimitSettings(_Section):
+    """Requests per minute per access token and per source address (429, RATE_LIMITED); the
+    health endpoints and `/metrics` are never limited."""
+
+    enabled: bool = True
+    per_token_per_minute: int = 3000
+    per_address_per_minute: int = 6000
 
 
 class AnalysisSettings(_Section):
-    #: An analysis a worker started and did not finish within this time is retried or FAILED.
+    #: An analysis a worker started and did not finish within this time is retried or FAILED, even
+    #: while the worker renews its lease (a hung plugin).
     processing_timeout_seconds: float = 15 * 60
-    #: An analysis no worker picked up within this time is FAILED.
+    #: An analysis that waited in the queue this long without a worker starting it is FAILED.
     delivery_timeout_seconds: float = 60 * 60
     #: Runs of one analysis before it is FAILED (a crash, a kill or a plugin exception each count).
     max_attempts: int = 3
@@ -107,6 +167,21 @@ class WebhookSettings(_Section):
     retry_delay_seconds: float = 30.0
     #: Signs webhooks of folders that belong to no company (those an ADMIN created).
     system_secret: str = ""
+    #: Where webhooks may go (docs/configuration.md, "Webhook targets"): CIDR blocks (`10.20.0.0/16`,
+    #: `127.0.0.1/32`) and host names (`hooks.bank.example`, `*.bank.example`). Empty: anywhere
+    #: `refused_targets` allows. An address inside a block listed here is allowed even where
+    #: `refused_targets` would refuse it: a site whose receiver runs on this host lists `127.0.0.1/32`.
+    #: The ports of the appliance's own services on this host are refused whatever this says.
+    allowed_targets: list[str] = []
+    #: CIDR blocks webhooks never go to unless `allowed_targets` lists them: loopback, unspecified,
+    #: link-local (169.254.169.254 among them) and multicast.
+    refused_targets: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_REFUSED_TARGETS))
+
+    def __post_init__(self) -> None:
+        for entry in self.allowed_targets:
+            parse_target(entry)
+        for entry in self.refused_targets:
+            parse_network(entry)
 
 
 class ModelSettings(_Section):
@@ -137,19 +212,114 @@ class ConsoleSettings(_Section):
     secure_cookies: Literal["auto", "always"] = "auto"
 
 
+class CaptureSettings(_Section):
+    """Capture sessions and the capture page (docs/capture.md)."""
+
+    #: Serve `/capture/...` and let users open capture sessions.
+    enabled: bool = True
+    #: A session expires this long after it was opened (unused).
+    session_seconds: float = 120.0
+    #: How many gestures a session asks for: drawn between these.
+    fewest_gestures: int = 2
+    most_gestures: int = 3
+    #: The prompts' schedule, in seconds from the start of the recording.
+    lead_in_seconds: float = 1.5
+    prompt_seconds: float = 2.0
+    pause_seconds: float = 0.8
+    #: What a flag of the capture (a virtual camera, frames too regular) does: `operator` sends the
+    #: recording to an operator, `decline` declines it.
+    flag_action: Literal["operator", "decline"] = "operator"
+    #: Take a browser's fake capture device as a camera (tests only).
+    allow_fake_devices: bool = False
+    #: Ask for these gestures in this order instead of drawing them (tests only).
+    fixed_gestures: list[str] = []
+
+
 class SchedulerSettings(_Section):
-    expiry_check_seconds: float = 60.0
+    #: How often `expire_analyses` runs: with `queue.lease_seconds`, how soon a dead worker's
+    #: analysis is retried.
+    expiry_check_seconds: float = 10.0
     webhook_check_seconds: float = 30.0
     retention_check_seconds: float = 3600.0
     #: How often the scheduler records the depth of every queue (the console's statistics).
     queue_depth_sample_seconds: float = 60.0
     #: The retention job deletes queue depth samples older than this; 0 keeps them forever.
     queue_depth_retention_days: int = 90
+    #: How often the plugins' background work runs (a collection re-enrolled after an embedding
+    #: model change), and for how long at most each time: it holds one maintenance worker meanwhile.
+    plugin_work_seconds: float = 60.0
+    plugin_work_budget_seconds: float = 30.0
+    #: How often stored files without a database row (left by a process killed mid-upload or
+    #: mid-deletion) are looked for, and how old such a file must be before it is removed: younger
+    #: ones may belong to an upload whose rows are not written yet.
+    orphan_sweep_seconds: float = 3600.0
+    orphan_grace_seconds: float = 3600.0
+    #: Any number of schedulers may run (docs/scaling.md): one leads (it holds a lock: a PostgreSQL
+    #: advisory lock, or a file lock beside a SQLite database) and does the above; the others wait,
+    #: trying to take the lock every `election_retry_seconds`, and one takes over when the leader
+    #: dies. A leader whose database connection goes silent (its host died, or the network between)
+    #: is given up on by the database after about `election_timeout_seconds`, and steps down itself
+    #: before that. Takeover: within the retry interval when a leader's process dies, within the
+    #: timeout plus the retry interval when its host does.
+    election_retry_seconds: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    election_timeout_seconds: Annotated[float, msgspec.Meta(ge=3)] = 15.0
+
+
+class HostSettings(_Section):
+    #: Every process (the API, each queue's workers, each scheduler) records its host and part in
+    #: the database every `heartbeat_seconds` (`/api/version`, the console, `appliance doctor`);
+    #: one not seen for `stale_heartbeats` heartbeats in a row is shown as stale.
+    heartbeat_seconds: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    stale_heartbeats: Annotated[int, msgspec.Meta(ge=1)] = 3
+
+    @property
+    def stale_after_seconds(self) -> float:
+        return self.heartbeat_seconds * self.stale_heartbeats
+
+
+class StorageSettings(_Section):
+    """Where media files live (docs/object-storage.md): the local directory (`storage_root`), or an
+    S3-compatible bucket with a bounded local cache for the files workers decode."""
+
+    backend: Literal["local", "s3"] = "local"
+    #: The S3 endpoint, e.g. `http://10.0.0.5:8333` (SeaweedFS, MinIO, Garage); empty: AWS's own.
+    endpoint_url: str = ""
+    bucket: str = ""
+    region: str = "us-east-1"
+    access_key_id: str = ""
+    #: Better given as `APPLIANCE_STORAGE__SECRET_ACCESS_KEY` than written in the config file.
+    secret_access_key: str = ""
+    #: Put before every object key (e.g. `branch-12/`), so that several appliances can share a bucket.
+    prefix: str = ""
+    #: `path` (`<endpoint>/<bucket>/<key>`, what self-hosted servers expect) or `virtual` (`<bucket>.<endpoint>`).
+    addressing_style: Literal["path", "virtual"] = "path"
+    #: Signed media URLs answer with a redirect to a presigned URL of the object instead of
+    #: streaming it through the API: the client must reach the endpoint itself.
+    presigned_urls: bool = False
+    #: How long such a presigned URL stays valid.
+    presigned_url_ttl_seconds: Annotated[int, msgspec.Meta(ge=1, le=7 * 24 * 3600)] = 300
+    #: Local copies of stored files that workers decode (and the face tracks computed from them);
+    #: empty: `<storage_root>/cache`.
+    cache_dir: str = ""
+    #: The cache's size cap; the least recently used files go first.
+    cache_max_bytes: Annotated[int, msgspec.Meta(ge=0)] = 2 * 1024**3
+    #: A request to the endpoint gives up after these (a connection, then each read).
+    connect_timeout_seconds: float = 3.0
+    read_timeout_seconds: float = 30.0
+    #: Tries of one request (the first included) before the storage is reported unavailable.
+    max_attempts: Annotated[int, msgspec.Meta(ge=1, le=10)] = 2
+
+    def __post_init__(self) -> None:
+        if self.backend == "s3" and not self.bucket:
+            raise ValueError("storage.bucket is needed when storage.backend is s3")
+        if self.prefix and (self.prefix.startswith("/") or not self.prefix.endswith("/")):
+            raise ValueError("storage.prefix must not start with / and must end with / (e.g. site-1/)")
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     data_dir: str = "var"
     #: `sqlite:///path/to/file.db` or `postgresql://user@host:port/dbname`; empty: SQLite in data_dir.
+    #: PostgreSQL with a standby: `postgresql://user@host1:port1,host2:port2/dbname?target_session_attrs=read-write`.
     database_url: str = ""
     #: Root of the stored media files; empty: `<data_dir>/media`.
     storage_root: str = ""
@@ -169,16 +339,21 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: Give every host of an installation its own name, and every process of one host the same.
     host_name: str = ""
     api: ApiSettings = msgspec.field(default_factory=ApiSettings)
+    database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     limits: Limits = msgspec.field(default_factory=Limits)
     thresholds: Thresholds = msgspec.field(default_factory=Thresholds)
     queue: QueueSettings = msgspec.field(default_factory=QueueSettings)
+    rate_limits: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
     analysis: AnalysisSettings = msgspec.field(default_factory=AnalysisSettings)
     webhooks: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
     scheduler: SchedulerSettings = msgspec.field(default_factory=SchedulerSettings)
+    hosts: HostSettings = msgspec.field(default_factory=HostSettings)
     models: ModelSettings = msgspec.field(default_factory=ModelSettings)
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
     console: ConsoleSettings = msgspec.field(default_factory=ConsoleSettings)
+    capture: CaptureSettings = msgspec.field(default_factory=CaptureSettings)
+    storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
 
     # Derived paths ------------------------------------------------------------------------------
 
@@ -201,6 +376,13 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     @property
     def storage_path(self) -> Path:
         return Path(self.storage_root).expanduser().resolve() if self.storage_root else self.data_path / "media"
+
+    @property
+    def storage_cache_path(self) -> Path:
+        """The local cache of an object storage backend."""
+        if self.storage.cache_dir:
+            return Path(self.storage.cache_dir).expanduser().resolve()
+        return self.storage_path / "cache"
 
     @property
     def models_path(self) -> Path:

@@ -1,8 +1,9 @@
 """The model updater as the appliance uses it: a separate program, `appliance-update`, run as a subprocess.
 
 The updater (its own distribution, docs/updater.md) imports nothing of the appliance, and the
-appliance imports nothing of it: `appliance init` drives it through its command line and
-`appliance doctor` reads the files it documents. This module names those files and runs the command.
+appliance imports nothing of it: `appliance init` and `appliance models activate` drive it through
+its command line, and `appliance doctor` reads the files it documents. This module names those
+files and runs the command.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "BUSY_EXIT_CODE",
     "CANARY_COMMAND",
+    "JOURNAL_FILE",
     "ROOT_FILE",
     "SITE_KEY_PREFIX",
     "UpdaterCommand",
     "UpdaterFailed",
+    "journal_path",
     "site_key_path",
     "site_public_key_path",
 ]
@@ -27,11 +31,19 @@ __all__ = [
 UPDATER_PROGRAM = "appliance-update"
 #: `<state_dir>/root.json`: the root of trust.
 ROOT_FILE = "root.json"
+#: `<state_dir>/install.json`: the journal of a model switch, there only while one runs or after a crash cut it.
+JOURNAL_FILE = "install.json"
+#: The exit status of `appliance-update` when another one holds its lock.
+BUSY_EXIT_CODE = 6
 #: `appliance-update keygen --out <state_dir>/site` writes `site.key` (0600) and `site.pub`.
 SITE_KEY_PREFIX = "site"
 #: The canary command the updater runs when the appliance installs a bundle: this Python's appliance,
 #: whether or not `appliance` is on PATH.
 CANARY_COMMAND = shlex.join([sys.executable, "-m", "appliance.cli", "models", "canary"])
+
+
+def journal_path(state_dir: Path) -> Path:
+    return Path(state_dir) / JOURNAL_FILE
 
 
 def site_key_path(state_dir: Path) -> Path:
@@ -48,6 +60,11 @@ class UpdaterFailed(ValueError):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+    @property
+    def reason(self) -> str:
+        """The reason without the program's name in front (`appliance-update: `)."""
+        return str(self).removeprefix(f"{UPDATER_PROGRAM}: ")
 
 
 @dataclass(frozen=True)

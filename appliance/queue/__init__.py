@@ -1,10 +1,9 @@
 """Background work on Huey queues: analyses, folder resolution, previews, webhooks, maintenance.
 
-- `queues`: the Huey instances and `Queues.enqueue_*` (all the API needs; loads no worker code);
-- `tasks`, `jobs`: the task bodies, run by workers with a per-process `context.WorkerContext`;
-- `cleanup`: deleting a folder with its files (shared with the API's DELETE);
+- `tasks`, `jobs`: the task bodies, run by workers with per-process services (`context`);
 - `webhook_signing`: the `X-Appliance-Signature` format, for senders and receivers;
 - `worker`, `scheduler`: the long-running processes (one consumer per queue, one scheduler).
 
-Nothing is imported here, so `import appliance.queue.queues` stays light.
+The Huey instances and `Queues.enqueue_*` (all the API needs; loads no worker code) are the
+application core's (`appliance.core.queues`). Nothing is imported here.
 """

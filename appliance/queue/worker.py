@@ -17,13 +17,25 @@ from typing import Any
 from huey.api import Huey
 from huey.consumer import Consumer
 
+from appliance.core.hosts import PartHeartbeat, worker_part
+from appliance.core.queues import QUEUE_NAMES, Queues, TaskBodies
 from appliance.ops import metrics
 from appliance.ops.settings import Settings
 from appliance.ops.systemd import Watchdog, notify_ready, notify_stopping
+from appliance.queue import jobs, tasks
 from appliance.queue.context import configure
-from appliance.queue.queues import QUEUE_NAMES, Queues
+from appliance.store import open_store
 
 __all__ = ["ServiceConsumer", "run_worker", "worker_type_for"]
+
+#: What the workers run for each task, bound by reference.
+TASK_BODIES = TaskBodies(
+    run_analyses=tasks.run_analyses,
+    resolve_folder=tasks.resolve_folder,
+    make_preview=tasks.make_preview,
+    deliver_webhook=tasks.deliver_webhook,
+    run_job=jobs.run_job,
+)
 
 #: How long an idle worker first waits before polling again, and the most it waits. SQLite
 #: storage cannot block on an empty queue, so without a small maximum an idle worker would
@@ -78,11 +90,11 @@ def run_worker(settings: Settings, queue_name: str, workers: int) -> None:
         raise ValueError(f"unknown queue {queue_name!r}; the queues are: {', '.join(QUEUE_NAMES)}")
     if workers < 1:
         raise ValueError(f"a worker needs at least 1 worker thread or process, got {workers}")
-    # Tasks build their WorkerContext lazily from these settings, in each worker process.
+    # Tasks build their services lazily from these settings, in each worker process.
     configure(settings)
     worker_type = worker_type_for(queue_name)
     consumer = ServiceConsumer(
-        Queues(settings).huey(queue_name),
+        Queues(settings, TASK_BODIES).huey(queue_name),
         status=f"consuming queue {queue_name} with {workers} {worker_type} worker(s)",
         workers=workers,
         worker_type=worker_type,
@@ -92,4 +104,12 @@ def run_worker(settings: Settings, queue_name: str, workers: int) -> None:
         check_worker_health=True,
     )
     _count_workers(consumer.huey, queue_name)
-    consumer.run()
+    # This consumer's registration (`host_parts`), beaten from a thread of the consumer's own
+    # process on a store of its own: its worker processes build their own services after the fork.
+    store = open_store(settings.resolved_database_url)
+    heartbeat = PartHeartbeat(store, settings.hostname, worker_part(queue_name), settings.hosts).start()
+    try:
+        consumer.run()
+    finally:
+        heartbeat.stop()
+        store.close()

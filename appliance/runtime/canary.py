@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from appliance_modelstore.store import ModelStore
 
 from appliance.runtime.dlib_models import DlibModel
 from appliance.runtime.errors import ModelError
 from appliance.runtime.loader import LoadedModel, ModelRuntime
-from appliance.runtime.store import ModelStore
 
 __all__ = ["CanaryResult", "make_canary", "model_inputs", "run_canaries", "run_model", "summarize"]
 

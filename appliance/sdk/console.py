@@ -4,7 +4,7 @@ A plugin writes Litestar route handlers (or controllers) at its page's path unde
 the paths below it, and adds them in `register_console_pages(pages)` as a `ConsolePage` with a
 navigation title, the roles that see it and a folder of Jinja templates. Their handlers may ask for:
 
-- `visit: CurrentVisit`: this request's console visit; `visit.signed_in()` is the signed-in user
+- `visit: CurrentVisit`: this request's console `Visit`; `visit.signed_in()` is the signed-in user
   (a `User`, from the console's session cookie, never an API token), and redirects to the login
   page when nobody is signed in. A signed-in user of a role the page does not list gets 403 first;
 - `plugin: PluginDependency`: this plugin's `PluginServices`, as its API routes get them;
@@ -24,31 +24,29 @@ the console's error page with the code's status. `private_file(path, media_type)
 file to the signed-in user (a photo shown on a page) without letting the browser keep it.
 `company_names(request, user)` names the companies the user may see.
 
-This module imports the console and the API; import it only in the modules that define console
-pages, so that workers loading the plugin's analyzers do not need it.
+The console implements `Visit` (a protocol here): this module imports nothing of the console.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any, Protocol, TypeAlias
 
-from litestar import Request
+from litestar import Request, Response
 from litestar.datastructures import UploadFile
-from litestar.response import File
+from litestar.di import NamedDependency
+from litestar.params import SkipValidation
 
-from appliance.api.services import ApiServices
-from appliance.api.uploads import UploadedFile
-from appliance.console.csrf import FORM_FIELD
-from appliance.console.pages import SECURITY_HEADERS, render, see_other, with_error
-from appliance.console.session import CurrentVisit, Visit
 from appliance.domain.entities import User
 from appliance.domain.errors import AppError, ErrorCode
 from appliance.domain.policy import is_system_wide
 from appliance.sdk.registry import ConsolePage, ConsolePageRegistry
 from appliance.sdk.services import PluginServices
-from appliance.sdk.web import PluginDependency
+from appliance.sdk.web import PluginDependency, web_host
+from appliance.web.requests import CSRF_FORM_FIELD
+from appliance.web.responses import private_file, see_other, with_error
+from appliance.web.uploads import UploadedFile
 
 __all__ = [
     "MAX_COMPANIES",
@@ -70,6 +68,41 @@ __all__ = [
 MAX_COMPANIES = 1000
 
 
+class Visit(Protocol):
+    """One request to the console, as a page handler gets it (`visit: CurrentVisit`)."""
+
+    @property
+    def user(self) -> User | None:
+        """The signed-in user, or None."""
+        ...
+
+    @property
+    def csrf_token(self) -> str:
+        """The token this visit's forms carry (`{{ csrf(visit) }}` writes it)."""
+        ...
+
+    def signed_in(self) -> User:
+        """The signed-in user; when nobody is signed in, the console answers with its login page."""
+        ...
+
+    def render(
+        self, template: str, context: Mapping[str, Any] | None = None, *, status_code: int = 200
+    ) -> Response[str]:
+        """The page `template` with `context`, through the console's templates and headers."""
+        ...
+
+
+#: How a console handler asks for its visit: `visit: CurrentVisit` (made by the console, not validated again).
+CurrentVisit: TypeAlias = NamedDependency[SkipValidation[Visit]]
+
+
+def render(
+    visit: Visit, template: str, context: Mapping[str, Any] | None = None, *, status_code: int = 200
+) -> Response[str]:
+    """The page `template` with `context` (`page` names the navigation entry to mark)."""
+    return visit.render(template, context, status_code=status_code)
+
+
 @dataclass(slots=True)
 class ConsoleForm:
     """A POSTed form: the first value of each text field (the CSRF token left out), and the files
@@ -83,7 +116,7 @@ class ConsoleForm:
             upload.file.close()
 
 
-async def read_form(request: Request, plugin: PluginServices) -> ConsoleForm:
+async def read_form(request: Request[Any, Any, Any], plugin: PluginServices) -> ConsoleForm:
     """The form of `request`, as the console's CSRF guard read it. A file input left empty is no
     file. More files than the site's `max_files_per_request` is TOO_MANY_FILES; a file's size and
     content are checked when the plugin ingests it (`plugin.files.ingest`)."""
@@ -92,7 +125,7 @@ async def read_form(request: Request, plugin: PluginServices) -> ConsoleForm:
     for key, value in (await request.form()).multi_items():
         if isinstance(value, UploadFile):
             files.append(UploadedFile(key=key, filename=value.filename, file=value.file))  # type: ignore[arg-type]
-        elif key != FORM_FIELD:
+        elif key != CSRF_FORM_FIELD:
             fields.setdefault(key, value)
     form = ConsoleForm(fields, files)
     limit = plugin.limits.max_files_per_request
@@ -102,15 +135,9 @@ async def read_form(request: Request, plugin: PluginServices) -> ConsoleForm:
     return form
 
 
-def private_file(path: Path, media_type: str) -> File:
-    """A stored file as a console response, with the console's headers (the browser keeps no
-    copy); NOT_EXIST when it is gone. Check that the visit's user may see it first."""
-    if not path.is_file():
-        raise AppError(ErrorCode.NOT_EXIST, "file not found")
-    return File(path=path, media_type=media_type, content_disposition_type="inline", headers=SECURITY_HEADERS)
-
-
-def company_names(request: Request, user: User, company_ids: Sequence[str] | None = None) -> dict[str, str]:
+def company_names(
+    request: Request[Any, Any, Any], user: User, company_ids: Sequence[str] | None = None
+) -> dict[str, str]:
     """The names of the companies `user` may see, by id, in name order: every company for ADMIN
     and OPERATOR (at most `MAX_COMPANIES`), else the user's own; of those only `company_ids` when given."""
     if not is_system_wide(user):
@@ -118,6 +145,4 @@ def company_names(request: Request, user: User, company_ids: Sequence[str] | Non
         company_ids = [c for c in (own if company_ids is None else company_ids) if c in own]
     if company_ids is not None and not company_ids:
         return {}
-    services: ApiServices = request.app.state.services
-    companies, _ = services.store.list_companies(company_ids=company_ids, limit=MAX_COMPANIES)
-    return {company.company_id: company.name for company in companies}
+    return web_host(request).company_names(company_ids, MAX_COMPANIES)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -12,7 +13,9 @@ import numpy as np
 from appliance.domain.enums import MediaKind
 from appliance.media.decode import iter_frames_rgb, read_frame_rgb
 from appliance.runtime.errors import ModelNotFoundError
+from appliance.sdk.errors import FaceModelsUnavailable, PluginServicesUnavailable
 from appliance.sdk.types import MediaInput
+from appliance.vision.models import LoadedModelLike
 from appliance.vision.service import DEFAULT_MAX_FRAMES, VisionService
 from appliance.vision.track import FaceTrack
 
@@ -22,15 +25,6 @@ if TYPE_CHECKING:
 __all__ = ["AnalysisContext", "FaceModelsUnavailable", "ModelHandle", "PluginServicesUnavailable"]
 
 _Frame = tuple[int, np.ndarray]
-
-
-class FaceModelsUnavailable(RuntimeError):
-    """`ctx.faces` was called on a context without face models."""
-
-
-class PluginServicesUnavailable(RuntimeError):
-    """`ctx.services` was asked for where the appliance lends none (the instant mode, which
-    writes nothing, or a test that passed no `services=`)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,7 +38,7 @@ class ModelHandle:
     task: str
     #: The card's task-specific `params` (docs/model-store.md): how to prepare the input, read the output.
     params: Mapping[str, Any]
-    _loaded: Any = field(repr=False)
+    _loaded: LoadedModelLike = field(repr=False)
 
     def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Run the model: one array per model input, in order; returns one array per output."""
@@ -149,7 +143,7 @@ class AnalysisContext:
             if card.task != task:
                 continue
             loaded = runtime.get(name)
-            params = dict(loaded.card.params)
+            params = MappingProxyType(dict(loaded.card.params))  # read-only: the card is what it is
             found.append(ModelHandle(loaded.name, loaded.version, loaded.sha256, loaded.card.task, params, loaded))
         return found
 

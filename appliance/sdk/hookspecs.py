@@ -15,12 +15,13 @@ if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
     from pathlib import Path
 
-    from appliance.sdk.registry import AnalyzerRegistry, ConsolePageRegistry
+    from appliance.sdk.background import BackgroundWork
+    from appliance.sdk.registry import AnalyzerRegistry, ConsolePageRegistry, RouteRegistry
     from appliance.sdk.types import DoctorCheck
-    from appliance.sdk.web import RouteRegistry
 
 __all__ = [
     "PROJECT_NAME",
+    "background_work",
     "database_migrations",
     "doctor_checks",
     "hookimpl",
@@ -93,4 +94,15 @@ def database_migrations() -> Path | Traversable:
     The appliance applies them after its own, wherever it migrates its database (`appliance init`,
     the API at start), each once, under the same lock, and records them as `<plugin>:<NNNN_name>`.
     Tables are the plugin's own: name them with a prefix of the plugin (e.g. `blacklist_`).
+    """
+
+
+@hookspec
+def background_work() -> BackgroundWork:
+    """Work this plugin does on its own data in the background: return a `BackgroundWork`
+    (`appliance.sdk.background`), whose `run(services, deadline)` a maintenance worker calls every
+    `scheduler.plugin_work_seconds` and whose `progress(services)` `appliance work` shows.
+
+    Called once per plugin where the work runs. Keep each step short and safe to repeat: the run
+    stops at its deadline and goes on at the next one.
     """

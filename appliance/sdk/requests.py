@@ -1,12 +1,14 @@
 """How an analysis becomes an `AnalysisRequest`, and what its `Outcome` must satisfy.
 
-The one place that merges params, picks source media and checks outcomes: the appliance's
-workers and the plugin test kit (`appliance.sdk.testing`) both call `build_request` and
-`check_outcome`, so a plugin tested with the kit meets exactly what it meets on the appliance.
+The one place that merges params, picks source media and checks outcomes: the appliance (its
+workers and its instant mode, through `appliance.core.analysis`) and the plugin test kit
+(`appliance.sdk.testing`) all call `build_request` and `check_outcome`, so a plugin tested with
+the kit meets exactly what it meets on the appliance.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -15,7 +17,29 @@ from appliance.domain.errors import AppError, ErrorCode
 from appliance.domain.rules import MediaRule, select_source_media
 from appliance.sdk.types import AnalysisRequest, AnalyzerSpec, MediaInput, Outcome
 
-__all__ = ["build_request", "check_outcome", "merge_params", "pick_source_media"]
+__all__ = [
+    "JPEG_MAGIC",
+    "OUTPUT_IMAGE_NAME",
+    "NotAnOutcome",
+    "OutcomeRefused",
+    "build_request",
+    "check_outcome",
+    "merge_params",
+    "pick_source_media",
+]
+
+#: What the name of an output image must match: it becomes a file name and a URL path segment.
+OUTPUT_IMAGE_NAME = re.compile(r"[a-z0-9_-]{1,64}")
+#: How every JPEG file starts.
+JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+class OutcomeRefused(ValueError):
+    """What `analyze` returned breaks the contract (`check_outcome`); the message says how."""
+
+
+class NotAnOutcome(OutcomeRefused, TypeError):
+    """`analyze` returned something other than an `Outcome`."""
 
 
 class _MediaLike(Protocol):
@@ -87,12 +111,33 @@ def build_request(
 
 
 def check_outcome(request: AnalysisRequest, outcome: object) -> Outcome:
-    """`outcome` if it is an `Outcome` about the request's media; raises TypeError or ValueError
-    (a plugin bug, which fails the analysis like an exception raised in `analyze`) otherwise."""
+    """`outcome` if it keeps the contract of `analyze`; OutcomeRefused (a plugin bug, which fails
+    the analysis without a retry) otherwise.
+
+    An outcome is an `Outcome` whose results each name a different source media of the request,
+    and whose output images are JPEGs with distinct names matching `OUTPUT_IMAGE_NAME` (names
+    become file names and URL path segments). The appliance checks every outcome with this before
+    it keeps anything, wherever the analysis ran: on a worker, in the instant mode, in the test kit.
+    """
     if not isinstance(outcome, Outcome):
-        raise TypeError(f"analyze must return an appliance.sdk.Outcome, not {type(outcome).__name__}")
+        raise NotAnOutcome(f"analyze must return an appliance.sdk.Outcome, not {type(outcome).__name__}")
     known = {m.media_id for m in request.media}
     strangers = [r.media_id for r in outcome.results_media if r.media_id not in known]
     if strangers:
-        raise ValueError(f"the outcome has results for media that are not source media: {', '.join(strangers)}")
+        raise OutcomeRefused(
+            f"the outcome has results for media that are not source media: {', '.join(map(str, strangers))}"
+        )
+    named = [r.media_id for r in outcome.results_media]
+    twice = sorted({m for m in named if named.count(m) > 1})
+    if twice:
+        raise OutcomeRefused(f"the outcome has more than one result for media {', '.join(twice)}")
+    for result in outcome.results_media:
+        names = [image.name for image in result.output_images]
+        for image in result.output_images:
+            if not OUTPUT_IMAGE_NAME.fullmatch(image.name) or names.count(image.name) > 1:
+                raise OutcomeRefused(
+                    f"output image name {image.name!r} must be unique and match {OUTPUT_IMAGE_NAME.pattern}"
+                )
+            if not image.jpeg.startswith(JPEG_MAGIC):
+                raise OutcomeRefused(f"output image {image.name!r} is not a JPEG")
     return outcome

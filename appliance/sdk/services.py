@@ -9,42 +9,38 @@ plugin adds (`register_routes`) as the `plugin: PluginDependency` parameter (`ap
   decoded, within the site's limits) and kept content-addressed in a directory of the plugin's
   own under the media storage, shared by every host as the media are;
 - `data_dir`: a directory of the plugin's own beside its files, for what it manages itself (an index);
-- `faces(media)`: the face track of a file, as `ctx.faces` computes it;
+- `faces(media)`: the face track of a file, as `ctx.faces` computes it; `active_embedding()`: the
+  model and space the face pipeline embeds with now (after a model change, what to re-enrol into);
+- `company_meta(company_id)`: a company's `meta_data`, where its admins keep per-company choices;
 - `signed_url(path)`: an expiring link to one of the plugin's routes, as media links are signed.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
-from appliance.media.storage import MediaStorage, StoredFile
+from appliance.media.storage import LocalMediaStorage, StoredFile
 from appliance.ops.settings import Limits
-from appliance.sdk.context import FaceModelsUnavailable, PluginServicesUnavailable
+from appliance.sdk.errors import FaceModelsUnavailable, PluginServicesUnavailable
 from appliance.sdk.types import MediaInput
 from appliance.vision.service import DEFAULT_MAX_FRAMES, VisionService
 from appliance.vision.track import FaceTrack
 from appliance.wire import UrlSigner
 
-if TYPE_CHECKING:
-    from appliance.sdk.host import PluginHost
-
 __all__ = [
+    "ActiveEmbedding",
     "PluginDatabase",
     "PluginFiles",
     "PluginServices",
     "PluginServicesUnavailable",
     "SqlBackend",
     "StoredFile",
-    "plugin_services",
 ]
-
-_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 class SqlBackend(Protocol):
@@ -127,7 +123,7 @@ class PluginFiles:
     content. The plugin counts its own references (rows naming a file's sha256) and deletes a file
     when the last one goes."""
 
-    def __init__(self, storage: MediaStorage) -> None:
+    def __init__(self, storage: LocalMediaStorage) -> None:
         self._storage = storage
 
     def ingest(self, source: BinaryIO, original_name: str) -> StoredFile:
@@ -153,6 +149,14 @@ class PluginFiles:
         return MediaInput.from_facts(stored.probe, media_id=media_id, tags=tags, path=stored.path)
 
 
+@dataclass(frozen=True, slots=True)
+class ActiveEmbedding:
+    """The embedding model the face pipeline uses now: `name@version`, and the space of its vectors."""
+
+    model: str
+    space: str
+
+
 @dataclass(frozen=True, eq=False)
 class PluginServices:
     plugin: str
@@ -166,41 +170,29 @@ class PluginServices:
     _vision: VisionService | None = field(default=None, repr=False)
 
     def faces(self, media: MediaInput, max_frames: int = DEFAULT_MAX_FRAMES) -> FaceTrack:
-        """The face track of `media`, as `ctx.faces` gives it (not cached here: enrolment runs once)."""
+        """The face track of `media`, as `ctx.faces` gives it; never stored on disk (the plugin's files
+        are no media, and a track beside them would outlive their deletion)."""
         if self._vision is None:
             raise FaceModelsUnavailable("this process has no face models")
-        return self._vision.face_track(media, max_frames)
+        return self._vision.face_track(media, max_frames, persist=False)
+
+    def active_embedding(self) -> ActiveEmbedding:
+        """The embedding model `faces` embeds with now (the store's preferred one, which a bundle can change)."""
+        if self._vision is None:
+            raise FaceModelsUnavailable("this process has no face models")
+        embedder = self._vision.embedder()
+        return ActiveEmbedding(f"{embedder.model.name}@{embedder.model.version}", embedder.space)
+
+    def company_meta(self, company_id: str) -> dict[str, Any]:
+        """The `meta_data` of a company (set through the companies API); empty for an unknown company."""
+        rows = self.db.fetch("SELECT meta_data FROM companies WHERE company_id = :id", {"id": company_id})
+        meta = self.db.from_json(rows[0]["meta_data"]) if rows else {}
+        return dict(meta) if isinstance(meta, dict) else {}
 
     def signed_url(self, path: str) -> str:
         """An absolute, expiring link to `path` (one of the plugin's routes) that needs no token;
-        check it with `appliance.sdk.web.check_signed_link`."""
+        `appliance.sdk.web.caller_or_signed_link` checks it."""
         return self._urls.sign(path)
 
     def link_is_valid(self, path: str, expires: str, signature: str) -> bool:
         return self._urls.verify(path, expires, signature)
-
-
-def plugin_services(
-    plugins: PluginHost,
-    *,
-    backend: SqlBackend,
-    storage_root: Path,
-    limits: Limits,
-    urls: UrlSigner,
-    vision: VisionService | None,
-) -> dict[str, PluginServices]:
-    """One `PluginServices` per loaded plugin, by plugin name, its directory
-    `<storage_root>/plugins/<plugin>/` (files in `files/`, its own in `data/`); nothing is created here."""
-    services = {}
-    for info in plugins.plugins():
-        root = storage_root / "plugins" / _UNSAFE_NAME.sub("_", info.name)
-        services[info.name] = PluginServices(
-            plugin=info.name,
-            db=PluginDatabase(backend),
-            files=PluginFiles(MediaStorage(root, limits)),
-            data_dir=root / "data",
-            limits=limits,
-            _urls=urls,
-            _vision=vision,
-        )
-    return services

@@ -14,6 +14,12 @@ media rule are applied by the same function the workers call, and the analyzer g
 A plugin's API routes and console pages are tested over real HTTP: `ApplianceServer` serves the
 appliance's API and console with the plugin loaded, and `ConsoleVisitor` is a browser without a
 browser (cookies and CSRF tokens) that logs in to the console, reads pages and sends forms.
+
+`spec_from_plugin`, `PluginTestBed` and `ApplianceServer` run the plugin through the appliance
+itself (its plugin host, its database, its API): they live on the host's side, in
+`appliance.testkit`, and this module loads them when they are first used. Importing this module,
+like any module of the SDK, loads nothing of the appliance above the SDK (docs/architecture.md,
+"The layer contract").
 """
 
 from __future__ import annotations
@@ -21,13 +27,9 @@ from __future__ import annotations
 import functools
 import os
 import re
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import cv2
@@ -37,17 +39,17 @@ import numpy as np
 
 from appliance.media.probe import probe_file
 from appliance.ops.settings import Limits, Thresholds
+from appliance.runtime import ModelRuntime, ModelStore
+from appliance.runtime.defaults import install_default_models
 from appliance.sdk.context import AnalysisContext
-from appliance.sdk.host import UNVERSIONED, PluginSource, start_plugins
 from appliance.sdk.requests import build_request, check_outcome
-from appliance.sdk.services import PluginServices, plugin_services
+from appliance.sdk.services import PluginServices
 from appliance.sdk.types import Analyzer, AnalyzerSpec, MediaInput, Outcome
 from appliance.vision.eyes import EyeLandmarks
 from appliance.vision.service import VisionService
 
 if TYPE_CHECKING:
-    from appliance.domain.enums import Role
-    from appliance.store.protocol import Store
+    from appliance.testkit import ApplianceServer, PluginTestBed, spec_from_plugin
 
 __all__ = [
     "TEST_PASSWORD",
@@ -77,27 +79,9 @@ def default_models(directory: Path | str) -> Path:
     """A model store at `directory` holding the appliance's default face models (BlazeFace,
     FaceMesh, dlib), taken from the installed packages as `appliance init` does; pass it as
     `models=` to `run_analyzer`. Safe to call again on the same directory."""
-    from appliance.runtime import ModelStore
-    from appliance.runtime.defaults import install_default_models
-
     root = Path(directory)
     install_default_models(ModelStore(root))
     return root
-
-
-def spec_from_plugin(plugin: object, analysis_type: str) -> AnalyzerSpec:
-    """The spec `plugin` (a module with `@hookimpl` functions) registers for `analysis_type`.
-
-    The plugin goes through the same loading as on the appliance, so a missing `@hookimpl` or a
-    misspelt hook fails here with the same PluginError.
-    """
-    name = getattr(plugin, "__name__", type(plugin).__name__)
-    version = str(getattr(plugin, "__version__", UNVERSIONED))
-    registry = start_plugins([PluginSource(plugin, name, version)]).registry
-    spec = registry.get(analysis_type)
-    if spec is None:
-        raise LookupError(f"plugin {name} registers no analysis type {analysis_type}; it registers {registry.types()}")
-    return spec
 
 
 def media_input(path: Path | str, tags: Sequence[str] = (), media_id: str | None = None) -> MediaInput:
@@ -111,8 +95,6 @@ def media_input(path: Path | str, tags: Sequence[str] = (), media_id: str | None
 
 @functools.cache
 def _vision_for(root: Path) -> VisionService:
-    from appliance.runtime import ModelRuntime, ModelStore
-
     return VisionService(ModelRuntime(ModelStore(root)), cache_dir=None)
 
 
@@ -121,47 +103,6 @@ def vision_service(models: Path | str | None = None) -> VisionService | None:
     neither is given; one service per store for the test session (models load once)."""
     root = models if models is not None else os.environ.get(MODELS_ENV)
     return _vision_for(Path(root).resolve()) if root else None
-
-
-class PluginTestBed:
-    """A plugin's `PluginServices` on a database and storage of its own, as the appliance lends them:
-    the plugin's migrations applied, files under `directory`, signed links, the face models of
-    `models`. `create_company()` adds a company, for the plugin's rows that belong to one."""
-
-    def __init__(
-        self, plugin: object, directory: Path | str, *, models: Path | str | None = None, database_url: str = ""
-    ) -> None:
-        from appliance.store import open_store
-        from appliance.wire import UrlSigner
-
-        directory = Path(directory)
-        name = getattr(plugin, "__name__", type(plugin).__name__)
-        host = start_plugins([PluginSource(plugin, name, str(getattr(plugin, "__version__", UNVERSIONED)))])
-        self._store = open_store(database_url or f"sqlite:///{directory / 'appliance.db'}")
-        self._store.migrate(host.migrations(self._store.dialect))
-        urls = UrlSigner(uuid.uuid4().hex, "http://appliance.test", ttl_seconds=600)
-        self.services: PluginServices = plugin_services(
-            host,
-            backend=self._store.backend,
-            storage_root=directory / "media",
-            limits=Limits(),
-            urls=urls,
-            vision=vision_service(models),
-        )[name]
-
-    def create_company(self, name: str | None = None) -> str:
-        """A new company's id."""
-        return _create_company(self._store, name)
-
-    def close(self) -> None:
-        self._store.close()
-
-
-def _create_company(store: Store, name: str | None) -> str:
-    from appliance.domain.entities import Company
-
-    company = Company(company_id=str(uuid.uuid4()), name=name or f"Company {uuid.uuid4().hex[:8]}", webhook_secret="")
-    return store.create_company(company).company_id
 
 
 _CSRF_FIELD = re.compile(r'name="_csrf" value="([0-9a-f]+)"')
@@ -214,97 +155,6 @@ class ConsoleVisitor:
         self.client.close()
 
 
-class ApplianceServer:
-    """The appliance's API and operator console with `plugin` loaded (beside the installed plugins),
-    served over real HTTP from this process: uvicorn on a free loopback port, in a thread, on a
-    SQLite database and storage under `directory`, with the face models of `models` (else
-    $APPLIANCE_MODELS_ROOT). No queue worker runs.
-
-    `create_company()` and `create_user(role, company_id)` add callers; `console(email)` is a
-    `ConsoleVisitor` signed in as that user; `services` is the plugin's `PluginServices`, as its
-    routes and console pages get them. Use it in a `with` block, or `close()` it.
-    """
-
-    #: How long the server may take to open its database and load its models.
-    START_TIMEOUT_SECONDS = 120.0
-
-    def __init__(self, plugin: object, directory: Path | str, *, models: Path | str | None = None) -> None:
-        import uvicorn
-
-        from appliance.api.app import create_app
-        from appliance.ops.settings import ApiSettings, MetricsSettings, Settings
-
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        host, port = self._socket.getsockname()
-        self.base_url = f"http://{host}:{port}"
-        models = models if models is not None else os.environ.get(MODELS_ENV)
-        settings = Settings(
-            data_dir=str(Path(directory).resolve()),
-            models_root=str(Path(models).resolve()) if models else "",
-            secret_key=uuid.uuid4().hex,
-            plugin_modules=[getattr(plugin, "__name__", "")],
-            api=ApiSettings(host=host, port=port),
-            metrics=MetricsSettings(enabled=False),  # this process's metrics are the test runner's
-        )
-        self._app = create_app(settings)
-        self._server = uvicorn.Server(uvicorn.Config(self._app, log_config=None, lifespan="on"))
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, name="appliance-server", daemon=True
-        )
-        self._thread.start()
-        self._wait_until_started()
-        api_services = self._app.state.services
-        self.services: PluginServices = api_services.plugin_services[api_services.plugins.name_of(plugin)]
-
-    def _wait_until_started(self) -> None:
-        deadline = time.monotonic() + self.START_TIMEOUT_SECONDS
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.close()
-                raise RuntimeError("the appliance server did not start (its error is logged above)")
-            time.sleep(0.05)
-
-    def create_company(self, name: str | None = None) -> str:
-        """A new company's id."""
-        return _create_company(self._app.state.services.store, name)
-
-    def create_user(self, role: Role | str, company_id: str | None = None, *, is_admin: bool = False) -> str:
-        """A new user of `role` (ADMIN and OPERATOR belong to no company; the others to `company_id`,
-        a CLIENT may be its admin); their email. Their password is `TEST_PASSWORD`."""
-        from appliance.auth.accounts import create_account
-        from appliance.domain.enums import Role
-
-        user_type = Role(role)
-        email = f"{user_type.value.lower()}-{uuid.uuid4().hex[:8]}@appliance.test"
-        create_account(
-            self._app.state.services.store,
-            email=email,
-            password=TEST_PASSWORD,
-            user_type=user_type,
-            company_id=company_id,
-            is_admin=is_admin,
-        )
-        return email
-
-    def console(self, email: str, password: str = TEST_PASSWORD) -> ConsoleVisitor:
-        """A new console visitor, signed in as `email`."""
-        return ConsoleVisitor(self.base_url).log_in(email, password)
-
-    def close(self) -> None:
-        self._server.should_exit = True
-        self._thread.join()
-        self._socket.close()
-
-    def __enter__(self) -> ApplianceServer:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.close()
-
-
 def run_analyzer(
     spec_or_analyzer: AnalyzerSpec | Analyzer,
     media: Sequence[tuple[Path | str, Sequence[str]]],
@@ -344,10 +194,25 @@ def paint_eyes_shut(rgb: np.ndarray, eyes: EyeLandmarks) -> np.ndarray:
     The iris model then measures each eye's openness at about 0.4 of what it was."""
     shut = rgb.copy()
     for lids in np.asarray(eyes.lids):
-        mask = np.zeros(rgb.shape[:2], np.uint8)
-        cv2.fillConvexPoly(mask, cv2.convexHull(lids.astype(np.int32)), 255)
-        mask = cv2.dilate(mask, np.ones((5, 5), np.uint8))
+        eye = np.zeros(rgb.shape[:2], np.uint8)
+        cv2.fillConvexPoly(eye, cv2.convexHull(lids.astype(np.int32)), 255)
+        mask = cv2.dilate(eye, np.ones((5, 5), np.uint8))
         shut[mask > 0] = rgb[int(lids[:, 1].max()) + 5, int(lids[:, 0].mean())]
         lower_lid = lids[:9] - [0.0, 1.0]
         cv2.polylines(shut, [lower_lid.astype(np.int32)], False, (40, 30, 30), 2, cv2.LINE_AA)
     return shut
+
+
+#: The names of this module that run a plugin through the appliance itself (see the module's docstring).
+HOST_SIDE_NAMES = frozenset({"ApplianceServer", "PluginTestBed", "spec_from_plugin"})
+
+
+def __getattr__(name: str) -> Any:
+    """`spec_from_plugin`, `PluginTestBed` and `ApplianceServer`, from the host's side of the kit."""
+    if name not in HOST_SIDE_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # The one import of a module above the SDK that the layer contract allows the SDK, made on
+    # first use (.importlinter lists it; docs/architecture.md, "The layer contract").
+    import appliance.testkit
+
+    return getattr(appliance.testkit, name)

@@ -10,16 +10,58 @@ them back with `bool()`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import sqlite3
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
-__all__ = ["Backend", "ConstraintKind", "Params", "Row", "to_utc"]
+from appliance.domain.errors import AppError, ErrorCode
 
+__all__ = [
+    "DATABASE_AWAY",
+    "RETRY_AFTER_DETAIL",
+    "Backend",
+    "ConstraintKind",
+    "DatabaseUnavailable",
+    "Params",
+    "Row",
+    "to_utc",
+]
+
+T = TypeVar("T")
 Params = Mapping[str, Any]
 Row = dict[str, Any]
 ConstraintKind = Literal["unique", "foreign_key"]
+
+#: The detail of an error that passes with time: seconds to wait, which the API sends as
+#: `Retry-After` (the same key as `appliance.web.responses.RETRY_AFTER_DETAIL`).
+RETRY_AFTER_DETAIL = "retry_after_seconds"
+
+
+class DatabaseUnavailable(AppError):
+    """The database did not answer, or no server took writes, for as long as the backend kept
+    trying (a primary switch that lasts longer, an outage), or the connection was lost in the
+    middle of a transaction, which then did not commit (or, lost at its very commit, may have).
+
+    SERVICE_UNAVAILABLE: the API answers 503 with `Retry-After`; a queue task fails, and the
+    durable retries take its work up again (docs/postgres-failover.md).
+    """
+
+    def __init__(self, message: str, retry_after_seconds: int, *, in_doubt: bool = False) -> None:
+        super().__init__(
+            ErrorCode.SERVICE_UNAVAILABLE,
+            message,
+            {"service": "database", RETRY_AFTER_DETAIL: max(1, retry_after_seconds)},
+        )
+        #: The connection was lost while a write or a commit was under way: it may have gone through.
+        self.in_doubt = in_doubt
+
+
+#: What a store raises while its database is away for a moment, which a caller that can try again
+#: later catches: PostgreSQL's backend says it as DatabaseUnavailable, SQLite as an OperationalError
+#: ("database is locked", "disk I/O error"). Anything else is a bug and surfaces as one.
+DATABASE_AWAY: tuple[type[Exception], ...] = (DatabaseUnavailable, sqlite3.OperationalError)
 
 
 class Backend(Protocol):
@@ -35,6 +77,11 @@ class Backend(Protocol):
 
         Outside a transaction each statement commits on its own.
         """
+
+    def run_transaction(self, work: Callable[[], T], *, idempotent: bool = False) -> T:
+        """`work()` in a transaction (joining the thread's open one, if any), run again while the
+        connection is lost under it and the transaction rolled back, or (if `idempotent`) may
+        have committed; what it returns."""
 
     def fetch(self, sql: str, params: Params | None = None) -> list[Row]:
         """Run a statement that returns rows (SELECT, or a write with RETURNING); rows as dicts."""

@@ -11,13 +11,14 @@ outside, each call commits on its own.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 import msgspec
 
+from appliance.domain.capture import CaptureSession
 from appliance.domain.decisions import OperatorDecision
 from appliance.domain.entities import (
     Analysis,
@@ -29,17 +30,23 @@ from appliance.domain.entities import (
     WebhookDelivery,
 )
 from appliance.domain.enums import AnalysisState, FolderStatus, Resolution
+from appliance.domain.errors import AppError, ErrorCode
 from appliance.store.backend import Backend
 
 __all__ = [
     "AnalysisFilter",
     "AnalysisTiming",
     "FolderFilter",
+    "HostPart",
     "HostReport",
+    "LoginKey",
     "MetaCondition",
     "QueueDepthPeak",
     "Store",
 ]
+
+
+T = TypeVar("T")
 
 
 class HostReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -50,6 +57,19 @@ class HostReport(msgspec.Struct, frozen=True, kw_only=True):
     bundle_version: int | None
     models: dict[str, str]
     time_updated: datetime
+
+
+class HostPart(msgspec.Struct, frozen=True, kw_only=True):
+    """One process of the appliance as it last registered: its host, its part (`api`,
+    `worker:<queue>`, `scheduler`), its process id, its role (a scheduler's `leader` or `standby`;
+    None for the other parts), when it started and when it was last seen (its heartbeat)."""
+
+    hostname: str
+    part: str
+    pid: int
+    role: str | None
+    time_started: datetime
+    time_seen: datetime
 
 
 class AnalysisTiming(msgspec.Struct, frozen=True, kw_only=True):
@@ -71,12 +91,29 @@ class QueueDepthPeak(msgspec.Struct, frozen=True, kw_only=True):
     depth: int
 
 
+class LoginKey(msgspec.Struct, frozen=True):
+    """What failed logins are counted under: a source address alone (`account` empty), or an
+    account (the sha256 of its email, lower case) from that address."""
+
+    account: str
+    address: str
+
+
 class MetaCondition(msgspec.Struct, frozen=True):
     """`meta_data` filter: the top-level key `key` compared as text with `value`."""
 
     key: str
     op: Literal["==", "!="]
     value: str
+
+    @classmethod
+    def parse(cls, text: str) -> MetaCondition:
+        """A filter written `key==value` or `key!=value`; INVALID_VALUE otherwise."""
+        for op in ("==", "!="):
+            key, sep, value = text.partition(op)
+            if sep and key.strip():
+                return cls(key=key.strip(), op=op, value=value)
+        raise AppError(ErrorCode.INVALID_VALUE, f"meta_data filter must be key==value or key!=value, got {text!r}")
 
 
 class FolderFilter(msgspec.Struct, kw_only=True):
@@ -130,6 +167,15 @@ class Store(Protocol):
         """Raise if the database does not answer."""
 
     def transaction(self) -> AbstractContextManager[None]: ...
+
+    def run_transaction(self, work: Callable[[], T], *, idempotent: bool = False) -> T:
+        """`work()` in one transaction (joining the thread's open one, if any), and what it returns.
+
+        Where the database goes away under it (a primary switch) and the transaction rolled back,
+        it is run again, with back-off, for as long as the store keeps trying; work that may run
+        twice (`idempotent`) also where the connection was lost at the commit. Then, or otherwise,
+        `DatabaseUnavailable` (SERVICE_UNAVAILABLE). `work` must touch nothing but the store.
+        """
 
     def close(self) -> None: ...
 
@@ -209,6 +255,10 @@ class Store(Protocol):
     def delete_folder(self, folder_id: str) -> list[Media]:
         """Delete the folder with its media, analyses and deliveries; return the media rows removed."""
 
+    def list_unresolved_folder_ids(self, *, ended_before: datetime) -> list[str]:
+        """PROCESSING folders with analyses, every one of which ended before `ended_before`: their
+        resolution is overdue."""
+
     def list_folder_ids_created_before(self, before: datetime, limit: int = 500) -> list[str]:
         """Folders old enough for the retention clean-up, oldest first."""
 
@@ -230,6 +280,9 @@ class Store(Protocol):
     def count_media_with_sha256(self, sha256: str) -> int:
         """How many media rows point at this stored file (a file is deleted at zero)."""
 
+    def media_present(self, *, media_ids: Sequence[str] = (), sha256s: Sequence[str] = ()) -> tuple[set[str], set[str]]:
+        """Which of `media_ids` name a media row, and which of `sha256s` a media row points at."""
+
     # Analyses -------------------------------------------------------------------------------------
     def create_analysis(self, analysis: Analysis) -> Analysis: ...
 
@@ -240,9 +293,18 @@ class Store(Protocol):
 
     def list_analyses_of_folders(self, folder_ids: Sequence[str]) -> dict[str, list[Analysis]]: ...
 
-    def start_analysis(self, analysis_id: str, now: datetime) -> int | None:
-        """Mark a run as started: attempt += 1, time_started = now. Returns the new attempt number,
-        or None when the analysis is no longer PROCESSING (finished, failed or deleted)."""
+    def start_analysis(self, analysis_id: str, now: datetime, lease_until: datetime | None = None) -> int | None:
+        """Mark a run as started: attempt += 1, time_started = now, lease_expires_at = `lease_until`.
+        Returns the new attempt number, or None when the analysis is no longer PROCESSING
+        (finished, failed or deleted)."""
+
+    def renew_lease(self, analysis_id: str, attempt: int, until: datetime) -> bool:
+        """Extend the lease of run `attempt` to `until`, only if that run is still the one in hand
+        (PROCESSING, started, same attempt). True if written."""
+
+    def lease_unstarted(self, analysis_id: str, attempt: int, until: datetime) -> bool:
+        """Give a never-started analysis without a lease one until `until` (its task is in no queue:
+        a worker may be about to start it). Only if still so in `attempt`. True if written."""
 
     def finish_analysis(
         self,
@@ -265,14 +327,20 @@ class Store(Protocol):
         """FAILED with a reason, only if still PROCESSING (and in `attempt` unless None)."""
 
     def requeue_analysis(self, analysis_id: str, attempt: int, now: datetime) -> bool:
-        """Give up on run `attempt` (its worker died or hung): time_started = None, time_queued = now.
-        Only if still PROCESSING in that attempt. True if written."""
+        """Give up on run `attempt` (its worker died or hung) or on a lost task (never started, with a
+        lease): time_started = None, lease_expires_at = None, time_queued = now. Only if still
+        PROCESSING in that attempt, started or leased. True if written."""
 
     def update_analysis_meta(self, analysis_id: str, meta_data: dict) -> Analysis | None: ...
 
-    def list_stuck_analyses(self, *, started_before: datetime, queued_before: datetime) -> list[Analysis]:
-        """PROCESSING analyses started before `started_before`, or never started and queued
-        before `queued_before`."""
+    def list_stuck_analyses(
+        self, *, started_before: datetime, queued_before: datetime, now: datetime
+    ) -> list[Analysis]:
+        """PROCESSING analyses started before `started_before`, or whose lease lapsed before `now`,
+        or never started and queued before `queued_before`."""
+
+    def list_unleased_waiting_analyses(self, *, queued_before: datetime) -> list[Analysis]:
+        """PROCESSING analyses never started, without a lease, queued before `queued_before`."""
 
     def list_analysis_timings(
         self,
@@ -293,6 +361,16 @@ class Store(Protocol):
 
     def list_decisions(self, folder_id: str) -> list[OperatorDecision]:
         """The audit trail of a folder, oldest first."""
+
+    # Capture sessions -----------------------------------------------------------------------------
+    def create_capture_session(self, session: CaptureSession) -> CaptureSession: ...
+
+    def get_capture_session(self, token_hash: str) -> CaptureSession | None:
+        """The session whose token has this sha256."""
+
+    def use_capture_session(self, session_id: str, now: datetime, media_id: str, report: dict[str, Any]) -> bool:
+        """Record the session's recording, only if it is unused and unexpired at `now` (compare-and-set:
+        of two uploads one wins). True if written."""
 
     # Webhook deliveries ---------------------------------------------------------------------------
     def create_delivery(self, delivery: WebhookDelivery) -> WebhookDelivery: ...
@@ -321,6 +399,31 @@ class Store(Protocol):
     def list_hosts(self) -> list[HostReport]:
         """Every host that reported, by hostname."""
 
+    def beat_host_part(
+        self,
+        hostname: str,
+        part: str,
+        pid: int,
+        *,
+        role: str | None,
+        time_started: datetime,
+        now: datetime,
+        forget_before: datetime,
+    ) -> HostPart:
+        """Record that process `pid` of `hostname` runs `part` in `role`, seen at `now` (insert or
+        refresh its row), and forget the rows of the same host and part that were not seen since
+        `forget_before` (an earlier process of that part, which this one replaces)."""
+
+    def list_host_parts(self) -> list[HostPart]:
+        """Every registered process, by hostname, part and process id."""
+
+    def step_down_others(self, hostname: str, part: str, pid: int, *, role: str, instead: str) -> int:
+        """Record every other process of `part` registered in `role` as in `instead` (a scheduler that
+        took the lead: the former leader died or lost its lock); how many rows changed."""
+
+    def delete_host_parts_before(self, before: datetime) -> int:
+        """Forget the processes not seen since `before` (retired hosts); how many rows went."""
+
     # Queue depths ---------------------------------------------------------------------------------
     def record_queue_depths(self, depths: Mapping[str, int], time_sampled: datetime) -> None:
         """Record one sample: the tasks waiting in each queue at `time_sampled`."""
@@ -332,3 +435,23 @@ class Store(Protocol):
 
     def delete_queue_depths_before(self, before: datetime) -> int:
         """Delete the samples taken before `before` (retention); how many rows went."""
+
+    # Login throttling -----------------------------------------------------------------------------
+    def login_blocked_until(self, keys: Sequence[LoginKey], now: datetime) -> datetime | None:
+        """The latest time after `now` until which any of `keys` is blocked; None if none is."""
+
+    def record_login_failure(self, key: LoginKey, now: datetime, restart_before: datetime) -> int:
+        """Count a failed login under `key` at `now`, starting again at 1 when the last one was
+        before `restart_before`; the count. Concurrent calls each count."""
+
+    def block_login(self, key: LoginKey, until: datetime) -> None:
+        """Block `key` until `until`, unless it already is until later."""
+
+    def clear_login_failures(self, key: LoginKey) -> None:
+        """Forget `key`'s failures (a login that succeeded)."""
+
+    def unlock_account(self, account: str) -> int:
+        """Forget the failures of `account` from every address; how many addresses it had."""
+
+    def delete_login_failures_before(self, before: datetime) -> int:
+        """Delete the rows whose last failure and block both ended before `before` (retention)."""

@@ -17,19 +17,28 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import types
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from enum import Enum
 from importlib import resources
 from typing import Any, Generic, Literal, Protocol, TypeVar, Union, cast, get_args, get_origin, get_type_hints
 
+from appliance.domain.capture import CaptureSession
 from appliance.domain.decisions import OperatorDecision
 from appliance.domain.entities import Analysis, Company, Folder, Media, Session, User, WebhookDelivery
-from appliance.domain.enums import AnalysisState, FolderStatus, Resolution
+from appliance.domain.enums import AnalysisState, DeliveryStatus, FolderStatus, Resolution
 from appliance.domain.errors import AppError, ErrorCode
 from appliance.store.backend import Backend, Row
-from appliance.store.protocol import AnalysisFilter, AnalysisTiming, FolderFilter, HostReport, QueueDepthPeak
+from appliance.store.protocol import (
+    AnalysisFilter,
+    AnalysisTiming,
+    FolderFilter,
+    HostPart,
+    HostReport,
+    LoginKey,
+    QueueDepthPeak,
+)
 
 __all__ = ["SqlStore"]
 
@@ -39,11 +48,11 @@ class _InFolder(Protocol):
 
 
 E = TypeVar("E")
+T = TypeVar("T")
 F = TypeVar("F", bound=_InFolder)
 _Kind = Literal["json", "time", "bool", "plain"] | type[Enum]
 
 _PROCESSING = AnalysisState.PROCESSING.value
-_PENDING = "PENDING"
 _SORT_COLUMNS = frozenset({"time_created", "time_updated"})
 
 
@@ -125,6 +134,7 @@ _FOLDERS = _Table(
 _MEDIA = _Table("media", Media, "media_id", mutable=_fields_except(Media, "media_id", "folder_id"), sequenced=True)
 _ANALYSES = _Table("analyses", Analysis, "analysis_id", mutable=(), sequenced=True)
 _DECISIONS = _Table("operator_decisions", OperatorDecision, "decision_id", mutable=())
+_CAPTURES = _Table("capture_sessions", CaptureSession, "session_id", mutable=())
 _DELIVERIES = _Table(
     "webhook_deliveries",
     WebhookDelivery,
@@ -234,6 +244,9 @@ class SqlStore:
 
     def transaction(self) -> AbstractContextManager[None]:
         return self._db.transaction()
+
+    def run_transaction(self, work: Callable[[], T], *, idempotent: bool = False) -> T:
+        return self._db.run_transaction(work, idempotent=idempotent)
 
     def close(self) -> None:
         self._db.close()
@@ -407,6 +420,21 @@ class SqlStore:
             self._delete(_FOLDERS, folder_id)  # media, analyses and deliveries by ON DELETE CASCADE
         return media
 
+    def list_unresolved_folder_ids(self, *, ended_before: datetime) -> list[str]:
+        rows = self._db.fetch(
+            "SELECT f.folder_id FROM folders f WHERE f.resolution_status = :processing"
+            " AND EXISTS (SELECT 1 FROM analyses a WHERE a.folder_id = f.folder_id)"
+            " AND NOT EXISTS (SELECT 1 FROM analyses a WHERE a.folder_id = f.folder_id"
+            " AND (a.state = :running OR a.time_finished >= :ended_before))"
+            " ORDER BY f.time_created, f.folder_id",
+            {
+                "processing": FolderStatus.PROCESSING.value,
+                "running": _PROCESSING,
+                "ended_before": self._db.encode_time(ended_before),
+            },
+        )
+        return [row["folder_id"] for row in rows]
+
     def list_folder_ids_created_before(self, before: datetime, limit: int = 500) -> list[str]:
         rows = self._db.fetch(
             "SELECT folder_id FROM folders WHERE time_created < :before ORDER BY time_created, folder_id LIMIT :limit",
@@ -439,6 +467,16 @@ class SqlStore:
         rows = self._db.fetch("SELECT COUNT(*) AS n FROM media WHERE sha256 = :sha256", {"sha256": sha256})
         return int(rows[0]["n"])
 
+    def media_present(self, *, media_ids: Sequence[str] = (), sha256s: Sequence[str] = ()) -> tuple[set[str], set[str]]:
+        return self._present("media_id", media_ids), self._present("sha256", sha256s)
+
+    def _present(self, column: Literal["media_id", "sha256"], values: Sequence[str]) -> set[str]:
+        if not values:
+            return set()
+        params: dict[str, Any] = {}
+        sql = f"SELECT DISTINCT {column} AS v FROM media WHERE {column} IN {_placeholders(column, values, params)}"
+        return {row["v"] for row in self._db.fetch(sql, params)}
+
     # Analyses -------------------------------------------------------------------------------------
     def create_analysis(self, analysis: Analysis) -> Analysis:
         with self._constraints(unique="The analysis already exists", missing="The folder"):
@@ -461,13 +499,34 @@ class SqlStore:
     def list_analyses_of_folders(self, folder_ids: Sequence[str]) -> dict[str, list[Analysis]]:
         return self._of_folders(_ANALYSES, folder_ids, _Where())
 
-    def start_analysis(self, analysis_id: str, now: datetime) -> int | None:
+    def start_analysis(self, analysis_id: str, now: datetime, lease_until: datetime | None = None) -> int | None:
         rows = self._db.fetch(
-            "UPDATE analyses SET attempt = attempt + 1, time_started = :now, time_updated = :now"
-            " WHERE analysis_id = :id AND state = :processing RETURNING attempt",
-            {"id": analysis_id, "now": self._db.encode_time(now), "processing": _PROCESSING},
+            "UPDATE analyses SET attempt = attempt + 1, time_started = :now, lease_expires_at = :lease,"
+            " time_updated = :now WHERE analysis_id = :id AND state = :processing RETURNING attempt",
+            {
+                "id": analysis_id,
+                "now": self._db.encode_time(now),
+                "lease": None if lease_until is None else self._db.encode_time(lease_until),
+                "processing": _PROCESSING,
+            },
         )
         return rows[0]["attempt"] if rows else None
+
+    def renew_lease(self, analysis_id: str, attempt: int, until: datetime) -> bool:
+        changed = self._db.execute(
+            "UPDATE analyses SET lease_expires_at = :until WHERE analysis_id = :id AND state = :processing"
+            " AND attempt = :attempt AND time_started IS NOT NULL",
+            {"id": analysis_id, "attempt": attempt, "until": self._db.encode_time(until), "processing": _PROCESSING},
+        )
+        return changed > 0
+
+    def lease_unstarted(self, analysis_id: str, attempt: int, until: datetime) -> bool:
+        changed = self._db.execute(
+            "UPDATE analyses SET lease_expires_at = :until WHERE analysis_id = :id AND state = :processing"
+            " AND attempt = :attempt AND time_started IS NULL AND lease_expires_at IS NULL",
+            {"id": analysis_id, "attempt": attempt, "until": self._db.encode_time(until), "processing": _PROCESSING},
+        )
+        return changed > 0
 
     def finish_analysis(
         self,
@@ -509,10 +568,11 @@ class SqlStore:
         )
 
     def requeue_analysis(self, analysis_id: str, attempt: int, now: datetime) -> bool:
-        # `time_started IS NOT NULL` lets only one of two racing requeues of the same run win.
+        # Clearing the start and the lease lets only one of two racing requeues of the same run win.
         changed = self._db.execute(
-            "UPDATE analyses SET time_started = NULL, time_queued = :now, time_updated = :now"
-            " WHERE analysis_id = :id AND state = :processing AND attempt = :attempt AND time_started IS NOT NULL",
+            "UPDATE analyses SET time_started = NULL, lease_expires_at = NULL, time_queued = :now, time_updated = :now"
+            " WHERE analysis_id = :id AND state = :processing AND attempt = :attempt"
+            " AND (time_started IS NOT NULL OR lease_expires_at IS NOT NULL)",
             {"id": analysis_id, "attempt": attempt, "now": self._db.encode_time(now), "processing": _PROCESSING},
         )
         return changed > 0
@@ -528,7 +588,10 @@ class SqlStore:
             where.add("attempt = :attempt", attempt=attempt)
         sets = ", ".join(f"{column} = :{column}" for column in columns)
         params = where.params | columns | {"state": state.value, "now": self._db.encode_time(now)}
-        sql = f"UPDATE analyses SET state = :state, {sets}, time_finished = :now, time_updated = :now WHERE {where.sql}"
+        sql = (
+            f"UPDATE analyses SET state = :state, {sets}, lease_expires_at = NULL, time_finished = :now,"
+            f" time_updated = :now WHERE {where.sql}"
+        )
         return self._db.execute(sql, params) > 0
 
     def update_analysis_meta(self, analysis_id: str, meta_data: dict[str, Any]) -> Analysis | None:
@@ -538,17 +601,29 @@ class SqlStore:
         )
         return _ANALYSES.decode(self._db, rows[0]) if rows else None
 
-    def list_stuck_analyses(self, *, started_before: datetime, queued_before: datetime) -> list[Analysis]:
+    def list_stuck_analyses(
+        self, *, started_before: datetime, queued_before: datetime, now: datetime
+    ) -> list[Analysis]:
         # An analysis never queued explicitly counts as queued when it was created.
         rows = self._db.fetch(
             "SELECT * FROM analyses WHERE state = :processing AND (time_started < :started_before"
+            " OR lease_expires_at < :now"
             " OR (time_started IS NULL AND COALESCE(time_queued, time_created) < :queued_before))"
             " ORDER BY time_created, analysis_id",
             {
                 "processing": _PROCESSING,
                 "started_before": self._db.encode_time(started_before),
                 "queued_before": self._db.encode_time(queued_before),
+                "now": self._db.encode_time(now),
             },
+        )
+        return [_ANALYSES.decode(self._db, row) for row in rows]
+
+    def list_unleased_waiting_analyses(self, *, queued_before: datetime) -> list[Analysis]:
+        rows = self._db.fetch(
+            "SELECT * FROM analyses WHERE state = :processing AND time_started IS NULL AND lease_expires_at IS NULL"
+            " AND COALESCE(time_queued, time_created) < :queued_before ORDER BY time_created, analysis_id",
+            {"processing": _PROCESSING, "queued_before": self._db.encode_time(queued_before)},
         )
         return [_ANALYSES.decode(self._db, row) for row in rows]
 
@@ -610,6 +685,27 @@ class SqlStore:
     def list_decisions(self, folder_id: str) -> list[OperatorDecision]:
         return self._select(_DECISIONS, "folder_id = :folder_id", {"folder_id": folder_id}, "time_created, decision_id")
 
+    # Capture sessions -----------------------------------------------------------------------------
+    def create_capture_session(self, session: CaptureSession) -> CaptureSession:
+        with self._constraints(unique="The capture session already exists", missing="The folder"):
+            return self._insert(_CAPTURES, session)
+
+    def get_capture_session(self, token_hash: str) -> CaptureSession | None:
+        return self._find_one(_CAPTURES, "token_hash", token_hash)
+
+    def use_capture_session(self, session_id: str, now: datetime, media_id: str, report: dict[str, Any]) -> bool:
+        changed = self._db.execute(
+            "UPDATE capture_sessions SET time_used = :now, media_id = :media_id, report = :report"
+            " WHERE session_id = :id AND time_used IS NULL AND expires_at > :now",
+            {
+                "id": session_id,
+                "now": self._db.encode_time(now),
+                "media_id": media_id,
+                "report": self._db.encode_json(report),
+            },
+        )
+        return bool(changed)
+
     # Webhook deliveries ---------------------------------------------------------------------------
     def create_delivery(self, delivery: WebhookDelivery) -> WebhookDelivery:
         with self._constraints(unique="The delivery already exists", missing="The folder"):
@@ -631,7 +727,7 @@ class SqlStore:
         return self._select(
             _DELIVERIES,
             "status = :pending AND (next_attempt_at IS NULL OR next_attempt_at <= :now)",
-            {"pending": _PENDING, "now": self._db.encode_time(now)},
+            {"pending": DeliveryStatus.PENDING.value, "now": self._db.encode_time(now)},
             "COALESCE(next_attempt_at, time_created), delivery_id",
             limit=limit,
         )
@@ -676,6 +772,68 @@ class SqlStore:
             time_updated=self._db.decode_time(row["time_updated"]),
         )
 
+    def beat_host_part(
+        self,
+        hostname: str,
+        part: str,
+        pid: int,
+        *,
+        role: str | None,
+        time_started: datetime,
+        now: datetime,
+        forget_before: datetime,
+    ) -> HostPart:
+        if not hostname or not part:
+            raise ValueError("a host part needs a hostname and a part")
+        with self._db.transaction():
+            rows = self._db.fetch(
+                "INSERT INTO host_parts (hostname, part, pid, role, time_started, time_seen)"
+                " VALUES (:hostname, :part, :pid, :role, :started, :now)"
+                " ON CONFLICT (hostname, part, pid) DO UPDATE SET role = excluded.role,"
+                " time_started = excluded.time_started, time_seen = excluded.time_seen"
+                " RETURNING *",
+                {
+                    "hostname": hostname,
+                    "part": part,
+                    "pid": pid,
+                    "role": role,
+                    "started": self._db.encode_time(time_started),
+                    "now": self._db.encode_time(now),
+                },
+            )
+            self._db.execute(
+                "DELETE FROM host_parts WHERE hostname = :hostname AND part = :part AND pid <> :pid"
+                " AND time_seen < :before",
+                {"hostname": hostname, "part": part, "pid": pid, "before": self._db.encode_time(forget_before)},
+            )
+        return self._host_part(rows[0])
+
+    def list_host_parts(self) -> list[HostPart]:
+        rows = self._db.fetch("SELECT * FROM host_parts ORDER BY hostname, part, pid")
+        return [self._host_part(row) for row in rows]
+
+    def step_down_others(self, hostname: str, part: str, pid: int, *, role: str, instead: str) -> int:
+        return self._db.execute(
+            "UPDATE host_parts SET role = :instead WHERE part = :part AND role = :role"
+            " AND NOT (hostname = :hostname AND pid = :pid)",
+            {"hostname": hostname, "part": part, "pid": pid, "role": role, "instead": instead},
+        )
+
+    def delete_host_parts_before(self, before: datetime) -> int:
+        return self._db.execute(
+            "DELETE FROM host_parts WHERE time_seen < :before", {"before": self._db.encode_time(before)}
+        )
+
+    def _host_part(self, row: Row) -> HostPart:
+        return HostPart(
+            hostname=row["hostname"],
+            part=row["part"],
+            pid=row["pid"],
+            role=row["role"],
+            time_started=self._db.decode_time(row["time_started"]),
+            time_seen=self._db.decode_time(row["time_seen"]),
+        )
+
     # Queue depths ---------------------------------------------------------------------------------
     def record_queue_depths(self, depths: Mapping[str, int], time_sampled: datetime) -> None:
         if not depths:
@@ -718,6 +876,66 @@ class SqlStore:
     def delete_queue_depths_before(self, before: datetime) -> int:
         return self._db.execute(
             "DELETE FROM queue_depth_samples WHERE time_sampled < :before", {"before": self._db.encode_time(before)}
+        )
+
+    # Login throttling -----------------------------------------------------------------------------
+    def login_blocked_until(self, keys: Sequence[LoginKey], now: datetime) -> datetime | None:
+        if not keys:
+            return None
+        params: dict[str, Any] = {"now": self._db.encode_time(now)}
+        pairs = []
+        for i, key in enumerate(keys):
+            pairs.append(f"(account = :account_{i} AND address = :address_{i})")
+            params.update({f"account_{i}": key.account, f"address_{i}": key.address})
+        rows = self._db.fetch(
+            f"SELECT MAX(blocked_until) AS until FROM login_failures WHERE ({' OR '.join(pairs)})"
+            " AND blocked_until > :now",
+            params,
+        )
+        until = rows[0]["until"]
+        return self._db.decode_time(until) if until is not None else None
+
+    def record_login_failure(self, key: LoginKey, now: datetime, restart_before: datetime) -> int:
+        rows = self._db.fetch(
+            "INSERT INTO login_failures (account, address, failures, last_failure)"
+            " VALUES (:account, :address, 1, :now)"
+            " ON CONFLICT (account, address) DO UPDATE SET failures = CASE"
+            " WHEN login_failures.last_failure < :restart_before THEN 1 ELSE login_failures.failures + 1 END,"
+            " last_failure = excluded.last_failure"
+            " RETURNING failures",
+            {
+                "account": key.account,
+                "address": key.address,
+                "now": self._db.encode_time(now),
+                "restart_before": self._db.encode_time(restart_before),
+            },
+        )
+        failures: int = rows[0]["failures"]
+        return failures
+
+    def block_login(self, key: LoginKey, until: datetime) -> None:
+        self._db.execute(
+            "UPDATE login_failures SET blocked_until = :until WHERE account = :account AND address = :address"
+            " AND (blocked_until IS NULL OR blocked_until < :until)",
+            {"account": key.account, "address": key.address, "until": self._db.encode_time(until)},
+        )
+
+    def clear_login_failures(self, key: LoginKey) -> None:
+        self._db.execute(
+            "DELETE FROM login_failures WHERE account = :account AND address = :address",
+            {"account": key.account, "address": key.address},
+        )
+
+    def unlock_account(self, account: str) -> int:
+        if not account:
+            raise ValueError("an account to unlock is needed (an empty one is every address's own count)")
+        return self._db.execute("DELETE FROM login_failures WHERE account = :account", {"account": account})
+
+    def delete_login_failures_before(self, before: datetime) -> int:
+        return self._db.execute(
+            "DELETE FROM login_failures WHERE last_failure < :before"
+            " AND (blocked_until IS NULL OR blocked_until < :before)",
+            {"before": self._db.encode_time(before)},
         )
 
     # Building blocks ------------------------------------------------------------------------------

@@ -10,17 +10,19 @@ import json
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlite_utils import Database
 
 from appliance.store.backend import ConstraintKind, Params, Row, to_utc
 
 __all__ = ["SqliteBackend"]
+
+T = TypeVar("T")
 
 #: How long a writer waits for another connection's write lock (SQLite's busy_timeout).
 BUSY_TIMEOUT_SECONDS = 5.0
@@ -80,6 +82,11 @@ class SqliteBackend:
         except BaseException:
             db.rollback()
             raise
+
+    def run_transaction(self, work: Callable[[], T], *, idempotent: bool = False) -> T:
+        """`work()` in a transaction: a file on this host has no connection to lose."""
+        with self.transaction():
+            return work()
 
     def fetch(self, sql: str, params: Params | None = None) -> list[Row]:
         return list(self._db().query(sql, dict(params or {})))

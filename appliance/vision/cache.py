@@ -12,13 +12,13 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from appliance.media.atomic import write_atomically
 from appliance.vision.track import FaceTrack
 
 __all__ = ["LOCK_FILE", "MemoryCache", "locked", "read_track", "track_path", "write_track"]
@@ -59,16 +59,8 @@ def read_track(path: Path) -> FaceTrack | None:
 
 
 def write_track(path: Path, track: FaceTrack) -> None:
-    """Write atomically: a temporary file beside `path`, then renamed over it."""
-    fd, temp = tempfile.mkstemp(prefix=".facetrack-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(track.to_npz())
-        os.chmod(temp, 0o600)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    """Write atomically, readable by this user only (a track holds biometric data)."""
+    write_atomically(path, track.to_npz(), mode=0o600)
 
 
 class MemoryCache:

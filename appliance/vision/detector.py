@@ -9,6 +9,13 @@ merged by weighted non-maximum suppression (overlapping boxes are averaged, weig
 Full range (192 px input, one anchor per 4 px cell) is the default: it finds faces down to about
 5 % of the frame; short range (128 px) is for selfie-distance faces and misses a 90 px face in a
 720p frame.
+
+A face that fills the frame (a tight face crop, a portrait cut from an ID page, a face touching
+every border) is what full range was not trained on: on the shared data it found no face in 127 of
+289 PAD crops and 31 of 198 identity photos. When a frame gives no face, it is looked at again with
+a black margin of half its longer side on every side (`CLOSE_FACE_MARGIN`), so that the face fills
+about half of the detector's input: with that retry every one of those crops and photos has its
+face, and a frame that has a face somewhere costs nothing more.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from appliance.ops import metrics
 from appliance.vision.models import card_param
 
 __all__ = [
+    "CLOSE_FACE_MARGIN",
     "DEFAULT_DETECTOR",
     "FULL_RANGE",
     "SHORT_RANGE",
@@ -36,6 +44,10 @@ __all__ = [
 
 #: The detector used when none is named: full range finds far faces too.
 DEFAULT_DETECTOR = "blazeface-full"
+
+#: Black margin added on every side, times the frame's longer side, to look again at a frame
+#: in which no face was found (a face filling the frame).
+CLOSE_FACE_MARGIN = 0.5
 
 #: Keypoint order: the eye on the image's left (the person's right), the other eye, nose tip,
 #: mouth centre, the ear tragion on the image's left, the other one.
@@ -236,9 +248,26 @@ def detect_faces(
 
     `model` is a loaded BlazeFace LiteRT model (`invoke([input]) -> outputs`); its options come
     from `options_for(model)` unless given. `min_score` overrides the options' minimum score.
+    A frame with no face is looked at again inside a black margin (`CLOSE_FACE_MARGIN`): a face
+    filling the frame is then found, its box reaching to (or past) the frame's edges.
     """
     opts = options or options_for(model)
     threshold = opts.min_score if min_score is None else min_score
+    faces = _detect(model, rgb, opts, threshold)
+    if faces:
+        return faces
+    margin = round(max(rgb.shape[:2]) * CLOSE_FACE_MARGIN)
+    framed = cv2.copyMakeBorder(rgb, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    return [_shifted(face, margin) for face in _detect(model, framed, opts, threshold)]
+
+
+def _shifted(face: FaceDetection, margin: float) -> FaceDetection:
+    """`face` found in a frame with `margin` pixels around it, in the frame's own pixels."""
+    x0, y0, x1, y1 = face.box
+    return FaceDetection((x0 - margin, y0 - margin, x1 - margin, y1 - margin), face.score, face.keypoints - margin)
+
+
+def _detect(model: Any, rgb: np.ndarray, opts: SsdOptions, threshold: float) -> list[FaceDetection]:
     tensor, fit = _letterbox(rgb, opts.input_size)
     raw_boxes, raw_scores = _split_outputs(model.invoke([tensor]))
     anchors = ssd_anchors(opts)

@@ -10,8 +10,13 @@ box, `dlib.get_face_chip` cuts the chip (card `chip_size` 150, `padding` 0.25), 
 gives 128 numbers (no jitter). Same person: L2 distance below about 0.6.
 
 A LiteRT or ONNX embedding model runs on the same aligned chip resized to its card's `input.size`,
-as float32 `(pixel - input.mean) / input.std` (default 127.5 and 128), in `input.layout` NHWC
-(default) or NCHW, L2-normalised unless the card sets `normalize: false`.
+as float32 `(pixel - input.mean) / input.std` (default 127.5 and 128), in `input.color` RGB
+(default) or BGR, `input.layout` NHWC (default) or NCHW, L2-normalised unless the card sets
+`normalize: false`. A model trained on faces aligned by five points (eye centres, nose tip, mouth
+corners: ArcFace's and OpenVINO's models) names `alignment: facemesh` and its `template`: the chip
+is then the least-squares similarity transform of five FaceMesh points onto the template (the
+track computes FaceMesh on every face anyway, so this alignment costs one warp). With `flip`, the
+chip and its mirror image are embedded and summed, in one call when the model's input takes two.
 """
 
 from __future__ import annotations
@@ -23,22 +28,35 @@ import cv2
 import numpy as np
 
 from appliance.ops import metrics
+from appliance.runtime import Task
+from appliance.vision.calibration import register_card_calibration
 from appliance.vision.detector import FaceDetection
-from appliance.vision.models import ModelProvider, card_param, model_ref
+from appliance.vision.landmarks import FaceLandmarks
+from appliance.vision.models import ModelProvider, model_ref
+from appliance.vision.params import FaceEmbeddingParams, params_of
 
 __all__ = [
     "DEFAULT_EMBEDDER",
+    "FACEMESH_ALIGNMENT",
     "Embedding",
     "FaceEmbedder",
     "distance",
     "embedder_for",
+    "five_points",
+    "preferred_embedder",
+    "similarity_transform",
 ]
 
-#: The embedding model used when none is named.
+#: The embedding model used when none is named and the store prefers none (`preferred_embedder`).
 DEFAULT_EMBEDDER = "dlib-resnet"
-_DEFAULT_ALIGNER = "dlib-sp5"
-_CHIP_SIZE = 150
-_CHIP_PADDING = 0.25
+#: The card's `alignment` of a model aligned on five FaceMesh points.
+FACEMESH_ALIGNMENT = "facemesh"
+# FaceMesh indices: the contour of the eye on the image's left, of the other eye, the nose tip and
+# the mouth corners (image's left, then right).
+_EYE_LEFT_OF_IMAGE = (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246)
+_EYE_RIGHT_OF_IMAGE = (362, 382, 381, 380, 374, 373, 390, 249, 263, 466, 388, 387, 386, 385, 384, 398)
+_NOSE_TIP = 4
+_MOUTH_CORNERS = (61, 291)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -72,6 +90,39 @@ def distance(a: Embedding, b: Embedding) -> float:
     return float(np.linalg.norm(a.vector.astype(np.float64) - b.vector.astype(np.float64)))
 
 
+def five_points(landmarks: FaceLandmarks) -> np.ndarray:
+    """(5, 2) float64: the centres of the two eye contours, the nose tip and the mouth corners, in
+    the order of a five-point template (the eye on the image's left first)."""
+    points = np.asarray(landmarks.points[:, :2], dtype=np.float64)
+    return np.stack(
+        [
+            points[list(_EYE_LEFT_OF_IMAGE)].mean(axis=0),
+            points[list(_EYE_RIGHT_OF_IMAGE)].mean(axis=0),
+            points[_NOSE_TIP],
+            points[_MOUTH_CORNERS[0]],
+            points[_MOUTH_CORNERS[1]],
+        ]
+    )
+
+
+def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The 2x3 matrix of the rotation, uniform scale and shift taking `source` points closest to
+    `target` points in the least-squares sense (Umeyama's method); every point counts."""
+    source, target = np.asarray(source, np.float64), np.asarray(target, np.float64)
+    source_mean, target_mean = source.mean(axis=0), target.mean(axis=0)
+    centred_source, centred_target = source - source_mean, target - target_mean
+    u, singular, vt = np.linalg.svd(centred_target.T @ centred_source / len(source))
+    sign = np.ones(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sign[-1] = -1.0  # a reflection is no similarity
+    rotation = u @ np.diag(sign) @ vt
+    scale = float((singular * sign).sum()) / float((centred_source**2).sum() / len(source))
+    matrix = np.empty((2, 3))
+    matrix[:, :2] = scale * rotation
+    matrix[:, 2] = target_mean - scale * rotation @ source_mean
+    return matrix
+
+
 def square_rect(detection: FaceDetection) -> tuple[int, int, int, int]:
     """(left, top, right, bottom): the square of the box's longer side, on the box's centre."""
     cx, cy = detection.center
@@ -80,58 +131,103 @@ def square_rect(detection: FaceDetection) -> tuple[int, int, int, int]:
 
 
 class FaceEmbedder:
-    """Aligns a detected face with a dlib shape predictor and embeds the chip with the model."""
+    """Aligns a detected face (a dlib shape predictor, or five FaceMesh points) and embeds the chip
+    with the model."""
 
-    def __init__(self, model: Any, aligner: Any) -> None:
+    def __init__(self, model: Any, aligner: Any | None) -> None:
         self.model = model
         self.aligner = aligner
         #: Every model the embeddings depend on (the embedding model first).
-        self.models: tuple[Any, ...] = (model, aligner)
+        self.models: tuple[Any, ...] = (model,) if aligner is None else (model, aligner)
         self.space = str(model.card.embedding_space)
-        self.chip_size = int(card_param(model, "chip_size", default=_CHIP_SIZE))
-        self.padding = float(card_param(model, "padding", default=_CHIP_PADDING))
-        self.jitters = int(card_param(model, "num_jitters", default=0))
+        self.params = params_of(model, FaceEmbeddingParams)
+        if self.params.alignment == FACEMESH_ALIGNMENT:
+            if self.params.template is None or np.shape(self.params.template) != (5, 2):
+                raise ValueError(f"model {model_ref(model)}: a facemesh alignment needs a template of five points")
+        elif aligner is None:
+            raise ValueError(f"model {model_ref(model)}: its alignment {self.params.alignment!r} needs its model")
 
-    def chip(self, rgb: np.ndarray, detection: FaceDetection) -> np.ndarray:
-        """The aligned face crop (chip_size x chip_size RGB uint8) the embedding is computed from."""
+    def chip(self, rgb: np.ndarray, detection: FaceDetection, landmarks: FaceLandmarks | None = None) -> np.ndarray:
+        """The aligned face crop (chip_size x chip_size RGB uint8) the embedding is computed from;
+        a facemesh alignment needs the face's `landmarks`."""
+        size = self.params.chip_size
+        if self.params.alignment == FACEMESH_ALIGNMENT:
+            if landmarks is None:
+                raise ValueError(f"model {model_ref(self.model)} aligns on FaceMesh landmarks: pass them")
+            matrix = similarity_transform(five_points(landmarks), np.asarray(self.params.template))
+            return cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         import dlib
 
         image = np.ascontiguousarray(rgb)
+        assert self.aligner is not None
         shape = self.aligner.handle.shape(image, dlib.rectangle(*square_rect(detection)))
-        return np.asarray(dlib.get_face_chip(image, shape, size=self.chip_size, padding=self.padding))
+        return np.asarray(dlib.get_face_chip(image, shape, size=size, padding=self.params.padding))
 
-    def embed(self, rgb: np.ndarray, detection: FaceDetection) -> Embedding:
-        """The embedding of the face `detection` found in the RGB uint8 frame `rgb`."""
-        return self.embed_with_chip(rgb, detection)[0]
+    def embed(self, rgb: np.ndarray, detection: FaceDetection, landmarks: FaceLandmarks | None = None) -> Embedding:
+        """The embedding of the face `detection` (with its FaceMesh `landmarks`) in the RGB uint8 frame `rgb`."""
+        return self.embed_with_chip(rgb, detection, landmarks)[0]
 
     @metrics.timed("embed")
-    def embed_with_chip(self, rgb: np.ndarray, detection: FaceDetection) -> tuple[Embedding, np.ndarray]:
-        chip = self.chip(rgb, detection)
+    def embed_with_chip(
+        self, rgb: np.ndarray, detection: FaceDetection, landmarks: FaceLandmarks | None = None
+    ) -> tuple[Embedding, np.ndarray]:
+        chip = self.chip(rgb, detection, landmarks)
         return Embedding(self.vector(chip), self.space, model_ref(self.model)), chip
 
     def vector(self, chip: np.ndarray) -> np.ndarray:
         """The embedding vector of an aligned chip (as `chip` makes it)."""
         if self.model.card.runtime == "dlib":
-            descriptor = self.model.handle.model().compute_face_descriptor(chip, self.jitters)
+            descriptor = self.model.handle.model().compute_face_descriptor(chip, self.params.num_jitters)
             return np.asarray(descriptor, dtype=np.float32)
-        size = int(card_param(self.model, "input", "size", default=[self.chip_size])[0])
-        resized = chip if size == chip.shape[0] else cv2.resize(chip, (size, size), interpolation=cv2.INTER_AREA)
-        mean = np.asarray(card_param(self.model, "input", "mean", default=127.5), dtype=np.float32)
-        std = np.asarray(card_param(self.model, "input", "std", default=128.0), dtype=np.float32)
-        tensor = (resized.astype(np.float32) - mean) / std
-        if str(card_param(self.model, "input", "layout", default="NHWC")).upper() == "NCHW":
-            tensor = tensor.transpose(2, 0, 1)
-        vector = np.asarray(self.model.invoke([tensor[np.newaxis]])[0], dtype=np.float32).reshape(-1)
-        if card_param(self.model, "normalize", default=True):
+        batch = self.model_input(chip)
+        output = np.asarray(self.model.invoke([batch])[0], dtype=np.float32).reshape(len(batch), -1)
+        vector = output[: 2 if self.params.flip else 1].sum(axis=0)
+        if self.params.normalize:
             vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
         return vector
 
+    def model_input(self, chip: np.ndarray) -> np.ndarray:
+        """What a tensor model is given for an aligned chip: the chip (and its mirror image, with
+        `flip`) resized and scaled as the card says; a model whose input takes a fixed batch gets
+        it filled up with copies of the last chip."""
+        given = self.params.input
+        size = given.size[0] if given.size else self.params.chip_size
+        resized = chip if size == chip.shape[0] else cv2.resize(chip, (size, size), interpolation=cv2.INTER_AREA)
+        if given.color.upper() == "BGR":
+            resized = resized[:, :, ::-1]
+        images = [resized, resized[:, ::-1]] if self.params.flip else [resized]
+        inputs = getattr(self.model, "inputs", None)
+        fixed = inputs[0].shape[0] if inputs else None
+        if isinstance(fixed, int) and fixed > len(images):
+            images += [images[-1]] * (fixed - len(images))
+        mean = np.asarray(given.mean, dtype=np.float32)
+        std = np.asarray(given.std, dtype=np.float32)
+        batch = (np.stack(images).astype(np.float32) - mean) / std
+        return np.ascontiguousarray(batch.transpose(0, 3, 1, 2) if given.layout.upper() == "NCHW" else batch)
+
+
+def preferred_embedder(runtime: ModelProvider) -> str:
+    """The embedding model the face pipeline uses: of the store's active `face_embedding` models,
+    the one whose card's `preference` is highest (a vendor's bundle sets it on the model it ships
+    as the best; dlib's card has none, 0), by name among equals; DEFAULT_EMBEDDER when the store
+    has none. Reads cards only (cached per version), so it costs a few readlinks a call."""
+    ranked = []
+    for name, version in runtime.active_versions().items():
+        card = runtime.card(name, version)
+        if card.task == Task.FACE_EMBEDDING:
+            preference = card.params.get("preference", 0)
+            ranked.append((-(preference if isinstance(preference, int) else 0), name))
+    return min(ranked)[1] if ranked else DEFAULT_EMBEDDER
+
 
 def embedder_for(runtime: ModelProvider, name: str = DEFAULT_EMBEDDER) -> FaceEmbedder:
-    """The embedder of model `name` (its active version): a `face_embedding` model, aligned with the
-    shape predictor its card's `alignment` names (default dlib-sp5)."""
+    """The embedder of model `name` (its active version): a `face_embedding` model, aligned as its
+    card's `alignment` says (a shape predictor of the store, default dlib-sp5, or `facemesh`). The
+    operating points its card carries become its space's calibration."""
     model = runtime.get(name)
-    if model.card.task != "face_embedding":
+    if model.card.task != Task.FACE_EMBEDDING:
         raise ValueError(f"model {model_ref(model)} is a {model.card.task} model, not a face_embedding one")
-    aligner = runtime.get(str(card_param(model, "alignment", default=_DEFAULT_ALIGNER)))
+    params = params_of(model, FaceEmbeddingParams)
+    aligner = None if params.alignment == FACEMESH_ALIGNMENT else runtime.get(params.alignment)
+    register_card_calibration(str(model.card.embedding_space), params)
     return FaceEmbedder(model, aligner)

@@ -19,15 +19,13 @@ import cv2
 import numpy as np
 
 from appliance.vision.landmarks import FaceLandmarks, Roi, crop_matrix
-from appliance.vision.models import card_param
+from appliance.vision.params import EyeModelParams, params_of
 
 __all__ = ["DEFAULT_EYE_MODEL", "EyeLandmarks", "eye_landmarks", "eye_openness"]
 
 #: The eye model used when none is named.
 DEFAULT_EYE_MODEL = "iris"
 
-_INPUT_SIZE = 64
-_ROI_SCALE = 2.3
 #: FaceMesh indices of the corners of the eye on the image's left, then of the other eye.
 _CORNERS = {"left": (33, 133), "right": (362, 263)}
 _LID_POINTS = 16
@@ -73,10 +71,10 @@ def eye_landmarks(model: Any, rgb: np.ndarray, face: FaceLandmarks) -> EyeLandma
     """The eyelid contours of the face whose FaceMesh points are `face`, in the RGB uint8 `rgb`.
 
     `model` is the loaded iris landmark LiteRT model; its card's params may set `input.size` and
-    `roi.scale`.
+    `roi.scale` (`EyeModelParams`).
     """
-    size = int(card_param(model, "input", "size", default=[_INPUT_SIZE])[0])
-    scale = float(card_param(model, "roi", "scale", default=_ROI_SCALE))
+    params = params_of(model, EyeModelParams)
+    size, scale = params.input.size[0], params.roi.scale
     # the model was trained on the eye on the image's left: the other one is mirrored
     mirror = np.array([[-1.0, 0.0, size], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
     crops, inverses = [], []

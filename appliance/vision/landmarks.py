@@ -17,15 +17,13 @@ import numpy as np
 
 from appliance.ops import metrics
 from appliance.vision.detector import FaceDetection
-from appliance.vision.models import card_param
+from appliance.vision.params import FaceLandmarksParams, params_of
 
 __all__ = ["DEFAULT_LANDMARKER", "FaceLandmarks", "Roi", "crop_matrix", "face_landmarks", "face_roi"]
 
 #: The landmark model used when none is named.
 DEFAULT_LANDMARKER = "facemesh"
 
-_ROI_SCALE = 1.5
-_INPUT_SIZE = 192
 _NUM_LANDMARKS = 468
 
 
@@ -56,7 +54,7 @@ class Roi:
     rotation: float
 
 
-def face_roi(detection: FaceDetection, scale: float = _ROI_SCALE) -> Roi:
+def face_roi(detection: FaceDetection, scale: float = FaceLandmarksParams().roi.scale) -> Roi:
     """MediaPipe's landmark ROI for a detection: `scale` x the box's longer side, levelled on the
     eye keypoints (keypoint 0 is the eye on the image's left)."""
     (x0, y0), (x1, y1) = detection.keypoints[0], detection.keypoints[1]
@@ -84,10 +82,11 @@ def face_landmarks(model: Any, rgb: np.ndarray, detection: FaceDetection) -> Fac
     """FaceMesh landmarks of the face `detection` found in the RGB uint8 frame `rgb`.
 
     `model` is the loaded FaceMesh LiteRT model; its card's params may set `input.size` and
-    `roi.scale`.
+    `roi.scale` (`FaceLandmarksParams`).
     """
-    size = int(card_param(model, "input", "size", default=[_INPUT_SIZE])[0])
-    roi = face_roi(detection, float(card_param(model, "roi", "scale", default=_ROI_SCALE)))
+    params = params_of(model, FaceLandmarksParams)
+    size = params.input.size[0]
+    roi = face_roi(detection, params.roi.scale)
     matrix = crop_matrix(roi, size)
     crop = cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     tensor = (crop.astype(np.float32) * (1.0 / 255.0))[np.newaxis]

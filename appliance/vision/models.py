@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from appliance.runtime import ModelCard
+
 __all__ = ["LoadedModelLike", "ModelProvider", "card_param", "model_ref"]
 
 
@@ -22,7 +24,7 @@ class LoadedModelLike(Protocol):
     sha256: str
 
     @property
-    def card(self) -> Any: ...
+    def card(self) -> ModelCard: ...
 
     def invoke(self, inputs: list[np.ndarray]) -> list[np.ndarray]: ...
 
@@ -34,14 +36,20 @@ class ModelProvider(Protocol):
     def active_versions(self) -> dict[str, str]:
         """Every model of the store with an active version: name -> version."""
 
+    def card(self, name: str, version: str) -> ModelCard:
+        """The card of an installed version, read without loading the model."""
+
 
 def model_ref(model: Any) -> str:
     """`name@version`: how a model is named in cache keys, embeddings and outcomes."""
     return f"{model.name}@{model.version}"
 
 
-def card_param(model: Any, *path: str, default: Any = None) -> Any:
-    """The card's `params[path[0]][path[1]]...`, or `default` when the card does not set it."""
+def card_param(model: LoadedModelLike, *path: str, default: Any = None) -> Any:
+    """The card's `params[path[0]][path[1]]...`, or `default` when the card does not set it.
+
+    How the face detector reads its options (detector.py, `options_for`); the params of the other
+    tasks of the pipeline are typed (appliance.vision.params)."""
     value: Any = getattr(getattr(model, "card", None), "params", None) or {}
     for key in path:
         if not isinstance(value, Mapping) or value.get(key) is None:

@@ -1,7 +1,7 @@
 """The vision service: one per process, giving each media's face track, computed once.
 
     runtime = ModelRuntime(ModelStore(settings.models_path))
-    vision = VisionService(runtime, cache_dir=storage.derived_dir)   # or None: nothing on disk
+    vision = VisionService(runtime, cache_dir=storage.track_cache_dir)   # or None: nothing on disk
     track = vision.face_track(media, max_frames=16)
 
 A track is looked up, in order, in the process's LRU, then on disk (`cache_dir(media_id)`), and
@@ -31,7 +31,7 @@ from appliance.media.decode import iter_frames_rgb
 from appliance.ops import metrics
 from appliance.vision.cache import MemoryCache, locked, read_track, track_path, write_track
 from appliance.vision.detector import DEFAULT_DETECTOR, FaceDetection, detect_faces
-from appliance.vision.embedding import DEFAULT_EMBEDDER, FaceEmbedder, embedder_for
+from appliance.vision.embedding import FaceEmbedder, embedder_for, preferred_embedder
 from appliance.vision.eyes import DEFAULT_EYE_MODEL
 from appliance.vision.landmarks import DEFAULT_LANDMARKER, FaceLandmarks, face_landmarks
 from appliance.vision.models import ModelProvider
@@ -86,7 +86,7 @@ class VisionService:
     """Face tracks of media, from the models of `runtime` (see the module's docstring).
 
     `cache_dir` is where a media's tracks are stored: a function of the media id (the appliance
-    gives `MediaStorage.derived_dir`), or a root directory (then `<root>/<media_id>/`), or None for
+    gives `MediaStorage.track_cache_dir`), or a root directory (then `<root>/<media_id>/`), or None for
     no files at all (the instant mode): then only the in-process LRU of `memory_items` tracks.
     """
 
@@ -97,7 +97,7 @@ class VisionService:
         *,
         detector: str = DEFAULT_DETECTOR,
         landmarker: str = DEFAULT_LANDMARKER,
-        embedder: str = DEFAULT_EMBEDDER,
+        embedder: str | None = None,
         eye_model: str = DEFAULT_EYE_MODEL,
         quality: QualitySettings | None = None,
         memory_items: int = 8,
@@ -133,7 +133,10 @@ class VisionService:
         )
 
     def embedder(self) -> FaceEmbedder:
-        return embedder_for(self.runtime, self.embedder_name)
+        """The embedder of the model named when this service was made, else of the store's
+        preferred embedding model (`preferred_embedder`: a bundle that installs a better one
+        switches to it at the next track)."""
+        return embedder_for(self.runtime, self.embedder_name or preferred_embedder(self.runtime))
 
     # One image, no caching ----------------------------------------------------------------------
 
@@ -165,13 +168,16 @@ class VisionService:
         *,
         eyes: bool = False,
         frames: Callable[[], _Frames] | None = None,
+        persist: bool = True,
     ) -> FaceTrack:
         """The face track of `media` over up to `max_frames` sampled frames (an image has one).
 
         `eyes` adds each face's eyelid contours (the iris model on both eyes: about a quarter of a
         frame's cost, so only for what needs them, a blink); a track with eyes is another track.
         `frames`, if given, supplies those same sampled frames (decoded already by the caller);
-        otherwise the media is decoded here, only when the track is in no cache.
+        otherwise the media is decoded here, only when the track is in no cache. `persist=False`
+        keeps the track off the disk (a file that is no media, such as a plugin's photo, whose
+        deletion would not remove a track stored beside media).
         """
         if max_frames < 1:
             raise ValueError(f"max_frames must be at least 1, not {max_frames}")
@@ -188,7 +194,7 @@ class VisionService:
             if track is not None:
                 self._count(memory_hits=1)
                 return track
-            directory = self.cache_dir(media.media_id)
+            directory = self.cache_dir(media.media_id) if persist else None
             track = self._from_disk_or_compute(media, max_frames, models, key, directory, frames)
             self._memory.put(key, track)
             return track

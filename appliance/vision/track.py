@@ -11,7 +11,8 @@ The best frame is the frame with a face that maximises
 
 (detection score, FaceMesh face flag, and the primary face's sharpness and width relative to the
 best of the track), so a sharp, large, certain face wins. Its face gets the embedding, computed
-once per media and embedding model version, and the aligned chip it was computed from.
+once per media and embedding model version, and the aligned chip it was computed from (aligned
+by a shape predictor or by the face's FaceMesh points, as the embedding model's card says).
 
 Reasons of the track: NO_FACE when no sampled frame has a face; MULTIPLE_FACES when any sampled
 frame has a second face (see `quality.frame_reasons`); FACE_TOO_SMALL when the best frame's face
@@ -294,6 +295,13 @@ def _shifted(detection: FaceDetection, dx: float, dy: float) -> FaceDetection:
     )
 
 
+def _shifted_landmarks(landmarks: FaceLandmarks, dx: float, dy: float) -> FaceLandmarks:
+    points = np.array(landmarks.points, dtype=np.float32)
+    points[:, 0] -= dx
+    points[:, 1] -= dy
+    return FaceLandmarks(points, landmarks.presence)
+
+
 def _frame_value(frame: TrackFrame, sharpest: float, widest: float) -> float:
     quality, landmarks = frame.quality, frame.landmarks
     if quality is None:
@@ -340,8 +348,11 @@ def compute_track(
             crop, offset = _keep_crop(rgb, face)
             candidates[len(track_frames)] = _Candidate(len(track_frames), crop, offset, face)
         height, width = rgb.shape[:2]
-        reasons = frame_reasons(detections, settings)
-        track_frames.append(TrackFrame(index, width, height, detections, primary, quality, landmarks, reasons, eyes))
+        track_frames.append(
+            TrackFrame(
+                index, width, height, detections, primary, quality, landmarks, frame_reasons(detections, settings), eyes
+            )
+        )
     all_frames = tuple(track_frames)
     best = best_frame(all_frames)
     embedding = chip = None
@@ -350,7 +361,12 @@ def compute_track(
         reasons.append(FaceReason.NO_FACE)
     else:
         chosen = candidates[best]
-        embedding, chip = models.embedder.embed_with_chip(chosen.crop, _shifted(chosen.detection, *chosen.offset))
+        landmarks = all_frames[best].landmarks
+        embedding, chip = models.embedder.embed_with_chip(
+            chosen.crop,
+            _shifted(chosen.detection, *chosen.offset),
+            None if landmarks is None else _shifted_landmarks(landmarks, *chosen.offset),
+        )
         if on_embed:
             on_embed()
         if any(FaceReason.MULTIPLE_FACES in f.reasons for f in all_frames):

@@ -40,7 +40,7 @@ from packaging.version import Version
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 APPLIANCE = canonicalize_name("liveness-appliance")
-DEFAULT_EXTRAS = "postgres,redis,onnx,systemd"
+DEFAULT_EXTRAS = "postgres,redis,onnx,s3,systemd"
 #: Installed with `pip install --no-deps` (the file says why).
 NO_DEPS_REQUIREMENTS = REPO / "scripts" / "no-deps-requirements.txt"
 #: Left out of the copy of the checkout wheels are built from (a build writes build/ and *.egg-info).

@@ -72,7 +72,8 @@ def silent_face_params(crop_scale: float) -> dict[str, Any]:
     `crop_scale` in width and height (not squared), moved inside the frame rather than padded, resized
     to 80x80, BGR pixels 0-255; 3 logits, class 1 live. `box` maps BlazeFace's box to the RetinaFace
     box Silent-Face crops around (fitted on the shared identity photos: the same centre 1.5 % lower,
-    3 % narrower; docs/liveness.md)."""
+    3 % narrower; docs/liveness.md). A face whose frame holds less than half of that crop (a tight
+    face crop) is not scored: the model judges the surroundings it was trained with, which are not there."""
     return {
         "crop": "box_inside",
         "crop_scale": crop_scale,
@@ -85,6 +86,7 @@ def silent_face_params(crop_scale: float) -> dict[str, Any]:
         "live_index": 1,
         "output": "logits",
         "box": {"shift_x": 0.0, "shift_y": 0.015, "scale_w": 0.97, "scale_h": 1.0},
+        "min_context": 0.5,
     }
 
 
@@ -271,13 +273,23 @@ def _run(command: list[str]) -> str:
 
 
 def build_bundle(
-    store_root: Path, prepared: list[Prepared], out: Path, *, bundle_id: str, version: int, keys: list[Path]
+    store_root: Path,
+    prepared: list[Prepared],
+    out: Path,
+    *,
+    bundle_id: str,
+    version: int,
+    keys: list[Path],
+    issued_at: str | None = None,
 ) -> None:
     """A signed bundle of the store directory `store_root` (it must hold only the bundle's models), each
-    model with its canary, signed with every key."""
+    model with its canary, signed with every key. With `issued_at` (ISO 8601) the same inputs give the
+    same bytes; without it the bundle says it was issued now."""
     with tempfile.TemporaryDirectory(prefix="minifasnet-canary-") as tmp:
         build = [_tool("appliance-update"), "build", str(store_root), "--out", str(out), "--id", bundle_id]
         build += ["--version", str(version)]
+        if issued_at:
+            build += ["--issued-at", issued_at]
         for item in prepared:
             inputs = Path(tmp) / f"{item.card.name}.npy"
             np.save(inputs, item.canary_input)

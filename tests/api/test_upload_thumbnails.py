@@ -9,12 +9,12 @@ import pytest
 from PIL import Image
 
 from appliance.api import folder_service
-from appliance.api.services import ApiServices, build_services
-from appliance.api.uploads import ParsedUpload, UploadedFile
+from appliance.core.plugins import load_plugins
+from appliance.core.services import AppServices
 from appliance.domain.entities import User
 from appliance.domain.enums import Role
 from appliance.media.previews import THUMBNAIL_SIDE
-from appliance.sdk.host import load_plugins
+from appliance.web.uploads import ParsedUpload, UploadedFile
 from tests.queue.conftest import PLUGIN_MODULE, settings_for
 from tests.support.media_samples import build_valid_samples
 
@@ -27,8 +27,9 @@ def valid_samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture
-def services(tmp_path: Path) -> Iterator[ApiServices]:
-    built = build_services(settings_for(tmp_path), load_plugins([PLUGIN_MODULE], entry_points=False))
+def services(tmp_path: Path) -> Iterator[AppServices]:
+    built = AppServices(settings_for(tmp_path), plugins=load_plugins([PLUGIN_MODULE], entry_points=False))
+    built.migrate()
     yield built
     built.close()
 
@@ -38,7 +39,7 @@ def _upload(samples: dict[str, Path], *names: str) -> ParsedUpload:
 
 
 def test_photos_and_videos_have_their_thumbnail_when_created_and_shot_sets_wait_for_the_preview(
-    services: ApiServices, valid_samples: dict[str, Path]
+    services: AppServices, valid_samples: dict[str, Path]
 ) -> None:
     upload = _upload(valid_samples, "jpeg", "mp4", "exif_rotated_jpeg", "shots_zip")
     try:
@@ -57,7 +58,7 @@ def test_photos_and_videos_have_their_thumbnail_when_created_and_shot_sets_wait_
 
 
 def test_a_failed_insert_leaves_no_thumbnail(
-    services: ApiServices, valid_samples: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+    services: AppServices, valid_samples: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def database_down(*args: object, **kwargs: object) -> None:
         raise OSError("database is locked")  # injected fault: the rows cannot be written

@@ -36,7 +36,8 @@ _ARGS = [
 
 
 @contextmanager
-def chromium() -> Iterator[Browser]:
+def chromium(*args: str) -> Iterator[Browser]:
+    """The browser, with `args` besides the usual ones (e.g. a fake camera fed from a file)."""
     if not CHROMIUM.is_file():
         reason = f"{CHROMIUM} absent (apt-get install chromium chromium-driver, as .ci/run does)"
         if os.environ.get("CI") == "true":
@@ -44,7 +45,7 @@ def chromium() -> Iterator[Browser]:
         pytest.skip(reason)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=_ARGS)
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[*_ARGS, *args])
         try:
             yield browser
         finally:

@@ -198,3 +198,23 @@ def test_wrong_credentials_stay_on_the_login_form(world: ConsoleWorld) -> None:
     assert "appliance_console_session" not in visitor.client.cookies
     assert visitor.get("/console/statistics").headers["location"] == "/console/login"
     visitor.close()
+
+
+def test_the_capture_action_opens_a_session_for_who_may_add_media(
+    world: ConsoleWorld, operator: ConsoleVisitor
+) -> None:
+    folder_id = world.review_folder["folder_id"]
+    teller = ConsoleVisitor(world.live.base_url).log_in(world.emails["CLIENT_A"], PASSWORD)
+    try:
+        page = teller.get(f"/console/folders/{folder_id}")
+        assert f'action="/console/folders/{folder_id}/capture"' in page.text
+        assert error_code(teller.post(f"/console/folders/{folder_id}/capture", csrf=False)) == (403, 130)
+        opened = teller.post(f"/console/folders/{folder_id}/capture")
+        assert opened.status_code == 303 and re.fullmatch(r"/capture/[A-Za-z0-9_-]{40,}", opened.headers["location"])
+        session = expect_status(teller.client.get(f"{opened.headers['location']}/session"), 200)
+        assert session["state"] == "open" and len(session["steps"]) in (2, 3)
+    finally:
+        teller.close()
+    # an operator reads the folder but may not add media to it: no action, and its form is refused
+    assert "/capture" not in operator.get(f"/console/folders/{folder_id}").text
+    assert error_code(operator.post(f"/console/folders/{folder_id}/capture")) == (403, 9)

@@ -77,6 +77,13 @@ def test_biometry_names_the_media_of_each_pair() -> None:
     assert view.tables[1].rows == [("selfie.jpg ↔ id.jpg", "0.91")]
 
 
+def test_biometry_shows_its_operating_point_and_threshold() -> None:
+    point = {"name": "strict", "target_fmr": 0.0001, "distance": 1.1288, "threshold": 0.9104, "embedding_space": "x"}
+    data = {"min_confidence": 0.95, "max_confidence": 0.95, "score": 0.95, "operating_point": point, "pairs": []}
+    (face_match, _) = analysis_view(analysis("BIOMETRY", data, []), NAMES).tables
+    assert face_match.rows[2:] == [("threshold", "0.9104"), ("operating point", "strict (FMR 0.0001, distance 1.129)")]
+
+
 def test_documents_show_fields_and_checks() -> None:
     data = {
         "fields": {"surname": "SPECIMEN", "document_number": "X1234567"},
@@ -86,6 +93,12 @@ def test_documents_show_fields_and_checks() -> None:
     fields, checks, _ = view.media[0].tables
     assert fields.rows == [("surname", "SPECIMEN"), ("document_number", "X1234567")]
     assert checks.rows == [("birth_date", "pass"), ("composite", "fail")]
+
+
+def test_documents_say_why_first() -> None:
+    view = analysis_view(analysis("DOCUMENTS", {"mrz_found": False, "reasons": ["no_mrz"]}, []), NAMES)
+    why, *_ = view.tables
+    assert why.title == "Why" and why.rows[0][0] == "no_mrz" and "look at the document" in why.rows[0][1]
 
 
 def test_collection_shows_the_matched_persons() -> None:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.deployments import DEPLOYMENTS, deployment_settings
 from tests.support.live import LiveAppliance, running_appliance
 from tests.support.media_samples import build_valid_samples
-from tests.support.postgres import create_database, drop_database, require_server
-from tests.support.redis_server import delete_queue_keys, require_redis
+from tests.support.webhooks import allowed_targets_env
 
 
 @pytest.fixture(scope="session")
@@ -19,27 +18,13 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return build_valid_samples(tmp_path_factory.mktemp("samples"))
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres+redis"])
+@pytest.fixture(scope="module", params=DEPLOYMENTS)
 def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAppliance]:
     """The appliance on one host (SQLite, Huey on SQLite) or on the two-host stack
     (PostgreSQL, Huey on Redis), started once per test module."""
     data_dir = tmp_path_factory.mktemp("appliance")
-    if request.param == "sqlite":
-        with running_appliance(data_dir) as live:
-            yield live
-        return
-    server, redis_url = require_server(), require_redis()
-    database = create_database(server)
-    prefix = f"e2e{uuid.uuid4().hex[:10]}"
-    try:
-        with running_appliance(
-            data_dir,
-            DATABASE_URL=database,
-            QUEUE__BACKEND="redis",
-            QUEUE__REDIS_URL=redis_url,
-            QUEUE__NAME_PREFIX=prefix,
-        ) as live:
-            yield live
-    finally:
-        drop_database(database, server)
-        delete_queue_keys(redis_url, prefix)
+    with (
+        deployment_settings(request.param) as deployment,
+        running_appliance(data_dir, **allowed_targets_env(), **deployment) as live,
+    ):
+        yield live

@@ -9,6 +9,7 @@ from the astronaut photo.
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -89,3 +90,38 @@ def test_selfie_video_against_id_photo(
     for item in analysis["results_media"]:
         assert item["results_data"]["face_found"] and item["results_data"]["embedding_space"] == "dlib-resnet-v1"
         assert item["output_images"][0]["name"] == "face"
+
+
+def test_a_company_that_chose_the_strict_operating_point_gets_it(
+    live: LiveAppliance, cases: dict[str, tuple[Path, Path, str]]
+) -> None:
+    """The company's admin sets `biometry_operating_point` in its meta_data through the API; the
+    analyses of its users' folders are decided at that point, which their results name."""
+    admin = live.client(live.login())
+    company = admin.post("/api/companies/", json={"name": f"Strict bank {uuid.uuid4().hex[:8]}"})
+    assert company.status_code == 201, company.text
+    company_id = company.json()["company_id"]
+    changed = admin.patch(f"/api/companies/{company_id}", json={"meta_data": {"biometry_operating_point": "strict"}})
+    assert changed.status_code == 200, changed.text
+    email = f"teller-{uuid.uuid4().hex[:8]}@strict.test"
+    user = {"email": email, "password": "a long enough password 1", "user_type": "CLIENT", "company_id": company_id}
+    assert admin.post("/api/users/", json=user).status_code == 201
+    client = live.client(live.login(email, user["password"]))
+
+    video_path, card_path, _ = cases["genuine"]
+    payload = {
+        "media:tags": {"selfie": ["video_selfie", "video_selfie_blank"], "id": ["photo_id", "photo_id_front"]},
+        "analyses": [{"type": "biometry"}],
+    }
+    with video_path.open("rb") as video, card_path.open("rb") as card:
+        folder = client.post(
+            "/api/folders/", data={"payload": json.dumps(payload)}, files={"selfie": video, "id": card}
+        )
+    assert folder.status_code == 201, folder.text
+    final = poll_folder(client, folder.json()["folder_id"], timeout=180)
+    (analysis,) = final["analyses"]
+    results = analysis["results_data"]
+    point = results["operating_point"]
+    assert (point["name"], point["target_fmr"], point["embedding_space"]) == ("strict", 1e-4, "dlib-resnet-v1")
+    assert point["threshold"] > 0.85 and results["score"] == results["min_confidence"]
+    assert (analysis["resolution_status"] == "SUCCESS") == (results["score"] >= point["threshold"])

@@ -74,22 +74,47 @@ def test_run_then_demo_then_stop(tmp_path: Path, samples: dict[str, Path]) -> No
         while f"Appliance listening on http://127.0.0.1:{port}" not in (tmp_path / "run.log").read_text():
             assert run.poll() is None and time.monotonic() < deadline, (tmp_path / "run.log").read_text()
             time.sleep(0.2)
-        demo = _appliance(
-            env,
-            "demo",
-            "--email",
-            ADMIN_EMAIL,
-            "--media",
-            f"{samples['jpeg']}:photo_selfie",
-            "--media",
-            str(samples["mp4"]),
-        )
+        # the terminal gets two lines; each part writes its own log in the data directory
+        assert len((tmp_path / "run.log").read_text().splitlines()) == 2, (tmp_path / "run.log").read_text()
+        assert "Application startup complete." in (tmp_path / "data" / "logs" / "api.log").read_text()
+        # from another terminal, which knows the data directory but not the port: run.lock says where
+        another_terminal = {k: v for k, v in env.items() if k != "APPLIANCE_API__PORT"}
+        media = ("--media", f"{samples['jpeg']}:photo_selfie", "--media", str(samples["mp4"]))
+        demo = _appliance(another_terminal, "demo", "--email", ADMIN_EMAIL, *media)
         assert demo.returncode == 0, demo.stderr
-        assert "FINISHED / SUCCESS" in demo.stdout and "BRIGHTNESS" in demo.stdout
+        assert "HTTP Request" not in demo.stdout + demo.stderr  # results only, no client log lines
+        # no files at hand: the sample selfie and video, made on the spot
+        sampled = _appliance(env, "demo", "--email", ADMIN_EMAIL, "--sample")
+        assert sampled.returncode == 0, sampled.stderr
+        assert "  QUALITY " in sampled.stdout and "  BIOMETRY " in sampled.stdout, sampled.stdout
+        written = _appliance(env, "demo", "--write-sample", str(tmp_path / "samples"))
+        assert written.returncode == 0 and sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
+            "clip.mp4",
+            "selfie.jpg",
+        ]
+        neither = _appliance(env, "demo", "--email", ADMIN_EMAIL)
+        assert neither.returncode == 1 and "give --media FILE[:tags] (repeatable) or --sample" in neither.stderr
+        unknown = _appliance(env, "demo", "--email", ADMIN_EMAIL, *media, "--analysis", "liveness")
+        assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1, unknown.stderr
+        assert "no installed analysis type liveness; installed: " in unknown.stderr
+        # no PAD model on a fresh install: QUALITY sends the selfie to an operator, and says why
+        assert "FINISHED / OPERATOR_REQUIRED" in demo.stdout and "BRIGHTNESS" in demo.stdout
+        assert "pad_model_missing" in demo.stdout
         assert "mean_luma" in demo.stdout
+        # a second run on the same data directory, or on the same port, is refused in one line
+        again = _appliance(env, "run", "--analysis-workers", "1")
+        assert again.returncode == 1 and again.stderr.count("\n") == 1, again.stderr
+        assert f"another `appliance run` (pid {run.pid}) serves" in again.stderr
+        elsewhere = appliance_env(tmp_path / "other", port)
+        assert _appliance(elsewhere, "init", "--admin-email", ADMIN_EMAIL).returncode == 0
+        same_port = _appliance(elsewhere, "run", "--analysis-workers", "1")
+        assert same_port.returncode == 1 and f"127.0.0.1:{port} is taken" in same_port.stderr, same_port.stderr
     finally:
         run.send_signal(signal.SIGINT)
         assert run.wait(timeout=60) == 0, (tmp_path / "run.log").read_text()
+    nothing = _appliance(env, "demo", "--email", ADMIN_EMAIL, "--media", f"{samples['jpeg']}:photo_selfie")
+    assert nothing.returncode == 1 and nothing.stderr.count("\n") == 1, nothing.stderr
+    assert f"nothing answers at http://127.0.0.1:{port}" in nothing.stderr
 
 
 def test_users_commands(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ import json
 import re
 import secrets
 import sqlite3
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing
@@ -33,7 +34,7 @@ from appliance.domain.entities import Session
 from appliance.domain.errors import ErrorCode
 from appliance.store import open_store
 from tests.support.live import ADMIN_EMAIL, REPO_ROOT, LiveAppliance, running_appliance
-from tests.support.media_samples import astronaut_rgb, build_malformed_samples, jpeg_bytes
+from tests.support.media_samples import astronaut_rgb, build_malformed_samples, jpeg_bytes, write_video
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -102,6 +103,17 @@ def photo(key: str = "photo1") -> Part:
     """A valid JPEG no request has sent before: the astronaut with a random comment segment."""
     jpeg, comment = _astronaut_jpeg(), uuid.uuid4().hex.encode()
     return Part(key, jpeg[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + jpeg[2:], f"{key}.jpg")
+
+
+@functools.cache
+def _mp4() -> bytes:
+    with tempfile.TemporaryDirectory() as scratch:
+        return write_video(Path(scratch) / "clip.mp4", "mp4v", side=160).read_bytes()
+
+
+def video(key: str = "video1") -> Part:
+    """A valid MP4 (the same bytes each time: a refusal that kept it would show as a new stored file)."""
+    return Part(key, _mp4(), f"{key}.mp4")
 
 
 def multipart(parts: list[Part]) -> bytes:
@@ -292,6 +304,14 @@ def _with_photo(body: Any, endpoint: str = "create_folder") -> Send:
     return lambda s: s.upload(ENDPOINTS[endpoint].path(s), [payload(body), photo()])
 
 
+def _tagged(part: Callable[[], Part], tags: list[str], endpoint: str) -> Send:
+    """An upload of one file with `tags` (checked against its content)."""
+    target = ENDPOINTS[endpoint]
+    return lambda s: s.upload(
+        target.path(s), [payload({**target.payload, "media:tags": {part().name: tags}}), photo("photo9"), part()]
+    )
+
+
 def _analyse_media_of_another_folder(s: Setup) -> httpx.Response:
     analysis = {"type": "BRIGHTNESS", "source_media": [s.other_media_id]}
     return s.upload(FOLDERS, [payload({"analyses": [analysis]}), photo()])
@@ -314,6 +334,17 @@ def _photo_over_size_limit() -> Part:
 
 def _start(analysis: Callable[[Setup], dict[str, Any]]) -> Send:
     return lambda s: s.call("POST", f"/api/folders/{s.folder_id}/analyses", json={"analyses": [analysis(s)]})
+
+
+def _webhook_to(url: str, where: str = "create_folder") -> Send:
+    """`url` set as a webhook target: a folder's resolution_endpoint (at upload or when analyses
+    start) or a company's webhook_url; the appliance runs with the default `webhooks` settings."""
+    if where == "start_analyses":
+        body = {"analyses": [{"type": "BRIGHTNESS"}], "resolution_endpoint": url}
+        return lambda s: s.call("POST", f"/api/folders/{s.folder_id}/analyses", json=body)
+    if where == "company":
+        return lambda s: s.call("POST", "/api/companies/", json={"name": f"c-{uuid.uuid4()}", "webhook_url": url})
+    return _with_photo({"resolution_endpoint": url})
 
 
 def _list(**query: str) -> Send:
@@ -339,6 +370,31 @@ REQUEST_CASES: dict[str, tuple[Send, ErrorCode]] = {
     "tags_of_a_file_not_sent": (_with_photo({"media:tags": {"video1": ["video_selfie"]}}), E.UNKNOWN_MEDIA_KEY),
     "meta_data_of_a_file_not_sent": (_with_photo({"media:meta_data": {"video1": {"a": 1}}}), E.UNKNOWN_MEDIA_KEY),
     "webhook_not_http": (_with_photo({"resolution_endpoint": "ftp://example.test/hook"}), E.INVALID_VALUE),
+    # webhook targets (docs/configuration.md, "Webhook targets"): loopback however written, the
+    # cloud metadata address, Redis on this host
+    **{
+        f"webhook_to_{what}_on_{where}": (_webhook_to(url, where), E.WEBHOOK_TARGET_REFUSED)
+        for where in ("create_folder", "start_analyses", "company")
+        for what, url in (
+            ("loopback_redis", "http://127.0.0.1:6379/"),
+            ("ipv6_loopback", "http://[::1]:8080/hook"),
+            ("link_local_metadata", "http://169.254.169.254/latest/meta-data/"),
+        )
+    },
+    "webhook_to_localhost_by_name": (_webhook_to("http://localhost:9000/hook"), E.WEBHOOK_TARGET_REFUSED),
+    "webhook_to_loopback_as_a_number": (_webhook_to("http://2130706433/hook"), E.WEBHOOK_TARGET_REFUSED),
+    "webhook_to_ipv4_mapped_loopback": (_webhook_to("http://[::ffff:127.0.0.1]/"), E.WEBHOOK_TARGET_REFUSED),
+    "webhook_to_unspecified": (_webhook_to("https://0.0.0.0/hook"), E.WEBHOOK_TARGET_REFUSED),
+    # the content against its tags, after a valid photo that must go again
+    **{
+        f"{what}_on_{endpoint}": (_tagged(part, tags, endpoint), E.MEDIA_TAG_MISMATCH)
+        for endpoint in ENDPOINTS
+        for what, part, tags in (
+            ("photo_tagged_video_selfie", photo, ["video_selfie"]),
+            ("video_tagged_photo_selfie", video, ["photo_selfie"]),
+            ("video_tagged_photo_id_front", video, ["orientation_portrait", "photo_id_front"]),
+        )
+    },
     "no_analyses_listed": (_with_photo({"analyses": []}), E.INVALID_VALUE),
     "analysis_type_not_a_name": (_with_photo({"analyses": [{"type": "../x"}]}), E.INVALID_VALUE),
     "source_media_of_another_folder": (_analyse_media_of_another_folder, E.NOT_EXIST),
@@ -382,6 +438,9 @@ REQUEST_CASES: dict[str, tuple[Send, ErrorCode]] = {
     "list_unknown_sorting": (_list(sorting="name{up}"), E.INVALID_VALUE),
     "list_limit_zero": (_list(limit="0"), E.INVALID_VALUE),
     "list_limit_not_a_number": (_list(limit="ten"), E.INVALID_STRUCTURE),
+    "list_offset_past_a_sql_integer": (_list(offset=str(2**63)), E.INVALID_VALUE),
+    "list_time_not_finite": (_list(**{"time_created.min": "nan"}), E.INVALID_VALUE),
+    "list_time_past_the_calendar": (_list(**{"time_updated.max": "1e300"}), E.INVALID_VALUE),
     "login_body_not_json": (_log_in(b'{"credentials": {"email": '), E.INVALID_STRUCTURE),
     "login_credentials_not_an_object": (_log_in(b'{"credentials": "admin"}'), E.INVALID_STRUCTURE),
 }

@@ -1,4 +1,5 @@
-"""QUALITY through the API: a selfie video gets a liveness score and a best shot."""
+"""QUALITY through the API: a selfie video gets a liveness score and a best shot; without a PAD model
+installed, a face that shows no attack goes to an operator, with the reason."""
 
 from __future__ import annotations
 
@@ -27,8 +28,13 @@ def test_selfie_video_liveness_and_best_shot(live: LiveAppliance, samples: dict[
     assert analysis["type"] == "QUALITY" and analysis["plugin"] == "appliance-plugin-quality"
     (result,) = analysis["results_media"]
     assert 0.0 <= result["results_data"]["confidence_spoofing"] <= 1.0
+    # the test appliance has the default models only: no PAD model to vouch for a live face
+    assert result["results_data"]["passive"]["pad_model_missing"] is True
     assert analysis["resolution_status"] == (
-        "DECLINED" if result["results_data"]["confidence_spoofing"] >= 0.5 else "SUCCESS"
+        "DECLINED" if result["results_data"]["confidence_spoofing"] >= 0.5 else "OPERATOR_REQUIRED"
+    )
+    assert analysis["results_data"]["operator_reasons"] == (
+        [] if analysis["resolution_status"] == "DECLINED" else ["pad_model_missing"]
     )
     best = httpx.get(result["output_images"][0]["original_url"])
     assert best.status_code == 200 and best.content[:2] == b"\xff\xd8"

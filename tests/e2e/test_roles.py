@@ -22,11 +22,15 @@ The rules come from the roles table of docs/api.md and appliance/domain/policy.p
 
 from __future__ import annotations
 
+import functools
+import json
 import re
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -36,7 +40,7 @@ from appliance.api.app import create_app
 from appliance.ops.settings import Settings
 from tests.support.console import ConsoleVisitor, pending_folder
 from tests.support.live import running_appliance
-from tests.support.media_samples import astronaut_rgb, build_shots_zip, jpeg_bytes
+from tests.support.media_samples import astronaut_rgb, build_shots_zip, jpeg_bytes, write_video
 from tests.support.roles import (
     ACCOUNT_OF,
     ANALYSED,
@@ -54,12 +58,22 @@ from tests.support.roles import (
 
 pytestmark = pytest.mark.timeout(120)
 
+#: Capture sessions of two short prompts, so that a 4 s recording covers one (3.5 s).
+SHORT_CAPTURE = {
+    "CAPTURE__LEAD_IN_SECONDS": "0.5",
+    "CAPTURE__PROMPT_SECONDS": "1",
+    "CAPTURE__PAUSE_SECONDS": "0.5",
+    "CAPTURE__FEWEST_GESTURES": "2",
+    "CAPTURE__MOST_GESTURES": "2",
+}
+
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     shots_zip = build_shots_zip(tmp_path_factory.mktemp("samples") / "shots.zip").read_bytes()
     workers = {"analysis": 1, "preview": 1, "resolution": 1}
-    with running_appliance(tmp_path_factory.mktemp("appliance"), workers=workers, scheduler=False) as live:
+    appliance_dir = tmp_path_factory.mktemp("appliance")
+    with running_appliance(appliance_dir, workers=workers, scheduler=False, **SHORT_CAPTURE) as live:
         world = build_world(live, jpeg_bytes(astronaut_rgb()), shots_zip)
         try:
             yield world
@@ -265,6 +279,30 @@ def console_new_collection(world: World, _: str) -> Call:
     return Call(fields={"alias": f"list {uuid.uuid4().hex[:8]}", "company_id": world.company_ids["A"]})
 
 
+def capture_session(world: World, _: str) -> Call:
+    """A new capture session on CLIENT_A's folder. Its token, in the address, is the credential: any
+    caller holding it may use the page, whatever token it sends along."""
+    folder_id = world.folders["CLIENT_A"]["folder_id"]
+    opened = expect_status(world.client("ADMIN").post(f"/api/folders/{folder_id}/capture_sessions", json={}), 201)
+    return Call(ids={"token": opened["capture_url"].removeprefix("/capture/")})
+
+
+@functools.cache
+def capture_clip() -> bytes:
+    """4 s of the astronaut moving: a recording as long as a short session asks for."""
+    with tempfile.TemporaryDirectory() as directory:
+        return write_video(Path(directory) / "capture.avi", "MJPG", frames=60, fps=15.0, side=256).read_bytes()
+
+
+def capture_recording(world: World, caller: str) -> Call:
+    payload = {"payload": json.dumps({"report": {"camera_label": "Integrated Webcam"}})}
+    return Call(ids=capture_session(world, caller).ids, form=(payload, {"recording": ("capture.avi", capture_clip())}))
+
+
+def capture_static_file(_: World, __: str) -> Call:
+    return Call(ids={"file_path": "capture.js"})
+
+
 def console_photo(world: World, _: str) -> Call:
     return Call(form=({}, {"photo": ("selfie.jpg", world.jpeg, "image/jpeg")}))
 
@@ -351,6 +389,13 @@ ENDPOINTS: dict[str, Row] = {
     "POST /api/instant/folders": Row(CREATE_FOLDERS, photo_with_analysis),
     "POST /api/folders/{folder_id}/decision": Row(DECIDE_FOLDER, decide_pending, ok=201),
     "GET /api/folders/{folder_id}/decisions": Row(READ_FOLDER),
+    "POST /api/folders/{folder_id}/capture_sessions": Row(WRITE_FOLDER, body({}), ok=201),
+    # The capture page: the session's token in the address is the credential (docs/capture.md)
+    "GET /capture/{token}": Row(EVERYONE, capture_session),
+    "GET /capture/{token}/session": Row(EVERYONE, capture_session),
+    "POST /capture/{token}/recording": Row(EVERYONE, capture_recording, ok=202),
+    "GET /capture/{token}/verdict": Row(EVERYONE, capture_session),
+    "GET /capture/static/{file_path}": Row(EVERYONE, capture_static_file),
     # The web console: a 401 cell is a redirect to its login page (console_refusal)
     "GET /console": Row(EVERYONE, ok=303),
     "GET /console/login": Row(EVERYONE),
@@ -360,6 +405,7 @@ ENDPOINTS: dict[str, Row] = {
     "POST /console/folders": Row(SIGNED_IN, console_search),
     "GET /console/folders/{folder_id}": Row(READ_FOLDER),
     "POST /console/folders/{folder_id}/decision": Row(DECIDE_FOLDER, decide_pending, ok=303),
+    "POST /console/folders/{folder_id}/capture": Row(WRITE_FOLDER, ok=303),
     "GET /console/statistics": Row(SIGNED_IN),
     "GET /console/statistics.csv": Row(SIGNED_IN),
     "GET /console/system": Row(SIGNED_IN),
@@ -649,5 +695,6 @@ def test_analysis_flags_limit_what_a_client_starts(world: World) -> None:
         for path in ("/api/folders", "/api/instant/folders"):  # a single request, instant mode
             data, files = photo_form(world.jpeg, analyses=[{"type": "quality"}])
             assert refusal(client.post(path, data=data, files=files)) == FORBIDDEN, path
-        expect_status(client.post(f"/api/folders/{folder_id}/analyses", json=BRIGHTNESS), 201)
+        (started,) = expect_status(client.post(f"/api/folders/{folder_id}/analyses", json=BRIGHTNESS), 201)
+        assert started["time_created"] and started["time_updated"]  # as stored, not as planned
         assert [f["folder_id"] for f in listed(client, "/api/folders")] == [folder_id]

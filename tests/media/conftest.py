@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from appliance.domain.errors import ErrorCode
-from appliance.media import MediaStorage
+from appliance.media import LocalMediaStorage
 from appliance.ops.settings import Limits
 from tests.support.media_samples import build_malformed_samples, build_valid_samples
 
@@ -23,5 +23,5 @@ def malformed_samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tup
 
 
 @pytest.fixture
-def storage(tmp_path: Path) -> MediaStorage:
-    return MediaStorage(tmp_path / "media", Limits())
+def storage(tmp_path: Path) -> LocalMediaStorage:
+    return LocalMediaStorage(tmp_path / "media", Limits())

@@ -14,7 +14,7 @@ import pytest
 from appliance.domain.enums import MediaKind
 from appliance.domain.errors import AppError, ErrorCode
 from appliance.media import (
-    MediaStorage,
+    LocalMediaStorage,
     in_memory_file,
     iter_frames_rgb,
     load_image_rgb,
@@ -35,7 +35,7 @@ def _videos() -> list[Path]:
 
 def _faces() -> list[Path]:
     """The first JPEG of each identity folder: a few photos of varied sources and sizes."""
-    if not DATA.is_dir():
+    if not (DATA / "faces").is_dir():
         return []
     return [photos[0] for folder in sorted((DATA / "faces").iterdir()) if (photos := sorted(folder.glob("*.jpg")))]
 
@@ -49,7 +49,7 @@ def _manifest_sha256() -> dict[str, str]:
 
 
 @pytest.mark.parametrize("path", _videos(), ids=lambda p: p.name)
-def test_real_video_ingests(path: Path, storage: MediaStorage, tmp_path: Path) -> None:
+def test_real_video_ingests(path: Path, storage: LocalMediaStorage, tmp_path: Path) -> None:
     with path.open("rb") as fh:
         stored = storage.ingest(fh, path.name)
     probe = stored.probe
@@ -80,7 +80,7 @@ def test_real_video_decodes_from_memory_and_truncated_fails() -> None:
 
 
 @pytest.mark.parametrize("path", _faces(), ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_real_face_photo_ingests(path: Path, storage: MediaStorage) -> None:
+def test_real_face_photo_ingests(path: Path, storage: LocalMediaStorage) -> None:
     with path.open("rb") as fh:
         stored = storage.ingest(fh, path.name)
     # not always JPEG: one ".jpg" of the set is really a WebP, which sniffing tells from the content

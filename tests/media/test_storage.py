@@ -11,17 +11,17 @@ from pathlib import Path
 import pytest
 
 from appliance.domain.errors import AppError, ErrorCode
-from appliance.media import MediaStorage, StoredFile
+from appliance.media import LocalMediaStorage, StoredFile
 from appliance.ops.settings import Limits
 from tests.support.media_samples import VALID_FACTS
 
 
-def _ingest_path(storage: MediaStorage, path: Path) -> StoredFile:
+def _ingest_path(storage: LocalMediaStorage, path: Path) -> StoredFile:
     with path.open("rb") as fh:
         return storage.ingest(fh, path.name)
 
 
-def _assert_nothing_left(storage: MediaStorage) -> None:
+def _assert_nothing_left(storage: LocalMediaStorage) -> None:
     assert list((storage.root / "tmp").iterdir()) == []
     assert list(storage.iter_files()) == []
     assert [p for p in (storage.root / "files").rglob("*") if p.is_file()] == []
@@ -29,7 +29,7 @@ def _assert_nothing_left(storage: MediaStorage) -> None:
 
 @pytest.mark.parametrize("name", sorted(VALID_FACTS))
 def test_valid_samples_are_stored_under_their_hash(
-    name: str, storage: MediaStorage, valid_samples: dict[str, Path]
+    name: str, storage: LocalMediaStorage, valid_samples: dict[str, Path]
 ) -> None:
     path = valid_samples[name]
     facts = VALID_FACTS[name]
@@ -54,7 +54,7 @@ def test_valid_samples_are_stored_under_their_hash(
     assert list((storage.root / "tmp").iterdir()) == []
 
 
-def test_same_content_is_stored_once(storage: MediaStorage, valid_samples: dict[str, Path]) -> None:
+def test_same_content_is_stored_once(storage: LocalMediaStorage, valid_samples: dict[str, Path]) -> None:
     first = _ingest_path(storage, valid_samples["jpeg"])
     again = storage.ingest(io.BytesIO(valid_samples["jpeg"].read_bytes()), "renamed.png")
     assert first.created and not again.created
@@ -67,7 +67,7 @@ def test_same_content_is_stored_once(storage: MediaStorage, valid_samples: dict[
 
 
 def test_concurrent_uploads_of_one_content_create_it_once(
-    storage: MediaStorage, valid_samples: dict[str, Path]
+    storage: LocalMediaStorage, valid_samples: dict[str, Path]
 ) -> None:
     content = valid_samples["webp"].read_bytes()
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -77,7 +77,7 @@ def test_concurrent_uploads_of_one_content_create_it_once(
     assert list((storage.root / "tmp").iterdir()) == []
 
 
-def test_spooled_temporary_file_is_accepted(storage: MediaStorage, valid_samples: dict[str, Path]) -> None:
+def test_spooled_temporary_file_is_accepted(storage: LocalMediaStorage, valid_samples: dict[str, Path]) -> None:
     content = valid_samples["mp4"].read_bytes()
     with tempfile.SpooledTemporaryFile(max_size=1024) as spooled:
         spooled.write(content)
@@ -87,7 +87,7 @@ def test_spooled_temporary_file_is_accepted(storage: MediaStorage, valid_samples
 
 
 def test_malformed_samples_are_refused_and_leave_nothing(
-    storage: MediaStorage, malformed_samples: dict[str, tuple[Path, ErrorCode]]
+    storage: LocalMediaStorage, malformed_samples: dict[str, tuple[Path, ErrorCode]]
 ) -> None:
     for name, (path, code) in malformed_samples.items():
         with pytest.raises(AppError) as caught:
@@ -114,7 +114,7 @@ class _EndlessStream(io.RawIOBase):
 
 def test_size_limit_stops_reading(tmp_path: Path) -> None:
     limits = Limits(max_file_bytes=3 * 1024 * 1024)
-    storage = MediaStorage(tmp_path / "media", limits)
+    storage = LocalMediaStorage(tmp_path / "media", limits)
     stream = _EndlessStream()
     with pytest.raises(AppError) as caught:
         storage.ingest(stream, "endless.jpg")  # type: ignore[arg-type]
@@ -125,13 +125,13 @@ def test_size_limit_stops_reading(tmp_path: Path) -> None:
 
 def test_exact_size_limit_is_accepted(tmp_path: Path, valid_samples: dict[str, Path]) -> None:
     size = valid_samples["jpeg"].stat().st_size
-    assert _ingest_path(MediaStorage(tmp_path / "a", Limits(max_file_bytes=size)), valid_samples["jpeg"]).created
+    assert _ingest_path(LocalMediaStorage(tmp_path / "a", Limits(max_file_bytes=size)), valid_samples["jpeg"]).created
     with pytest.raises(AppError) as caught:
-        _ingest_path(MediaStorage(tmp_path / "b", Limits(max_file_bytes=size - 1)), valid_samples["jpeg"])
+        _ingest_path(LocalMediaStorage(tmp_path / "b", Limits(max_file_bytes=size - 1)), valid_samples["jpeg"])
     assert caught.value.code is ErrorCode.MEDIA_TOO_LARGE
 
 
-def test_delete_file_is_idempotent(storage: MediaStorage, valid_samples: dict[str, Path]) -> None:
+def test_delete_file_is_idempotent(storage: LocalMediaStorage, valid_samples: dict[str, Path]) -> None:
     stored = _ingest_path(storage, valid_samples["png"])
     storage.delete_file(stored.sha256, stored.extension)
     storage.delete_file(stored.sha256, stored.extension)
@@ -142,12 +142,12 @@ def test_delete_file_is_idempotent(storage: MediaStorage, valid_samples: dict[st
     ("sha256", "extension"),
     [("../" + "a" * 61, "jpg"), ("A" * 64, "jpg"), ("a" * 63, "jpg"), ("a" * 64, "../x"), ("a" * 64, "")],
 )
-def test_path_for_refuses_names_that_are_not_hashes(storage: MediaStorage, sha256: str, extension: str) -> None:
+def test_path_for_refuses_names_that_are_not_hashes(storage: LocalMediaStorage, sha256: str, extension: str) -> None:
     with pytest.raises(ValueError):
         storage.path_for(sha256, extension)
 
 
-def test_derived_paths_and_deletion(storage: MediaStorage) -> None:
+def test_derived_paths_and_deletion(storage: LocalMediaStorage) -> None:
     media_id = "3f2b8c1e-0d4a-4a8e-9b7c-5d6e7f8a9b0c"
     base = storage.root / "derived" / "3f" / media_id
     assert storage.thumbnail_path(media_id) == base / "thumbnail.jpg"
@@ -165,16 +165,16 @@ def test_derived_paths_and_deletion(storage: MediaStorage) -> None:
 
 
 def test_check_writable(tmp_path: Path) -> None:
-    storage = MediaStorage(tmp_path / "media", Limits())
+    storage = LocalMediaStorage(tmp_path / "media", Limits())
     storage.check_writable()
     assert [p for p in storage.root.rglob("*") if p.is_file()] == []
     blocker = tmp_path / "not_a_dir"
     blocker.write_bytes(b"")
     with pytest.raises(OSError):
-        MediaStorage(blocker, Limits()).check_writable()
+        LocalMediaStorage(blocker, Limits()).check_writable()
 
 
-def test_clean_tmp_removes_only_old_leftovers(storage: MediaStorage) -> None:
+def test_clean_tmp_removes_only_old_leftovers(storage: LocalMediaStorage) -> None:
     assert storage.clean_tmp() == 0
     tmp = storage.root / "tmp"
     tmp.mkdir(parents=True)

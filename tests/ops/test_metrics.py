@@ -28,7 +28,7 @@ from appliance.ops.settings import load_settings
 from tests.support.live import REPO_ROOT, LiveAppliance, child_pids, free_port, poll_folder, running_appliance
 from tests.support.media_samples import astronaut_rgb, jpeg_bytes
 from tests.support.metrics import Scrape
-from tests.support.webhooks import WebhookReceiver
+from tests.support.webhooks import WebhookReceiver, allowed_targets_env
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -42,7 +42,11 @@ HELD = {"type": "brightness", "params": {"hold_seconds": 0.4}}
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAppliance]:
     with running_appliance(
-        tmp_path_factory.mktemp("appliance"), workers=WORKERS, ANALYSIS__MAX_ATTEMPTS="1", METRICS__TOKEN=TOKEN
+        tmp_path_factory.mktemp("appliance"),
+        workers=WORKERS,
+        ANALYSIS__MAX_ATTEMPTS="1",
+        METRICS__TOKEN=TOKEN,
+        **allowed_targets_env(),
     ) as live:
         yield live
 
@@ -117,7 +121,6 @@ def test_analyses_add_up_over_every_worker_process(live: LiveAppliance, admin: h
             *[HELD] * 6,
             {"type": "brightness", "params": {"min_luma": 250}},  # DECLINED: the photo is darker
             {"type": "brightness", "params": {"raise_error": "no luck"}},  # FAILED: one attempt allowed
-            {"type": "nope"},  # FAILED at once: no plugin provides it, counted as `other`
             {"type": "quality"},  # the face pipeline's stages
         ]
         folders = analyse(admin, analyses, [HELD] * 3, resolution_endpoint=receiver.url())
@@ -127,7 +130,7 @@ def test_analyses_add_up_over_every_worker_process(live: LiveAppliance, admin: h
         for folder in folders
         for a in folder["analyses"]
     )
-    assert expected[("BRIGHTNESS", "SUCCESS")] == 9 and expected[("other", "FAILED")] == 1
+    assert expected[("BRIGHTNESS", "SUCCESS")] == 9 and expected[("BRIGHTNESS", "FAILED")] == 1
 
     deadline = time.monotonic() + 10  # the delivery is counted right after the receiver answered
     while (after := api_scrape(live)).value("appliance_webhook_deliveries_total", outcome="delivered") == before.value(

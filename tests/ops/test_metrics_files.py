@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from prometheus_client import generate_latest
 
+from appliance.core.host_metrics import host_registry
+from appliance.core.queues import QUEUE_NAMES, Queues
 from appliance.ops.metrics_files import process_running, remove_files_of_ended_processes
 from appliance.ops.settings import QueueSettings, Settings
-from appliance.queue.metrics import host_registry
-from appliance.queue.queues import QUEUE_NAMES, Queues
 from appliance.runtime import ModelStore
 from tests.support.live import REPO_ROOT
 from tests.support.metrics import Scrape

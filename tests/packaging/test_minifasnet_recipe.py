@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
@@ -17,6 +15,7 @@ import pytest
 from appliance.runtime import ModelRuntime, ModelStore
 from appliance.sdk import AnalysisContext
 from appliance.sdk.testing import vision_service
+from tests.support.recipes import load_recipe
 from tests.support.shared_data import SKIP_REASON, shared_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,15 +24,7 @@ ONNX_INT8 = shared_file("models/minifas_best_model_quantized.onnx")
 needs_weights = pytest.mark.skipif(ONNX is None or ONNX_INT8 is None, reason=SKIP_REASON)
 
 
-def load_recipe() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("minifasnet_recipe", ROOT / "packaging" / "recipes" / "minifasnet.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-recipe = load_recipe()
+recipe = load_recipe("minifasnet")
 
 
 def _is_published_pad_card(card) -> bool:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.queue.queues import QUEUE_NAMES
+from appliance.core.queues import QUEUE_NAMES
 from tests.support.live import ADMIN_EMAIL, LiveAppliance, appliance_env, free_port, run_command
 from tests.support.media_samples import build_valid_samples
 from tests.support.shared_data import SKIP_REASON, shared_file

@@ -72,7 +72,7 @@ def test_bundles_on_the_stick_are_verified_and_installed_oldest_first(tmp_path, 
         "appliance-update-usb: a-newer.bundle: installed bundle models-2 version 2",
     ]
     assert up.active_models() == {"det": "1.1.0", "emb": "1.0.0", "mesh": "1.0.0"}
-    assert up.read_marker()["bundle_id"] == "models-2"
+    assert up.read_marker().bundle_id == "models-2"
     assert [e["event"] for e in up.history()] == ["init", "installed", "installed"]
 
     again = _run(stick, up)  # the same stick again: the newer bundle is a no-op, the older one a replay
@@ -95,7 +95,7 @@ def test_a_refused_bundle_is_logged_and_the_others_still_install(tmp_path, kit):
     assert "junk.bundle: refused (verify, exit 5)" in out
     assert "good.bundle: installed bundle models-3 version 3" in out
     assert len(out.splitlines()) == 4
-    assert up.read_marker()["bundle_id"] == "models-3"
+    assert up.read_marker().bundle_id == "models-3"
 
 
 def test_an_empty_stick_is_fine(tmp_path, kit):

@@ -22,16 +22,21 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.podman.podman_tools import PODMAN_DIR, check_run, compose_command, podman_env, require_tools, run
+from tests.podman.podman_tools import (
+    PODMAN_DIR,
+    appliance_image,
+    check_run,
+    compose_command,
+    podman_env,
+    require_tools,
+    run,
+)
 from tests.support.id_photos import id_card_from
 from tests.support.live import ADMIN_EMAIL, ADMIN_PASSWORD, free_port, poll_folder
 from tests.support.media_samples import ASTRONAUT_FACE, astronaut_rgb, jpeg_bytes
 
 pytestmark = pytest.mark.timeout(900)
 
-BASE_IMAGE = "localhost/appliance-base:bookworm"
-#: Not `latest`: the test must not replace an image a site runs.
-IMAGE = "localhost/liveness-appliance:test"
 #: The label podman-compose puts on everything it creates for a project.
 PROJECT_LABEL = "io.podman.compose.project"
 APPLIANCE_UID = "10001"
@@ -62,20 +67,10 @@ class Deployment:
 
 
 @pytest.fixture(scope="module")
-def image() -> Iterator[str]:
-    """The appliance's image, built from a fresh wheelhouse of this checkout."""
+def image() -> str:
+    """The appliance's image, built from a fresh wheelhouse of this checkout (once per session)."""
     require_tools("podman", "podman-compose")
-    env = podman_env(IMAGE=IMAGE, BASE_IMAGE=BASE_IMAGE)
-    with timed("base image (debootstrap, skipped when present)"):
-        check_run([str(PODMAN_DIR / "build-base"), BASE_IMAGE], env, timeout=600)
-    before = run(["podman", "image", "inspect", "--format", "{{.Id}}", IMAGE], env).stdout.strip()
-    with timed("wheelhouse and image build"):
-        check_run([str(PODMAN_DIR / "build-image")], env, timeout=900)
-    after = run(["podman", "image", "inspect", "--format", "{{.Id}}", IMAGE], env).stdout.strip()
-    if before and before != after:
-        # the previous test image, now untagged; left alone if a container still uses it
-        run(["podman", "image", "rm", before], env)
-    yield IMAGE
+    return appliance_image()
 
 
 def _project_objects(project: str, env: dict[str, str]) -> dict[str, list[str]]:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from appliance.queue.queues import QUEUE_NAMES
+from appliance.core.queues import QUEUE_NAMES
 from tests.podman.podman_tools import PODMAN_DIR, check_run, compose_command, podman_env, require_tools, run
 from tests.podman.quadlet import generate_units, parse_unit, render_units
 from tests.support.systemd_units import verify_unit

@@ -8,24 +8,25 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
+from appliance.core.plugins import load_plugins
+from appliance.core.services import AppServices
 from appliance.domain.entities import Analysis, Company, Folder, Media
-from appliance.media import MediaStorage
-from appliance.ops.settings import Settings
-from appliance.queue.context import WorkerContext, install_context
-from appliance.queue.queues import Queues
-from appliance.sdk.host import load_plugins
+from appliance.ops.settings import ApiSettings, QueueSettings, Settings, WebhookSettings
+from appliance.queue.context import install_services
 from appliance.store import open_store
-from appliance.wire import UrlSigner
 from tests.support.media_samples import astronaut_rgb, build_shots_zip, jpeg_bytes, write_video
+from tests.support.postgres import throwaway_database
 from tests.support.redis_server import delete_queue_keys, redis_url, require_redis
-from tests.support.webhooks import WebhookReceiver
+from tests.support.webhooks import WebhookReceiver, allowed_targets
 
 PLUGIN_MODULE = "tests.plugins.brightness_plugin"
 SECRET_KEY = "test-secret-key"
@@ -33,44 +34,39 @@ SECRET_KEY = "test-secret-key"
 
 def settings_for(data_dir: Path, **sections: Any) -> Settings:
     """Settings for a test installation in `data_dir`, with the test plugin and a secret set."""
+    sections.setdefault("api", ApiSettings(public_base_url="http://appliance.test", media_url_ttl_seconds=600))
+    sections.setdefault("webhooks", WebhookSettings(allowed_targets=allowed_targets()))  # the receiver on loopback
     return Settings(data_dir=str(data_dir), secret_key=SECRET_KEY, plugin_modules=[PLUGIN_MODULE], **sections)
 
 
-def build_context(settings: Settings) -> WorkerContext:
-    """What `WorkerContext.build` makes, but with only the test plugin (no entry points) and a migrated store."""
-    store = open_store(settings.resolved_database_url)
-    store.migrate()
-    return WorkerContext(
-        settings=settings,
-        store=store,
-        storage=MediaStorage(settings.storage_path, settings.limits),
-        plugins=load_plugins(settings.plugin_modules, entry_points=False),
-        queues=Queues(settings),
-        urls=UrlSigner(secret=settings.secret_key, base_url="http://appliance.test", ttl_seconds=600),
-    )
+def build_context(settings: Settings) -> AppServices:
+    """A worker's services, but with only the test plugin (no entry points) and a migrated store."""
+    services = AppServices(settings, plugins=load_plugins(settings.plugin_modules, entry_points=False))
+    services.store.migrate()
+    return services
 
 
-MakeCtx = Callable[..., WorkerContext]
+MakeCtx = Callable[..., AppServices]
 
 
 @pytest.fixture
 def make_ctx(tmp_path: Path) -> Iterator[MakeCtx]:
-    built: list[WorkerContext] = []
+    built: list[AppServices] = []
 
-    def make(**sections: Any) -> WorkerContext:
+    def make(**sections: Any) -> AppServices:
         ctx = build_context(settings_for(tmp_path / f"data{len(built)}", **sections))
         built.append(ctx)
-        install_context(ctx)
+        install_services(ctx)
         return ctx
 
     yield make
-    install_context(None)
+    install_services(None)
     for ctx in built:
         ctx.close()
 
 
 @pytest.fixture
-def ctx(make_ctx: MakeCtx) -> WorkerContext:
+def ctx(make_ctx: MakeCtx) -> AppServices:
     return make_ctx()
 
 
@@ -108,14 +104,14 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def add_company(ctx: WorkerContext, webhook_url: str | None = None, secret: str = "company-secret") -> Company:
+def add_company(ctx: AppServices, webhook_url: str | None = None, secret: str = "company-secret") -> Company:
     return ctx.store.create_company(
         Company(company_id=new_id(), name=f"company {new_id()}", webhook_secret=secret, webhook_url=webhook_url)
     )
 
 
 def add_folder(
-    ctx: WorkerContext,
+    ctx: AppServices,
     company: Company | None = None,
     resolution_endpoint: str | None = None,
     time_created: datetime | None = None,
@@ -132,7 +128,7 @@ def add_folder(
     )
 
 
-def add_media(ctx: WorkerContext, folder: Folder, path: Path, tags: list[str] | None = None) -> Media:
+def add_media(ctx: AppServices, folder: Folder, path: Path, tags: list[str] | None = None) -> Media:
     """Store `path` as an upload would (validated, content-addressed) and record its row."""
     with path.open("rb") as fh:
         stored = ctx.storage.ingest(fh, path.name)
@@ -144,7 +140,7 @@ def add_media(ctx: WorkerContext, folder: Folder, path: Path, tags: list[str] | 
 
 
 def add_analysis(
-    ctx: WorkerContext,
+    ctx: AppServices,
     folder: Folder,
     media: list[Media],
     type: str = "BRIGHTNESS",
@@ -173,6 +169,30 @@ def redis_prefix() -> Iterator[str]:
     prefix = f"test{uuid.uuid4().hex[:12]}"
     yield prefix
     delete_queue_keys(redis_url(), prefix)
+
+
+#: The two deployments a scheduler test runs on: SQLite with the local queue files, or PostgreSQL with Redis.
+INSTALLATIONS = ["sqlite", pytest.param("postgres+redis", marks=[pytest.mark.postgres, pytest.mark.redis])]
+
+
+@contextmanager
+def migrated_installation(request: pytest.FixtureRequest, base: Settings) -> Iterator[Settings]:
+    """`base` on the deployment `request.param` names (one of INSTALLATIONS), its database migrated;
+    PostgreSQL's is a database of its own and Redis's queue names a prefix of their own."""
+    if request.param == "postgres+redis":
+        prefix = request.getfixturevalue("redis_prefix")
+        with throwaway_database() as url:
+            queue = QueueSettings(backend="redis", redis_url=redis_url(), name_prefix=prefix)
+            yield _migrated(msgspec.structs.replace(base, database_url=url, queue=queue))
+        return
+    yield _migrated(base)
+
+
+def _migrated(settings: Settings) -> Settings:
+    store = open_store(settings.resolved_database_url)
+    store.migrate()
+    store.close()
+    return settings
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from appliance.core.services import AppServices
 from appliance.domain.enums import AnalysisState, Resolution
 from appliance.ops.settings import Settings, load_settings
-from appliance.queue.context import WorkerContext
 from tests.queue.conftest import (
     PLUGIN_MODULE,
     SECRET_KEY,
@@ -54,7 +54,7 @@ def _environment(data_dir: Path, backend: str, prefix: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def worker_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[dict[str, str], WorkerContext]]:
+def worker_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[dict[str, str], AppServices]]:
     """The environment of a test installation, and a context on it for this process."""
     backend = request.param
     prefix = request.getfixturevalue("redis_prefix") if backend == "redis" else "appliance"
@@ -79,7 +79,7 @@ def _stop_worker(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(5)
 
 
-def _wait_final(ctx: WorkerContext, analysis_ids: list[str], log_path: Path, timeout: float = 30) -> None:
+def _wait_final(ctx: AppServices, analysis_ids: list[str], log_path: Path, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         states = [ctx.store.get_analysis(a).state for a in analysis_ids]  # type: ignore[union-attr]
@@ -91,7 +91,7 @@ def _wait_final(ctx: WorkerContext, analysis_ids: list[str], log_path: Path, tim
 
 @pytest.mark.parametrize("worker_env", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)], indirect=True)
 def test_consumer_runs_analyses_and_delayed_retries(
-    worker_env: tuple[dict[str, str], WorkerContext], samples: Samples, tmp_path: Path
+    worker_env: tuple[dict[str, str], AppServices], samples: Samples, tmp_path: Path
 ) -> None:
     env, ctx = worker_env
     folder = add_folder(ctx)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import cv2
 from PIL import Image
 
-from appliance.queue.cleanup import delete_folder_and_files
-from appliance.queue.context import WorkerContext
-from appliance.queue.tasks import make_preview, run_analysis
+from appliance.core.folders import delete_folder_and_files
+from appliance.core.services import AppServices
+from appliance.queue.tasks import make_preview, run_analyses
 from tests.queue.conftest import Samples, add_analysis, add_folder, add_media
 
 
-def test_thumbnails_for_every_kind_and_a_video_preview_for_shot_sets(ctx: WorkerContext, samples: Samples) -> None:
+def test_thumbnails_for_every_kind_and_a_video_preview_for_shot_sets(ctx: AppServices, samples: Samples) -> None:
     folder = add_folder(ctx)
     image = add_media(ctx, folder, samples.jpeg)
     video = add_media(ctx, folder, samples.mp4, ["video_selfie"])
@@ -33,11 +33,11 @@ def test_thumbnails_for_every_kind_and_a_video_preview_for_shot_sets(ctx: Worker
     assert not ctx.storage.preview_path(image.media_id).exists()
 
 
-def test_missing_media_is_nothing_to_do(ctx: WorkerContext) -> None:
+def test_missing_media_is_nothing_to_do(ctx: AppServices) -> None:
     make_preview("4f1c9a62-0000-4000-8000-000000000000")
 
 
-def test_delete_folder_keeps_files_other_folders_use(ctx: WorkerContext, samples: Samples) -> None:
+def test_delete_folder_keeps_files_other_folders_use(ctx: AppServices, samples: Samples) -> None:
     doomed = add_folder(ctx)
     kept = add_folder(ctx)
     shared = add_media(ctx, doomed, samples.jpeg)
@@ -47,7 +47,7 @@ def test_delete_folder_keeps_files_other_folders_use(ctx: WorkerContext, samples
     other = add_media(ctx, kept, samples.jpeg)
     for media in (shared, own):
         make_preview(media.media_id)
-    run_analysis(add_analysis(ctx, doomed, [shared, own]).analysis_id)
+    run_analyses(add_analysis(ctx, doomed, [shared, own]).analysis_id)
     assert ctx.storage.output_dir(shared.media_id).is_dir()
 
     assert delete_folder_and_files(ctx.store, ctx.storage, doomed.folder_id)

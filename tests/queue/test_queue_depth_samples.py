@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from appliance.ops.settings import QueueSettings, SchedulerSettings, Settings
-from appliance.queue.queues import QUEUE_NAMES, Queues
+from appliance.core.queues import QUEUE_NAMES, Queues
+from appliance.ops.settings import SchedulerSettings, Settings
 from appliance.queue.scheduler import run_scheduler
 from appliance.store import Store, open_store
-from tests.support.postgres import throwaway_database
-from tests.support.redis_server import redis_url
+from tests.queue.conftest import INSTALLATIONS, migrated_installation
 
 #: Jobs every hour: only their first enqueueing, at the scheduler's start, happens in a test.
 HOURLY_JOBS = {"expiry_check_seconds": 3600, "webhook_check_seconds": 3600, "retention_check_seconds": 3600}
@@ -25,28 +24,13 @@ WAIT_SECONDS = 30
 Samples = list[tuple[datetime, dict[str, int]]]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres+redis", marks=[pytest.mark.postgres, pytest.mark.redis])])
+@pytest.fixture(params=INSTALLATIONS)
 def installation(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
     """Settings of an installation with a migrated database, sampling every 0.2 s: SQLite with
     the local queue files, or PostgreSQL with Redis."""
     scheduler = SchedulerSettings(queue_depth_sample_seconds=0.2, **HOURLY_JOBS)
-    if request.param == "sqlite":
-        settings = Settings(data_dir=str(tmp_path / "data"), scheduler=scheduler)
-        _migrate(settings)
+    with migrated_installation(request, Settings(data_dir=str(tmp_path / "data"), scheduler=scheduler)) as settings:
         yield settings
-        return
-    prefix = request.getfixturevalue("redis_prefix")
-    with throwaway_database() as url:
-        queue = QueueSettings(backend="redis", redis_url=redis_url(), name_prefix=prefix)
-        settings = Settings(data_dir=str(tmp_path / "data"), database_url=url, queue=queue, scheduler=scheduler)
-        _migrate(settings)
-        yield settings
-
-
-def _migrate(settings: Settings) -> None:
-    store = open_store(settings.resolved_database_url)
-    store.migrate()
-    store.close()
 
 
 def recorded(store: Store) -> Samples:
@@ -82,7 +66,7 @@ def test_the_scheduler_records_every_queue_s_depth_as_it_changes(installation: S
     try:
         (first_time, first), *_ = wait_for_sample(store, "at all", lambda samples: len(samples) >= 1)
         # the jobs are enqueued first at the start, then the depths read: the maintenance queue holds them
-        assert first == {"default": 0, "maintenance": 3, "analysis": 3, "resolution": 0, "preview": 1}
+        assert first == {"default": 0, "maintenance": 5, "analysis": 3, "resolution": 0, "preview": 1}
         queues.enqueue_analysis("a4")
         queues.enqueue_analysis("a5")
         later = wait_for_sample(store, "of the two new analyses", lambda s: s[-1][1]["analysis"] == 5)
@@ -94,7 +78,7 @@ def test_the_scheduler_records_every_queue_s_depth_as_it_changes(installation: S
     times = [t for t, _ in later]
     assert started <= first_time and times == sorted(times) and times[-1] <= datetime.now(UTC)
     assert all(set(depths) == set(QUEUE_NAMES) for _, depths in later)
-    assert later[-1][1] == {"default": 0, "maintenance": 3, "analysis": 5, "resolution": 0, "preview": 1}
+    assert later[-1][1] == {"default": 0, "maintenance": 5, "analysis": 5, "resolution": 0, "preview": 1}
 
 
 def test_the_clock_keeps_going_while_the_database_refuses_samples(
@@ -111,12 +95,12 @@ def test_the_clock_keeps_going_while_the_database_refuses_samples(
     thread.start()
     try:
         deadline = time.monotonic() + WAIT_SECONDS
-        while queues.pending_counts()["maintenance"] < 5 and time.monotonic() < deadline:
+        while queues.pending_counts()["maintenance"] < 6 and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
         stop.set()
         thread.join(10)
     assert not thread.is_alive()
-    assert queues.pending_counts()["maintenance"] >= 5  # three jobs at the start, then expire_analyses again
+    assert queues.pending_counts()["maintenance"] >= 6  # five jobs at the start, then expire_analyses again
     failures = [r for r in caplog.records if r.getMessage().startswith("could not record the queue depths")]
     assert len(failures) >= 2 and all(r.exc_info for r in failures)

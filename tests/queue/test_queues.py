@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,11 @@ from typing import Any
 import pytest
 from huey import PriorityRedisHuey, SqliteHuey
 
+from appliance.core.queues import JOB_NAMES, QUEUE_NAMES, Queues, TaskBodies, TaskNotBound
 from appliance.ops.settings import QueueSettings, SchedulerSettings, Settings
-from appliance.queue.queues import JOB_NAMES, QUEUE_NAMES, Queues
+from appliance.queue import jobs, tasks
 from appliance.queue.scheduler import run_scheduler
-from appliance.queue.worker import run_worker, worker_type_for
+from appliance.queue.worker import TASK_BODIES, run_worker, worker_type_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,6 +49,63 @@ def test_enqueue_lands_on_the_right_queue(tmp_path: Path) -> None:
     assert queues.pending_counts() == {"default": 1, "maintenance": 1, "analysis": 2, "resolution": 1, "preview": 1}
 
 
+def test_queued_messages_name_their_tasks_as_before_the_code_moved(tmp_path: Path) -> None:
+    """A message queued by an earlier release must find its task after an upgrade: the names are fixed."""
+    queues = Queues(_settings(tmp_path))
+    queues.enqueue_analyses(["a1"])
+    queues.enqueue_resolve("f1")
+    queues.enqueue_preview("m1")
+    queues.enqueue_webhook("d1")
+    queues.enqueue_job("retention")
+
+    names = {
+        queue: [huey._registry.create_message(task).name for task in huey.pending()]
+        for queue, huey in ((q, queues.huey(q)) for q in QUEUE_NAMES)
+    }
+    assert names == {
+        "analysis": ["appliance.queue.queues.run_analysis"],
+        "resolution": ["appliance.queue.queues.resolve_folder"],
+        "preview": ["appliance.queue.queues.make_preview"],
+        "default": ["appliance.queue.queues.deliver_webhook"],
+        "maintenance": ["appliance.queue.queues.run_job"],
+    }
+
+
+def test_a_process_that_only_enqueues_runs_no_task(tmp_path: Path) -> None:
+    queues = Queues(_settings(tmp_path))
+    queues.enqueue_preview("m1")
+    (task,) = queues.huey("preview").pending()
+
+    with pytest.raises(TaskNotBound, match="task make_preview runs on a worker"):
+        task.execute()
+
+
+def test_a_worker_runs_the_bodies_it_binds(tmp_path: Path) -> None:
+    ran: list[tuple[str, tuple[str, ...]]] = []
+
+    def recorder(name: str) -> Callable[..., None]:
+        return lambda *args: ran.append((name, args))
+
+    bodies = TaskBodies(**{field: recorder(field) for field in TaskBodies.__dataclass_fields__})
+    queues = Queues(_settings(tmp_path), bodies)
+    queues.enqueue_analyses(["a1", "a2"])
+    queues.enqueue_job("retention")
+    for queue in ("analysis", "maintenance"):
+        (task,) = queues.huey(queue).pending()
+        task.execute()
+
+    assert ran == [("run_analyses", ("a1", "a2")), ("run_job", ("retention",))]
+
+
+def test_the_workers_bind_the_task_functions() -> None:
+    assert (TASK_BODIES.run_analyses, TASK_BODIES.resolve_folder, TASK_BODIES.run_job) == (
+        tasks.run_analyses,
+        tasks.resolve_folder,
+        jobs.run_job,
+    )
+    assert (TASK_BODIES.make_preview, TASK_BODIES.deliver_webhook) == (tasks.make_preview, tasks.deliver_webhook)
+
+
 def test_delayed_analysis_carries_its_due_time(tmp_path: Path) -> None:
     queues = Queues(_settings(tmp_path))
     before = datetime.now(UTC).replace(tzinfo=None)
@@ -58,9 +117,9 @@ def test_delayed_analysis_carries_its_due_time(tmp_path: Path) -> None:
 
 def test_unknown_job_is_refused(tmp_path: Path) -> None:
     queues = Queues(_settings(tmp_path))
-    with pytest.raises(ValueError, match="expire_analyses, retry_webhooks, retention"):
+    with pytest.raises(ValueError, match="expire_analyses, retry_webhooks, retention, plugin_work, sweep_orphans"):
         queues.enqueue_job("vacuum")
-    assert set(JOB_NAMES) == {"expire_analyses", "retry_webhooks", "retention"}
+    assert set(JOB_NAMES) == {"expire_analyses", "retry_webhooks", "retention", "plugin_work", "sweep_orphans"}
 
 
 def test_ping_answers_for_sqlite(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""run_analysis called directly, as a worker calls it, with the real BRIGHTNESS plugin."""
+"""run_analyses called directly, as a worker calls it, with the real BRIGHTNESS plugin."""
 
 from __future__ import annotations
 
@@ -9,21 +9,21 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from appliance.core.services import AppServices
 from appliance.domain.enums import AnalysisState, Resolution
 from appliance.domain.errors import ErrorCode
 from appliance.ops.settings import AnalysisSettings
-from appliance.queue.context import WorkerContext
-from appliance.queue.tasks import run_analyses, run_analysis
-from appliance.sdk.types import AnalysisRequest, Analyzer, AnalyzerSpec, MediaResult, Outcome, OutputImage
+from appliance.queue.tasks import run_analyses
+from appliance.sdk.types import AnalysisRequest, AnalyzerSpec, MediaResult, Outcome, OutputImage
 from tests.queue.conftest import MakeCtx, Samples, add_analysis, add_folder, add_media
 
 
-def test_finished_with_results_and_output_image(ctx: WorkerContext, samples: Samples) -> None:
+def test_finished_with_results_and_output_image(ctx: AppServices, samples: Samples) -> None:
     folder = add_folder(ctx)
     media = add_media(ctx, folder, samples.jpeg)
     analysis = add_analysis(ctx, folder, [media])
 
-    run_analysis(analysis.analysis_id)
+    run_analyses(analysis.analysis_id)
 
     done = ctx.store.get_analysis(analysis.analysis_id)
     assert done is not None
@@ -43,7 +43,7 @@ def test_finished_with_results_and_output_image(ctx: WorkerContext, samples: Sam
     assert ctx.queues.pending_counts()["resolution"] == 1
 
 
-def test_video_and_shot_set_and_a_declined_decision(ctx: WorkerContext, samples: Samples) -> None:
+def test_video_and_shot_set_and_a_declined_decision(ctx: AppServices, samples: Samples) -> None:
     folder = add_folder(ctx)
     media = [
         add_media(ctx, folder, samples.mp4, ["video_selfie"]),
@@ -52,7 +52,7 @@ def test_video_and_shot_set_and_a_declined_decision(ctx: WorkerContext, samples:
     ]
     analysis = add_analysis(ctx, folder, media, params={"max_frames": 3})
 
-    run_analysis(analysis.analysis_id)
+    run_analyses(analysis.analysis_id)
 
     done = ctx.store.get_analysis(analysis.analysis_id)
     assert done is not None and done.state is AnalysisState.FINISHED
@@ -61,11 +61,11 @@ def test_video_and_shot_set_and_a_declined_decision(ctx: WorkerContext, samples:
     assert [item["results_data"]["frames"] for item in done.results_media] == [3, 3, 1]
 
 
-def test_unknown_type_fails_without_retry(ctx: WorkerContext, samples: Samples) -> None:
+def test_unknown_type_fails_without_retry(ctx: AppServices, samples: Samples) -> None:
     folder = add_folder(ctx)
     analysis = add_analysis(ctx, folder, [add_media(ctx, folder, samples.jpeg)], type="PALMISTRY")
 
-    run_analysis(analysis.analysis_id)
+    run_analyses(analysis.analysis_id)
 
     done = ctx.store.get_analysis(analysis.analysis_id)
     assert done is not None
@@ -82,7 +82,7 @@ def test_plugin_error_is_retried_with_backoff_then_fails(make_ctx: MakeCtx, samp
 
     for attempt, delay in ((1, 5), (2, 10)):
         before = datetime.now(UTC).replace(tzinfo=None)
-        run_analysis(analysis.analysis_id)
+        run_analyses(analysis.analysis_id)
         requeued = ctx.store.get_analysis(analysis.analysis_id)
         assert requeued is not None
         assert (requeued.state, requeued.attempt, requeued.time_started) == (AnalysisState.PROCESSING, attempt, None)
@@ -92,7 +92,7 @@ def test_plugin_error_is_retried_with_backoff_then_fails(make_ctx: MakeCtx, samp
         assert before + timedelta(seconds=delay - 1) < task.eta < before + timedelta(seconds=delay + 2)
     assert ctx.queues.pending_counts()["resolution"] == 0
 
-    run_analysis(analysis.analysis_id)
+    run_analyses(analysis.analysis_id)
 
     failed = ctx.store.get_analysis(analysis.analysis_id)
     assert failed is not None
@@ -110,19 +110,19 @@ def test_with_two_attempts_one_retry_then_failed(make_ctx: MakeCtx, samples: Sam
     folder = add_folder(ctx)
     analysis = add_analysis(ctx, folder, [add_media(ctx, folder, samples.jpeg)], params={"raise_error": "no face"})
 
-    run_analysis(analysis.analysis_id)
+    run_analyses(analysis.analysis_id)
     assert ctx.queues.pending_counts()["analysis"] == 1
-    run_analysis(analysis.analysis_id)
+    run_analyses(analysis.analysis_id)
 
     failed = ctx.store.get_analysis(analysis.analysis_id)
     assert failed is not None
     assert (failed.state, failed.attempt, failed.error_message) == (AnalysisState.FAILED, 2, "RuntimeError: no face")
 
 
-def test_a_stale_attempt_cannot_finish(ctx: WorkerContext, samples: Samples) -> None:
+def test_a_stale_attempt_cannot_finish(ctx: AppServices, samples: Samples) -> None:
     folder = add_folder(ctx)
     analysis = add_analysis(ctx, folder, [add_media(ctx, folder, samples.jpeg)], params={"hold_seconds": 0.5})
-    worker = threading.Thread(target=run_analysis, args=(analysis.analysis_id,))
+    worker = threading.Thread(target=run_analyses, args=(analysis.analysis_id,))
     worker.start()
     deadline = time.monotonic() + 5
     while (current := ctx.store.get_analysis(analysis.analysis_id)) and current.time_started is None:
@@ -139,22 +139,22 @@ def test_a_stale_attempt_cannot_finish(ctx: WorkerContext, samples: Samples) -> 
     assert ctx.queues.pending_counts()["resolution"] == 0
 
 
-def test_a_finished_analysis_is_not_run_again(ctx: WorkerContext, samples: Samples) -> None:
+def test_a_finished_analysis_is_not_run_again(ctx: AppServices, samples: Samples) -> None:
     folder = add_folder(ctx)
     analysis = add_analysis(ctx, folder, [add_media(ctx, folder, samples.jpeg)])
-    run_analysis(analysis.analysis_id)
-    run_analysis(analysis.analysis_id)
+    run_analyses(analysis.analysis_id)
+    run_analyses(analysis.analysis_id)
     done = ctx.store.get_analysis(analysis.analysis_id)
     assert done is not None and (done.state, done.attempt) == (AnalysisState.FINISHED, 1)
 
 
-def test_missing_media_file_fails(ctx: WorkerContext, samples: Samples) -> None:
+def test_missing_media_file_fails(ctx: AppServices, samples: Samples) -> None:
     folder = add_folder(ctx)
     media = add_media(ctx, folder, samples.jpeg)
     analysis = add_analysis(ctx, folder, [media])
     ctx.storage.delete_file(media.sha256, media.extension)
 
-    run_analysis(analysis.analysis_id)
+    run_analyses(analysis.analysis_id)
 
     failed = ctx.store.get_analysis(analysis.analysis_id)
     assert failed is not None
@@ -162,13 +162,13 @@ def test_missing_media_file_fails(ctx: WorkerContext, samples: Samples) -> None:
     assert media.media_id in (failed.error_message or "")
 
 
-def test_deleted_source_media_fails(ctx: WorkerContext, samples: Samples) -> None:
+def test_deleted_source_media_fails(ctx: AppServices, samples: Samples) -> None:
     folder = add_folder(ctx)
     media = add_media(ctx, folder, samples.jpeg)
     analysis = add_analysis(ctx, folder, [media])
     ctx.store.delete_media(media.media_id)
 
-    run_analysis(analysis.analysis_id)
+    run_analyses(analysis.analysis_id)
 
     failed = ctx.store.get_analysis(analysis.analysis_id)
     assert failed is not None
@@ -179,65 +179,27 @@ JPEG = b"\xff\xd8\xff\xe0 a JPEG header is all the appliance checks"
 
 
 class _OutputAnalyzer:
-    """Answers with the given output images for each source media (a plugin that may misbehave)."""
+    """Answers with the given output images for each source media. (Outputs the contract refuses
+    fail the analysis, on a worker as in the instant mode: tests/core/test_checked_analysis.py.)"""
 
-    def __init__(self, images: tuple[OutputImage, ...], media_id: str | None = None) -> None:
+    def __init__(self, images: tuple[OutputImage, ...]) -> None:
         self.images = images
-        self.media_id = media_id
 
     def analyze(self, request: AnalysisRequest, ctx: object) -> Outcome:
         return Outcome(
             resolution=Resolution.SUCCESS,
-            results_media=tuple(
-                MediaResult(media_id=self.media_id or m.media_id, output_images=self.images) for m in request.media
-            ),
+            results_media=tuple(MediaResult(media_id=m.media_id, output_images=self.images) for m in request.media),
         )
 
 
-class _TwiceAnalyzer:
-    """A good result for the first media, then a second result for the same media."""
-
-    def analyze(self, request: AnalysisRequest, ctx: object) -> Outcome:
-        result = MediaResult(media_id=request.media[0].media_id, output_images=(OutputImage("crop", JPEG),))
-        return Outcome(resolution=Resolution.SUCCESS, results_media=(result, result))
-
-
-BAD_OUTPUTS: dict[str, Analyzer] = {
-    "parent path": _OutputAnalyzer((OutputImage("../escape", JPEG),)),
-    "upper case": _OutputAnalyzer((OutputImage("Upper", JPEG),)),
-    "empty name": _OutputAnalyzer((OutputImage("", JPEG),)),
-    "long name": _OutputAnalyzer((OutputImage("x" * 65, JPEG),)),
-    "dotted name": _OutputAnalyzer((OutputImage("dot.jpg", JPEG),)),
-    "duplicate name": _OutputAnalyzer((OutputImage("crop", JPEG), OutputImage("crop", JPEG))),
-    "not a JPEG": _OutputAnalyzer((OutputImage("crop", b"\x89PNG\r\n\x1a\n"),)),
-    "foreign media": _OutputAnalyzer((OutputImage("crop", JPEG),), media_id="../../somewhere-else"),
-    "same media twice": _TwiceAnalyzer(),
-}
-
-
-@pytest.mark.parametrize("case", list(BAD_OUTPUTS))
-def test_bad_outputs_fail_the_analysis_and_write_nothing(ctx: WorkerContext, samples: Samples, case: str) -> None:
-    ctx.plugins.registry.register(AnalyzerSpec(type="OUTPUTS", analyzer=BAD_OUTPUTS[case]))
-    folder = add_folder(ctx)
-    media = add_media(ctx, folder, samples.jpeg)
-    analysis = add_analysis(ctx, folder, [media], type="OUTPUTS")
-
-    run_analysis(analysis.analysis_id)
-
-    failed = ctx.store.get_analysis(analysis.analysis_id)
-    assert failed is not None
-    assert (failed.state, failed.error_code) == (AnalysisState.FAILED, ErrorCode.ANALYSIS_PLUGIN_ERROR)
-    assert not (ctx.storage.root / "derived").exists()
-
-
-def test_good_output_names_are_kept(ctx: WorkerContext, samples: Samples) -> None:
+def test_good_output_names_are_kept(ctx: AppServices, samples: Samples) -> None:
     images = (OutputImage("best_shot", JPEG), OutputImage("face-0", JPEG))
     ctx.plugins.registry.register(AnalyzerSpec(type="OUTPUTS", analyzer=_OutputAnalyzer(images)))
     folder = add_folder(ctx)
     media = add_media(ctx, folder, samples.jpeg)
     analysis = add_analysis(ctx, folder, [media], type="OUTPUTS")
 
-    run_analysis(analysis.analysis_id)
+    run_analyses(analysis.analysis_id)
 
     done = ctx.store.get_analysis(analysis.analysis_id)
     assert done is not None and done.state is AnalysisState.FINISHED
@@ -247,13 +209,13 @@ def test_good_output_names_are_kept(ctx: WorkerContext, samples: Samples) -> Non
 
 
 def test_logs_carry_no_meta_data_or_plugin_messages(
-    ctx: WorkerContext, samples: Samples, caplog: pytest.LogCaptureFixture
+    ctx: AppServices, samples: Samples, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     folder = add_folder(ctx)  # its meta_data holds "kept out of logs"
     media = [add_media(ctx, folder, samples.jpeg)]
-    run_analysis(add_analysis(ctx, folder, media).analysis_id)
-    run_analysis(add_analysis(ctx, folder, media, params={"raise_error": "secret detail"}).analysis_id)
+    run_analyses(add_analysis(ctx, folder, media).analysis_id)
+    run_analyses(add_analysis(ctx, folder, media, params={"raise_error": "secret detail"}).analysis_id)
 
     assert "FINISHED SUCCESS" in caplog.text
     assert "RuntimeError" in caplog.text
@@ -262,7 +224,7 @@ def test_logs_carry_no_meta_data_or_plugin_messages(
 
 
 def test_a_group_runs_every_analysis_even_when_one_hits_an_appliance_error(
-    ctx: WorkerContext, samples: Samples, monkeypatch: pytest.MonkeyPatch
+    ctx: AppServices, samples: Samples, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = add_folder(ctx)
     media = [add_media(ctx, folder, samples.jpeg)]

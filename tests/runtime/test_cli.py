@@ -34,7 +34,9 @@ def test_list_and_activate(env: dict[str, str], tmp_path: Path) -> None:
     store.install(msgspec.structs.replace(card, version="0.7.0"), {card.files[0].name: store.file_path(card)})
     result = runner.invoke(models, ["list"], env=env)
     assert result.exit_code == 0
-    rows = {line.split("\t")[0]: line.split("\t") for line in result.output.splitlines()}
+    header, *lines = result.output.splitlines()
+    assert header.split("\t") == ["name", "active", "task", "runtime", "sha256", "other_versions"]
+    rows = {line.split("\t")[0]: line.split("\t") for line in lines}
     assert rows["iris"] == ["iris", "0.6.0", "iris_landmarks", "litert", card.sha256[:12], "0.7.0"]
     assert rows["dlib-resnet"][1:4] == ["0.3.0", "face_embedding", "dlib"] and rows["dlib-resnet"][5] == "-"
 

@@ -23,7 +23,7 @@ from appliance.runtime import (
     ModelStore,
     RuntimeUnavailableError,
 )
-from appliance.runtime.store import sha256_file
+from appliance_modelstore.files import sha256_file
 from tests.support.media_samples import ASTRONAUT_FACE
 from tests.support.shared_data import SKIP_REASON, shared_file
 

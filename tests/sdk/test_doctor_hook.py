@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from appliance.core.plugins import PluginSource, start_plugins
 from appliance.sdk import DoctorCheck, hookimpl
-from appliance.sdk.host import PluginSource, start_plugins
 from tests.plugins import brightness_plugin, doctor_plugin
 
 

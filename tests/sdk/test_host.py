@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from appliance.core.plugins import TRACE_ENV, PluginInfo, PluginSource, load_plugins, start_plugins
 from appliance.sdk import (
     AnalysisContext,
     AnalysisRequest,
@@ -17,7 +18,6 @@ from appliance.sdk import (
     Resolution,
     hookimpl,
 )
-from appliance.sdk.host import TRACE_ENV, PluginInfo, PluginSource, load_plugins, start_plugins
 
 BRIGHTNESS_MODULE = "tests.plugins.brightness_plugin"
 

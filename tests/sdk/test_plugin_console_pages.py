@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from litestar import get
 
+from appliance.core.plugins import PluginSource, start_plugins
 from appliance.sdk import PluginError
 from appliance.sdk.console import ConsolePage, ConsolePageRegistry
-from appliance.sdk.host import PluginSource, start_plugins
 from appliance.sdk.testing import ApplianceServer, ConsoleVisitor
 from tests.plugins import pages_plugin
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from appliance.core.plugins import PluginSource, load_plugins, start_plugins
 from appliance.sdk import PluginDatabase, PluginError
-from appliance.sdk.host import PluginSource, load_plugins, start_plugins
 from appliance.sdk.registry import RouteRegistry
 from appliance.store import open_store
 from tests.plugins import notes_plugin

@@ -24,7 +24,7 @@ RUN_INSTALLED = textwrap.dedent(
     from PIL import Image
     from skimage import data
 
-    from appliance.sdk.host import load_plugins
+    from appliance.core.plugins import load_plugins
     from appliance.sdk.testing import run_analyzer
 
     host = load_plugins()

@@ -18,8 +18,10 @@ from tests.support.postgres import create_database, drop_database, require_serve
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 #: Children before parents. DELETE beats TRUNCATE on tables this small.
 TABLES = (
+    "login_failures",
     "queue_depth_samples",
     "hosts",
+    "host_parts",
     "operator_decisions",
     "webhook_deliveries",
     "analyses",

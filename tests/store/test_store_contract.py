@@ -21,6 +21,7 @@ from appliance.domain.entities import Analysis, Company, Folder, Media, Session,
 from appliance.domain.enums import AnalysisState, FolderStatus, MediaKind, Resolution, Role
 from appliance.domain.errors import AppError, ErrorCode
 from appliance.store import AnalysisFilter, FolderFilter, MetaCondition, Store, open_store
+from appliance.store.protocol import HostPart
 
 T = TypeVar("T")
 T0 = datetime(2024, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -122,7 +123,16 @@ def ids(items: list[Any], attribute: str) -> list[str]:
 
 # Lifecycle ----------------------------------------------------------------------------------------
 
-MIGRATIONS = ["0001_initial", "0002_hosts", "0003_operator_decisions", "0004_queue_depth_samples"]
+MIGRATIONS = [
+    "0001_initial",
+    "0002_hosts",
+    "0003_operator_decisions",
+    "0004_queue_depth_samples",
+    "0005_capture_sessions",
+    "0006_login_failures",
+    "0007_analysis_leases",
+    "0008_host_parts",
+]
 
 
 def test_migrate_applies_each_migration_once(store_url: str) -> None:
@@ -256,8 +266,6 @@ def test_user_round_trip(store: Store) -> None:
         is_service=True,
         is_active=False,
         can_start_analysis_documents=False,
-        failed_logins=3,
-        locked_until=at(30),
         meta_data={"x": [1]},
     )
     assert user.user_type is Role.CLIENT
@@ -298,9 +306,7 @@ def test_list_users(store: Store) -> None:
 
 def test_update_user(store: Store) -> None:
     user = make_user(store)
-    changed = replace(
-        user, first_name="New", failed_logins=5, locked_until=at(5), is_active=False, user_type=Role.ADMIN
-    )
+    changed = replace(user, first_name="New", is_active=False, user_type=Role.ADMIN)
     updated = store.update_user(changed)
     assert updated == replace(changed, time_updated=updated.time_updated)
     assert store.get_user(user.user_id) == updated
@@ -773,10 +779,82 @@ def test_list_stuck_analyses(store: Store) -> None:
     finished = make_analysis(store, folder.folder_id, time_created=at(0))
     store.start_analysis(finished.analysis_id, at(1))
     finish(store, finished.analysis_id, 1)
-    stuck = store.list_stuck_analyses(started_before=at(30), queued_before=at(40))
-    assert ids(stuck, "analysis_id") == ids([started_long_ago, queued_long_ago, never_queued], "analysis_id")
+    lease_lapsed = make_analysis(store, folder.folder_id, time_created=at(1))
+    store.start_analysis(lease_lapsed.analysis_id, at(50), lease_until=at(59))
+    lease_held = make_analysis(store, folder.folder_id, time_created=at(1))
+    store.start_analysis(lease_held.analysis_id, at(50), lease_until=at(61))
+    stuck = store.list_stuck_analyses(started_before=at(30), queued_before=at(40), now=at(60))
+    assert ids(stuck, "analysis_id") == ids(
+        [started_long_ago, lease_lapsed, queued_long_ago, never_queued], "analysis_id"
+    )
     assert started_recently.analysis_id not in ids(stuck, "analysis_id")
     assert queued_recently.analysis_id not in ids(stuck, "analysis_id")
+    assert lease_held.analysis_id not in ids(stuck, "analysis_id")
+
+
+def test_leases_are_renewed_only_by_the_run_in_hand(store: Store) -> None:
+    analysis = make_analysis(store, make_folder(store).folder_id, time_queued=at(0))
+    assert store.renew_lease(analysis.analysis_id, 0, at(5)) is False  # not started
+    assert store.start_analysis(analysis.analysis_id, at(1), lease_until=at(2)) == 1
+    assert store.renew_lease(analysis.analysis_id, 2, at(5)) is False
+    assert store.renew_lease(analysis.analysis_id, 1, at(5)) is True
+    leased = store.get_analysis(analysis.analysis_id)
+    assert leased is not None and leased.lease_expires_at == at(5)
+    assert store.requeue_analysis(analysis.analysis_id, 1, at(6)) is True
+    requeued = store.get_analysis(analysis.analysis_id)
+    assert requeued is not None and (requeued.time_started, requeued.lease_expires_at) == (None, None)
+    assert store.renew_lease(analysis.analysis_id, 1, at(9)) is False  # given up on: it cannot take it back
+    assert store.start_analysis(analysis.analysis_id, at(7), lease_until=at(8)) == 2
+    assert finish(store, analysis.analysis_id, 2)
+    done = store.get_analysis(analysis.analysis_id)
+    assert done is not None and done.lease_expires_at is None
+    assert store.renew_lease(analysis.analysis_id, 2, at(9)) is False
+
+
+def test_an_unstarted_analysis_is_leased_once_and_requeued_once(store: Store) -> None:
+    folder = make_folder(store)
+    waiting = make_analysis(store, folder.folder_id, time_queued=at(0))
+    fresh = make_analysis(store, folder.folder_id, time_queued=at(10))
+    started = make_analysis(store, folder.folder_id, time_queued=at(0))
+    store.start_analysis(started.analysis_id, at(1), lease_until=at(100))
+    assert ids(store.list_unleased_waiting_analyses(queued_before=at(5)), "analysis_id") == [waiting.analysis_id]
+    assert store.lease_unstarted(waiting.analysis_id, 1, at(20)) is False  # not in that attempt
+    assert store.lease_unstarted(started.analysis_id, 1, at(20)) is False  # started
+    assert store.lease_unstarted(waiting.analysis_id, 0, at(20)) is True
+    assert store.lease_unstarted(waiting.analysis_id, 0, at(30)) is False  # leased already
+    assert store.list_unleased_waiting_analyses(queued_before=at(15)) == [fresh]
+    stuck = store.list_stuck_analyses(started_before=at(0), queued_before=at(0), now=at(21))
+    assert ids(stuck, "analysis_id") == [waiting.analysis_id]
+    results = in_threads(4, lambda i: store.requeue_analysis(waiting.analysis_id, 0, at(22)))
+    assert sorted(results) == [False, False, False, True]
+    requeued = store.get_analysis(waiting.analysis_id)
+    assert requeued is not None
+    assert (requeued.attempt, requeued.time_queued, requeued.lease_expires_at) == (0, at(22), None)
+
+
+def test_list_unresolved_folder_ids(store: Store) -> None:
+    overdue, recent, running, empty, final = (make_folder(store) for _ in range(5))
+    for folder in (overdue, recent, running, empty):
+        store.set_folder_outcome(folder.folder_id, FolderStatus.PROCESSING, Resolution.PROCESSING)
+    for folder, ended_at in ((overdue, 1), (recent, 20), (running, 1), (final, 1)):
+        analysis = make_analysis(store, folder.folder_id)
+        store.start_analysis(analysis.analysis_id, at(0))
+        store.fail_analysis(analysis.analysis_id, 1, error_code=121, error_message="x", now=at(ended_at))
+    make_analysis(store, running.folder_id)  # still PROCESSING
+    store.set_folder_outcome(final.folder_id, FolderStatus.FINISHED, Resolution.FAILED)
+    assert store.list_unresolved_folder_ids(ended_before=at(10)) == [overdue.folder_id]
+
+
+def test_media_present(store: Store) -> None:
+    folder = make_folder(store)
+    first, second = make_media(store, folder.folder_id), make_media(store, folder.folder_id)
+    make_media(store, folder.folder_id, sha256=first.sha256)
+    absent = new_id().replace("-", "")
+    assert store.media_present(media_ids=[first.media_id, new_id()], sha256s=[first.sha256, absent, second.sha256]) == (
+        {first.media_id},
+        {first.sha256, second.sha256},
+    )
+    assert store.media_present() == (set(), set())
 
 
 # Webhook deliveries -------------------------------------------------------------------------------
@@ -885,8 +963,8 @@ def test_times_come_back_as_the_same_instants_in_utc(store: Store) -> None:
     assert stored.time_created == created
     assert stored.time_updated - stored.time_created == timedelta(microseconds=1)
     assert stored.time_created.utcoffset() == timedelta(0)
-    user = make_user(store, locked_until=datetime(1999, 1, 2, 3, 4, 5, tzinfo=UTC))
-    assert user.locked_until == datetime(1999, 1, 2, 3, 4, 5, tzinfo=UTC)
+    old = make_folder(store, time_created=datetime(1999, 1, 2, 3, 4, 5, tzinfo=UTC))
+    assert old.time_created == datetime(1999, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def test_naive_times_are_refused(store: Store) -> None:
@@ -946,3 +1024,81 @@ def test_report_host_inserts_then_replaces(store: Store) -> None:
 def test_report_host_needs_a_hostname(store: Store) -> None:
     with pytest.raises(ValueError):
         store.report_host("", bundle_id=None, bundle_version=None, models={})
+
+
+def _beat(store: Store, hostname: str, part: str, pid: int, seen: datetime, role: str | None = None) -> HostPart:
+    return store.beat_host_part(
+        hostname,
+        part,
+        pid,
+        role=role,
+        time_started=datetime(2026, 1, 1, tzinfo=UTC),
+        now=seen,
+        forget_before=seen - timedelta(seconds=30),
+    )
+
+
+def test_a_host_part_is_registered_then_seen_again(store: Store) -> None:
+    t0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    assert store.list_host_parts() == []
+    first = _beat(store, "node-b", "worker:analysis", 41, t0)
+    assert (first.hostname, first.part, first.pid, first.role) == ("node-b", "worker:analysis", 41, None)
+    assert first.time_started == datetime(2026, 1, 1, tzinfo=UTC) and first.time_seen == t0
+    _beat(store, "node-a", "scheduler", 7, t0, role="standby")
+    again = _beat(store, "node-b", "worker:analysis", 41, t0 + timedelta(seconds=10))
+    leader = _beat(store, "node-a", "scheduler", 7, t0 + timedelta(seconds=10), role="leader")
+    assert again.time_seen == t0 + timedelta(seconds=10) and leader.role == "leader"
+    assert store.list_host_parts() == [leader, again]  # one row per process, by host, part, pid
+
+
+def test_a_heartbeat_forgets_the_stale_rows_of_its_own_host_and_part(store: Store) -> None:
+    """A part restarted (another pid) replaces the earlier process's row once that one is stale;
+    another host's rows and another part's stay, whatever their age."""
+    t0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    _beat(store, "node-a", "api", 100, t0)
+    _beat(store, "node-a", "worker:default", 101, t0)
+    _beat(store, "node-b", "api", 100, t0)
+    _beat(store, "node-a", "api", 200, t0 + timedelta(seconds=5))  # not stale yet: both stay
+    assert [(p.hostname, p.part, p.pid) for p in store.list_host_parts()] == [
+        ("node-a", "api", 100),
+        ("node-a", "api", 200),
+        ("node-a", "worker:default", 101),
+        ("node-b", "api", 100),
+    ]
+    _beat(store, "node-a", "api", 200, t0 + timedelta(seconds=31))
+    assert [(p.hostname, p.part, p.pid) for p in store.list_host_parts()] == [
+        ("node-a", "api", 200),
+        ("node-a", "worker:default", 101),
+        ("node-b", "api", 100),
+    ]
+
+
+def test_a_new_leader_records_the_others_as_standby(store: Store) -> None:
+    t0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    _beat(store, "node-a", "scheduler", 1, t0, role="leader")
+    _beat(store, "node-b", "scheduler", 2, t0, role="leader")
+    _beat(store, "node-c", "scheduler", 3, t0, role="standby")
+    _beat(store, "node-c", "api", 4, t0)
+    assert store.step_down_others("node-b", "scheduler", 2, role="leader", instead="standby") == 1
+    roles = {(p.hostname, p.part): p.role for p in store.list_host_parts()}
+    assert roles == {
+        ("node-a", "scheduler"): "standby",
+        ("node-b", "scheduler"): "leader",
+        ("node-c", "scheduler"): "standby",
+        ("node-c", "api"): None,
+    }
+
+
+def test_host_parts_not_seen_since_a_time_are_deleted(store: Store) -> None:
+    t0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    _beat(store, "retired", "api", 1, t0 - timedelta(days=31))
+    _beat(store, "node-a", "api", 1, t0)
+    assert store.delete_host_parts_before(t0 - timedelta(days=30)) == 1
+    assert [p.hostname for p in store.list_host_parts()] == ["node-a"]
+
+
+def test_a_host_part_needs_a_hostname_and_a_part(store: Store) -> None:
+    with pytest.raises(ValueError):
+        _beat(store, "", "api", 1, datetime(2026, 1, 1, tzinfo=UTC))
+    with pytest.raises(ValueError):
+        _beat(store, "node-a", "", 1, datetime(2026, 1, 1, tzinfo=UTC))

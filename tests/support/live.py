@@ -4,22 +4,27 @@ workers and the scheduler as separate processes, talking over real HTTP on a fre
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+from appliance_client import ApiError, Client
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ADMIN_EMAIL = "admin@appliance.test"
@@ -54,11 +59,16 @@ class LiveAppliance:
         headers = {"X-Forensic-Access-Token": token} if token else {}
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
 
+    def api(self, token: str | None = None, timeout: float = 60.0) -> Client:
+        """The typed Python client an integrator uses (clients/python), on this appliance."""
+        return Client(self.base_url, token=token, timeout=timeout)
+
     def login(self, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> str:
-        with self.client() as client:
-            response = client.post("/api/authorize/auth", json={"credentials": {"email": email, "password": password}})
-        assert response.status_code == 200, response.text
-        return response.json()["access_token"]
+        with self.api() as api:
+            try:
+                return api.login(email, password).access_token
+            except ApiError as exc:
+                raise AssertionError(f"login as {email} refused: {exc}") from None
 
     def start_process(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         assert self.log_dir is not None
@@ -158,6 +168,28 @@ def appliance_env(data_dir: Path, port: int, pythonpath: tuple[Path, ...] = (), 
     return env
 
 
+@functools.cache
+def _initialised_data_dir() -> Path:
+    """A data directory `appliance init` made once for the test session: config, site key, the
+    default bundle built, signed, canaried and installed, the database with its ADMIN."""
+    template = Path(tempfile.mkdtemp(prefix="appliance-init-"))
+    atexit.register(shutil.rmtree, template, ignore_errors=True)
+    init = run_command(appliance_env(template, free_port()), "init", "--admin-email", ADMIN_EMAIL)
+    assert init.returncode == 0, init.stderr
+    return template
+
+
+def _init(env: dict[str, str], data_dir: Path) -> None:
+    """`appliance init` in `data_dir`, started from a copy of the session's initialised directory
+    when `data_dir` is new: init then only checks what is there (the default bundle active, the
+    database migrated, an ADMIN), which saves building and installing the bundle for every test.
+    tests/e2e/test_cli.py runs the first init itself."""
+    if not data_dir.exists() or not any(data_dir.iterdir()):
+        shutil.copytree(_initialised_data_dir(), data_dir, symlinks=True, dirs_exist_ok=True)
+    init = run_command(env, "init", "--admin-email", ADMIN_EMAIL)
+    assert init.returncode == 0, init.stderr
+
+
 @contextmanager
 def running_appliance(
     data_dir: Path,
@@ -166,15 +198,18 @@ def running_appliance(
     scheduler: bool = True,
     pythonpath: tuple[Path, ...] = (),
     graceful_stop: bool = True,
+    before_start: Callable[[LiveAppliance], None] | None = None,
     **settings: str,
 ) -> Iterator[LiveAppliance]:
-    """`appliance init`, then API, workers (queue -> count; default one per queue) and scheduler."""
+    """`appliance init`, then `before_start` (e.g. models installed), then API, workers (queue ->
+    count; default one per queue) and scheduler."""
     port = free_port()
     env = appliance_env(data_dir, port, pythonpath, **settings)
     live = LiveAppliance(base_url=f"http://127.0.0.1:{port}", env=env, data_dir=data_dir, log_dir=data_dir / "logs")
+    _init(env, data_dir)
     live.log_dir.mkdir(parents=True, exist_ok=True)
-    init = run_command(env, "init", "--admin-email", ADMIN_EMAIL)
-    assert init.returncode == 0, init.stderr
+    if before_start is not None:
+        before_start(live)
     try:
         live.start_process("api", "serve")
         for queue, count in (workers if workers is not None else {q: 1 for q in QUEUES}).items():
@@ -198,6 +233,12 @@ def child_pids(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             children.append(int(stat.parent.name))
     return children
+
+
+def folder_media_ids(client: httpx.Client) -> list[tuple[str, list[str]]]:
+    """Every folder with its media ids: what an upload adds, without the signed links that change each second."""
+    listing = client.get("/api/folders", params={"limit": 1000}).json()
+    return [(folder["folder_id"], [media["media_id"] for media in folder["media"]]) for folder in listing["items"]]
 
 
 def poll_folder(client: httpx.Client, folder_id: str, timeout: float = 90.0) -> dict[str, Any]:

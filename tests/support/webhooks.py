@@ -1,4 +1,9 @@
-"""A webhook receiver for tests: a real HTTP server (on 127.0.0.1 by default) that records every POST."""
+"""A webhook receiver for tests: a real HTTP server (on 127.0.0.1 by default) that records every POST.
+
+Webhooks go to loopback only where `webhooks.allowed_targets` says so, as on a site whose receiver
+runs on the appliance's host (docs/configuration.md, "Webhook targets"): a test whose appliance
+posts to a receiver here sets it, with `allowed_targets` or `allowed_targets_env`.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,17 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["Received", "WebhookReceiver"]
+__all__ = ["Received", "WebhookReceiver", "allowed_targets", "allowed_targets_env"]
+
+
+def allowed_targets(address: str = "127.0.0.1") -> list[str]:
+    """`webhooks.allowed_targets` of an appliance whose webhooks go to a receiver on `address`."""
+    return [f"{address}/32"]
+
+
+def allowed_targets_env(address: str = "127.0.0.1") -> dict[str, str]:
+    """The same as settings for `running_appliance` / `appliance_env` (APPLIANCE_WEBHOOKS__ALLOWED_TARGETS)."""
+    return {"WEBHOOKS__ALLOWED_TARGETS": json.dumps(allowed_targets(address))}
 
 
 @dataclass
@@ -30,6 +45,8 @@ class WebhookReceiver:
 
     def __init__(self, address: str = "127.0.0.1") -> None:
         self.status = 200
+        #: Where a 3xx answer points.
+        self.location = "/elsewhere"
         self.received: list[Received] = []
         self._lock = threading.Lock()
         receiver = self
@@ -43,7 +60,7 @@ class WebhookReceiver:
                     )
                 self.send_response(receiver.status)
                 if 300 <= receiver.status < 400:
-                    self.send_header("Location", "/elsewhere")
+                    self.send_header("Location", receiver.location)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

@@ -4,13 +4,10 @@ and `/api/version` shows it, every host's report and whether the hosts agree."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from appliance_updater import keys
-from appliance_updater.bundle import build_bundle, sign_bundle
 from appliance_updater.install import Updater
 from appliance_updater.trust import Root
 from litestar.testing import TestClient
@@ -19,45 +16,8 @@ from appliance.api.app import create_app
 from appliance.ops.settings import Settings
 from appliance.runtime import ModelStore
 from appliance.store import open_store
+from tests.support.dummy_bundles import signed_dummy_bundle
 from tests.support.schema import LATEST_SCHEMA
-
-
-def _model(models_dir: Path, name: str, version: str) -> None:
-    version_dir = models_dir / name / version
-    version_dir.mkdir(parents=True)
-    data = f"{name} {version}".encode() * 100
-    (version_dir / "model.onnx").write_bytes(data)
-    card = {
-        "name": name,
-        "version": version,
-        "task": "other",
-        "runtime": "onnx",
-        "files": [{"name": "model.onnx", "sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data)}],
-        "source": f"https://example.org/{name}",
-        "license": "Apache-2.0",
-    }
-    (version_dir / "card.json").write_text(json.dumps(card))
-
-
-def _bundle(tmp: Path, signers: list[keys.PrivateKey], version: int, models: dict[str, str]) -> Path:
-    src = tmp / f"src-{version}"
-    for name, model_version in models.items():
-        _model(src, name, model_version)
-    out = tmp / f"models-{version}.tar"
-    now = datetime.now(UTC)
-    build_bundle(
-        src,
-        out,
-        bundle_id=f"models-{version}",
-        bundle_version=version,
-        product="liveness-appliance",
-        runtime_abi="models-1",
-        issued_at=now - timedelta(minutes=1),
-        expires_at=now + timedelta(days=1),
-    )
-    for key in signers:
-        sign_bundle(out, key)
-    return out
 
 
 def _updater(tmp: Path, models_root: Path) -> tuple[Updater, list[keys.PrivateKey]]:
@@ -78,11 +38,11 @@ def test_model_store_reads_the_bundle_the_updater_made_active(tmp_path):
     store = ModelStore(models_root)
     assert store.active_bundle() is None  # nothing installed yet
     with up:
-        up.install(_bundle(tmp_path, signers, 1, {"det": "1.0.0"}))
+        up.install(signed_dummy_bundle(tmp_path, signers, 1, {"det": "1.0.0"}))
     bundle = store.active_bundle()
     assert bundle is not None
-    assert (bundle["bundle_id"], bundle["bundle_version"], bundle["models"]) == ("models-1", 1, {"det": "1.0.0"})
-    assert bundle["manifest_sha256"] == up.load_state()["bundle"]["manifest_sha256"]
+    assert (bundle.bundle_id, bundle.bundle_version, bundle.models) == ("models-1", 1, {"det": "1.0.0"})
+    assert bundle.manifest_sha256 == up.load_state().bundle.manifest_sha256
     assert store.names() == ["det"]  # the marker is no model
     with up:
         up.rollback()  # back to no bundle at all
@@ -95,7 +55,7 @@ def test_api_version_shows_the_active_bundle_and_every_host(tmp_path):
     models_root = tmp_path / "data" / "models"
     up, signers = _updater(tmp_path, models_root)
     with up:
-        up.install(_bundle(tmp_path, signers, 7, {"det": "1.0.0", "emb": "2.0"}))
+        up.install(signed_dummy_bundle(tmp_path, signers, 7, {"det": "1.0.0", "emb": "2.0"}))
     settings = Settings(data_dir=str(tmp_path / "data"), plugin_modules=[], secret_key="s" * 32)
 
     with TestClient(create_app(settings)) as client:  # the API reports its host when it starts
@@ -126,18 +86,18 @@ def test_api_version_shows_the_active_bundle_and_every_host(tmp_path):
     assert version["consistent"] is False
 
 
-def test_a_worker_reports_its_host_when_its_context_is_built(tmp_path):
-    from appliance.queue.context import WorkerContext
+def test_a_worker_reports_its_host_when_its_services_are_built(tmp_path):
+    from appliance.queue.context import worker_services
 
     models_root = tmp_path / "data" / "models"
     up, signers = _updater(tmp_path, models_root)
     with up:
-        up.install(_bundle(tmp_path, signers, 3, {"det": "1.0.0"}))
+        up.install(signed_dummy_bundle(tmp_path, signers, 3, {"det": "1.0.0"}))
     settings = Settings(data_dir=str(tmp_path / "data"), plugin_modules=[], secret_key="s" * 32)
     db = open_store(settings.resolved_database_url)
     db.migrate()  # the API migrates; a worker expects a migrated database
     db.close()
-    context = WorkerContext.build(settings)
+    context = worker_services(settings)
     try:
         [host] = context.store.list_hosts()
     finally:
@@ -146,7 +106,7 @@ def test_a_worker_reports_its_host_when_its_context_is_built(tmp_path):
 
 
 def test_a_failed_report_does_not_stop_the_process(tmp_path, caplog):
-    from appliance.queue.hosts import report_this_host
+    from appliance.core.hosts import report_this_host
 
     db = open_store(f"sqlite:///{tmp_path / 'unmigrated.db'}")  # no hosts table
     try:

@@ -12,8 +12,7 @@ from appliance_updater.bundle import build_bundle, sign_bundle
 from appliance_updater.install import Updater
 from appliance_updater.trust import Root
 
-from appliance.runtime import ModelStore
-from appliance.runtime.cards import decode_card
+from appliance.runtime import ModelStore, decode_card
 
 
 def _provisioned(tmp: Path) -> tuple[Updater, list[keys.PrivateKey]]:

@@ -28,4 +28,12 @@ def test_distance_at_inverts_confidence() -> None:
 def test_unknown_space_is_refused() -> None:
     with pytest.raises(ValueError, match="no calibration"):
         calibration_for("some-other-net")
-    assert set(CALIBRATIONS) == {"dlib-resnet-v1"}
+    assert "dlib-resnet-v1" in CALIBRATIONS
+
+
+def test_dlib_has_a_default_and_a_strict_operating_point() -> None:
+    dlib = calibration_for("dlib-resnet-v1")
+    default, strict = dlib.operating_point("default"), dlib.operating_point("strict")
+    assert (default.target_fmr, default.distance) == (1e-3, dlib.match_distance)
+    assert strict.target_fmr == 1e-4 and strict.distance < default.distance
+    assert dlib.confidence(strict.distance) > 0.85

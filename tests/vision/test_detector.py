@@ -110,3 +110,45 @@ def test_weighted_nms_averages_overlapping_boxes_by_score() -> None:
     assert [score for _, _, score in merged] == pytest.approx([0.9, 0.8])
     assert merged[0][0] == pytest.approx([0.25, 0.25, 10.25, 10.25])
     assert merged[1][0] == pytest.approx([50, 50, 60, 60])
+
+
+@pytest.mark.parametrize("margin", [0.0, 0.05])
+def test_a_face_that_fills_the_frame_is_found(vision: VisionService, astronaut: np.ndarray, margin: float) -> None:
+    # a tight crop of the face (a PAD sample, an ID portrait): full range alone finds nothing here
+    x0, y0, x1, y1 = ASTRONAUT_FACE
+    side = x1 - x0
+    pad = round(side * margin)
+    crop = np.ascontiguousarray(astronaut[y0 - pad : y1 + pad, x0 - pad : x1 + pad])
+    (face,) = vision.detect(crop)
+
+    assert face.score > 0.5
+    expected = (float(pad), float(pad), float(pad + side), float(pad + side))
+    assert iou(face.box, expected) >= 0.5
+    right_eye, left_eye, nose, _ = face.keypoints[:4]
+    assert 0 < right_eye[0] < nose[0] < left_eye[0] < crop.shape[1]  # keypoints in the crop's own pixels
+
+
+def test_a_close_face_without_its_retry_goes_unfound(runtime: ModelRuntime, astronaut: np.ndarray) -> None:
+    # the reason for the retry: the same crop in the detector's own letterbox has no face
+    x0, y0, x1, y1 = ASTRONAUT_FACE
+    crop = np.ascontiguousarray(astronaut[y0:y1, x0:x1])
+    from appliance.vision.detector import _detect
+
+    assert _detect(runtime.get("blazeface-full"), crop, FULL_RANGE, FULL_RANGE.min_score) == []
+
+
+@pytest.mark.shared_data
+def test_every_shared_face_crop_and_identity_photo_has_its_face(vision: VisionService) -> None:
+    from tests.support.shared_data import SHARED_DATA, SKIP_REASON
+
+    if not (SHARED_DATA / "manifest.csv").is_file():
+        pytest.skip(SKIP_REASON)
+    images = sorted(
+        path
+        for folder in ("pad/live", "pad/spoof", "faces")
+        for path in (SHARED_DATA / folder).rglob("*")
+        if path.suffix.lower() in {".jpg", ".jpeg", ".png"}
+    )
+    missed = [str(path.relative_to(SHARED_DATA)) for path in images if not vision.detect(load_image_rgb(path))]
+    assert len(images) > 400
+    assert missed == []

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from types import SimpleNamespace
 
+import msgspec
 import numpy as np
 import pytest
 
-from appliance.runtime import ModelRuntime
+from appliance.domain.enums import MediaKind
+from appliance.runtime import ModelRuntime, ModelStore
+from appliance.sdk import MediaInput, calibration_for
 from appliance.vision import Embedding, FaceEmbedder, VisionService, distance, embedder_for
+from appliance.vision.embedding import preferred_embedder, similarity_transform
+from tests.support.media_samples import jpeg_bytes
 
 
 def test_the_astronaut_is_close_to_her_mirror_image(vision: VisionService, astronaut: np.ndarray) -> None:
@@ -62,6 +69,7 @@ class _FakeModel:
 
     name = "tiny-embedder"
     version = "1.0"
+    sha256 = "0" * 64
 
     def __init__(self) -> None:
         params = {"input": {"size": [112, 112], "layout": "NCHW", "mean": 127.5, "std": 127.5}, "normalize": True}
@@ -83,3 +91,124 @@ def test_any_embedding_model_by_card_runs_on_the_aligned_chip(
     assert model.shapes == [(1, 3, 112, 112)]
     assert embedding.space == "tiny-v1" and embedding.model == "tiny-embedder@1.0"
     assert embedding.vector.shape == (12,) and np.linalg.norm(embedding.vector) == pytest.approx(1.0)
+
+
+ARCFACE_112 = [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]]
+
+
+class _FacemeshModel(_FakeModel):
+    """A model aligned on five FaceMesh points whose input takes a fixed batch, as MobileFaceNet's does."""
+
+    name = "tiny-facemesh-embedder"
+
+    def __init__(self, *, flip: bool, color: str = "RGB", batch: int = 2, template: list | None = None) -> None:
+        super().__init__()
+        # card params are read once per model version: each variant is a version of its own
+        self.version = f"{int(flip)}.{color}.{len(template or ARCFACE_112)}"
+        self.card.params = {
+            "alignment": "facemesh",
+            "template": template or ARCFACE_112,
+            "chip_size": 112,
+            "input": {"size": [112, 112], "layout": "NHWC", "color": color, "mean": 0.0, "std": 1.0},
+            "flip": flip,
+        }
+        self.inputs = [SimpleNamespace(shape=(batch, 112, 112, 3))]
+        self.batches: list[np.ndarray] = []
+
+    def invoke(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        self.batches.append(inputs[0])
+        return [inputs[0].reshape(len(inputs[0]), -1)[:, ::997]]
+
+
+def test_similarity_transform_recovers_a_rotation_scale_and_shift() -> None:
+    points = np.array([[10.0, 20.0], [50.0, 22.0], [30.0, 40.0], [15.0, 60.0], [45.0, 61.0]])
+    angle, scale, shift = 0.3, 1.7, np.array([5.0, -8.0])
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    moved = points @ (scale * rotation).T + shift
+    matrix = similarity_transform(points, moved)
+    assert np.allclose(matrix[:, :2], scale * rotation) and np.allclose(matrix[:, 2], shift)
+
+
+def test_a_facemesh_alignment_puts_the_eyes_where_the_template_has_them(
+    vision: VisionService, astronaut: np.ndarray
+) -> None:
+    embedder = FaceEmbedder(_FacemeshModel(flip=False), None)
+    face = vision.detect(astronaut)[0]
+    landmarks = vision.landmarks(astronaut, face)
+    chip = embedder.chip(astronaut, face, landmarks)
+    assert chip.shape == (112, 112, 3) and chip.dtype == np.uint8
+    canvas = np.zeros((224, 224, 3), np.uint8)
+    canvas[56:168, 56:168] = chip
+    (found,) = vision.detect(canvas)
+    eyes = found.keypoints[:2] - 56
+    assert np.abs(eyes - np.array(ARCFACE_112[:2])).max() < 6  # BlazeFace's eye points on the template's
+    with pytest.raises(ValueError, match="aligns on FaceMesh landmarks"):
+        embedder.chip(astronaut, face)
+
+
+def test_flip_embeds_the_chip_and_its_mirror_in_one_batch(vision: VisionService, astronaut: np.ndarray) -> None:
+    model = _FacemeshModel(flip=True)
+    face = vision.detect(astronaut)[0]
+    embedding = FaceEmbedder(model, None).embed(astronaut, face, vision.landmarks(astronaut, face))
+    (batch,) = model.batches
+    assert batch.shape == (2, 112, 112, 3)
+    assert np.array_equal(batch[1], batch[0][:, ::-1])
+    rows = batch.reshape(2, -1)[:, ::997]
+    assert np.allclose(embedding.vector, (rows[0] + rows[1]) / np.linalg.norm(rows[0] + rows[1]))
+
+
+def test_without_flip_a_fixed_batch_is_filled_and_only_the_chip_counts(
+    vision: VisionService, astronaut: np.ndarray
+) -> None:
+    model = _FacemeshModel(flip=False, color="BGR")
+    face = vision.detect(astronaut)[0]
+    landmarks = vision.landmarks(astronaut, face)
+    embedder = FaceEmbedder(model, None)
+    embedding = embedder.embed(astronaut, face, landmarks)
+    (batch,) = model.batches
+    chip = embedder.chip(astronaut, face, landmarks)
+    assert np.array_equal(batch[0], chip[:, :, ::-1]) and np.array_equal(batch[1], batch[0])  # BGR, filled
+    row = batch.reshape(2, -1)[0, ::997]
+    assert np.allclose(embedding.vector, row / np.linalg.norm(row))
+
+
+def test_a_facemesh_model_needs_its_template() -> None:
+    model = _FacemeshModel(flip=False, template=[[1.0, 2.0]])
+    with pytest.raises(ValueError, match="template of five points"):
+        FaceEmbedder(model, None)
+
+
+def test_the_pipeline_embeds_with_the_installed_model_of_highest_preference(
+    default_models_root: Path, tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    """A bundle that installs a better embedding model with a preference switches the pipeline to it
+    at the next track, and its card's operating points become its space's calibration."""
+    shutil.copytree(default_models_root, tmp_path / "models", symlinks=True)
+    store = ModelStore(tmp_path / "models")
+    dlib = store.card("dlib-resnet")
+    points = {"default": {"target_fmr": 1e-3, "distance": 0.58}, "strict": {"target_fmr": 1e-4, "distance": 0.5}}
+    preferred = msgspec.structs.replace(
+        dlib,
+        name="dlib-resnet-preferred",
+        embedding_space="dlib-resnet-v1-preferred",
+        params={**dlib.params, "preference": 10, "operating_points": points, "nonmatch_distance": 0.9},
+    )
+    photo = tmp_path / "astronaut.jpg"
+    photo.write_bytes(jpeg_bytes(astronaut))
+    media = MediaInput(media_id="a", kind=MediaKind.IMAGE, tags=(), path=photo, mime_type="image/jpeg")
+    runtime = ModelRuntime(store)
+    assert preferred_embedder(runtime) == "dlib-resnet"
+    before = VisionService(runtime, cache_dir=None).face_track(media)
+    store.install(preferred, {dlib.files[0].name: store.file_path(dlib)}, activate=True)
+
+    assert preferred_embedder(runtime) == "dlib-resnet-preferred"
+    after = VisionService(runtime, cache_dir=None).face_track(media)
+    assert before.embedding is not None and after.embedding is not None
+    assert after.embedding.space == "dlib-resnet-v1-preferred"
+    assert after.embedding.model.startswith("dlib-resnet-preferred@")
+    assert np.array_equal(after.embedding.vector, before.embedding.vector)  # the same weights
+    calibration = calibration_for("dlib-resnet-v1-preferred")
+    assert calibration.match_distance == 0.58 and calibration.nonmatch_distance == 0.9
+    assert calibration.operating_point("strict").distance == 0.5
+    with pytest.raises(ValueError, match="no operating point 'lenient'.*default, strict"):
+        calibration.operating_point("lenient")

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from types import SimpleNamespace
 
 from appliance.api.controllers import instant
 from appliance.api.folder_service import parse_payload
-from appliance.api.uploads import ParsedUpload, UploadedFile
+from appliance.core.plugins import load_plugins
+from appliance.core.services import AppServices
 from appliance.ops.settings import Settings
 from appliance.runtime import ModelRuntime, ModelStore
-from appliance.sdk.host import load_plugins
 from appliance.vision import VisionService
+from appliance.web.uploads import ParsedUpload, UploadedFile
 
 
 def test_instant_analyses_share_face_tracks_and_leave_nothing(
@@ -21,8 +21,8 @@ def test_instant_analyses_share_face_tracks_and_leave_nothing(
     data_dir = tmp_path / "data"
     settings = Settings(data_dir=str(data_dir), models_root=str(default_models_root), secret_key="s")
     vision = VisionService(ModelRuntime(ModelStore(default_models_root)), cache_dir=None)
-    services = SimpleNamespace(
-        settings=settings, plugins=load_plugins(["tests.vision.faces_plugin"], entry_points=False), vision=vision
+    services = AppServices(
+        settings, plugins=load_plugins(["tests.vision.faces_plugin"], entry_points=False), vision=vision
     )
     files = [
         UploadedFile(key=key, filename=samples[name].name, file=io.BytesIO(samples[name].read_bytes()))
@@ -36,7 +36,7 @@ def test_instant_analyses_share_face_tracks_and_leave_nothing(
         },
     )
 
-    result = instant._run(services, upload, parse_payload(upload))  # type: ignore[arg-type]
+    result = instant._run(services, upload, parse_payload(upload))
 
     assert [a["state"] for a in result["analyses"]] == ["FINISHED", "FINISHED"]
     assert all(a["results_data"]["distance"] < 0.6 for a in result["analyses"])

@@ -3,15 +3,15 @@ and embed it once, even in two processes), and a clear error where there are no 
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import msgspec
 import pytest
 
+from appliance.core.services import AppServices
 from appliance.domain.enums import AnalysisState
-from appliance.queue.context import WorkerContext, install_context
-from appliance.queue.tasks import run_analysis
+from appliance.queue.context import install_services, worker_services
+from appliance.queue.tasks import run_analyses
 from appliance.runtime import ModelRuntime
 from appliance.sdk import (
     DEFAULT_MAX_FRAMES,
@@ -103,7 +103,7 @@ def test_a_plugin_compares_faces_through_the_sdk(default_models_root: Path, samp
 
 def test_the_worker_builds_face_models_from_its_settings(tmp_path: Path) -> None:
     settings = settings_for(tmp_path / "data")
-    ctx = WorkerContext.build(settings)
+    ctx = worker_services(settings)
     try:
         assert ctx.vision is not None
         assert ctx.vision.runtime.store.root == settings.models_path
@@ -121,15 +121,21 @@ def test_two_worker_processes_analysing_one_media_compute_its_track_once(
     settings = msgspec.structs.replace(settings_for(tmp_path / "data"), plugin_modules=["tests.vision.faces_plugin"])
     base = build_context(settings)
     contexts = [
-        dataclasses.replace(base, vision=VisionService(runtime, cache_dir=base.storage.derived_dir)) for _ in range(2)
+        AppServices(
+            settings,
+            plugins=base.plugins,
+            store=base.store,
+            vision=VisionService(runtime, cache_dir=base.storage.derived_dir),
+        )
+        for _ in range(2)
     ]
     try:
         folder = add_folder(base)
         media = add_media(base, folder, samples["mp4"], ["video_selfie"])
         analyses = [add_analysis(base, folder, [media], type="FACES") for _ in contexts]
         for ctx, analysis in zip(contexts, analyses, strict=True):
-            install_context(ctx)
-            run_analysis(analysis.analysis_id)
+            install_services(ctx)
+            run_analyses(analysis.analysis_id)
 
         for analysis in analyses:
             done = base.store.get_analysis(analysis.analysis_id)
@@ -151,5 +157,5 @@ def test_two_worker_processes_analysing_one_media_compute_its_track_once(
         base.storage.delete_derived(media.media_id)  # what deleting the media does
         assert not derived.exists()
     finally:
-        install_context(None)
+        install_services(None)
         base.close()

@@ -12,7 +12,7 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from appliance.media import MediaStorage
+from appliance.media import LocalMediaStorage
 from appliance.ops.settings import Limits
 from appliance.runtime import ModelRuntime, ModelStore
 from appliance.runtime.defaults import install_default_models
@@ -158,7 +158,7 @@ def test_a_new_model_version_gives_a_new_track(samples: dict[str, Path], tmp_pat
 def test_the_track_lives_in_the_media_directory_and_goes_with_it(
     runtime: ModelRuntime, samples: dict[str, Path], tmp_path: Path
 ) -> None:
-    storage = MediaStorage(tmp_path / "media", Limits())
+    storage = LocalMediaStorage(tmp_path / "media", Limits())
     media = media_input(samples["jpeg"])
     VisionService(runtime, cache_dir=storage.derived_dir).face_track(media)
     assert len(_files(storage.derived_dir(media.media_id))) == 1

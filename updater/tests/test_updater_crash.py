@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 from _updater_kit import SET_1, Vendor, appliance, bump, install
+from appliance_modelstore.files import sha256_file
+from appliance_modelstore.layout import MANIFESTS_DIR
 
-from appliance_updater.fsutil import sha256_file
-from appliance_updater.install import MANIFESTS_DIR, Updater
+from appliance_updater.install import Updater
 
 RUNS = int(os.environ.get("UPDATER_CRASH_RUNS", "100"))
 DRIVER = Path(__file__).with_name("_updater_crash_driver.py")

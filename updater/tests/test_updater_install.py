@@ -57,11 +57,11 @@ def test_install_writes_the_documented_layout(up):
     assert marker["models"] == {"det": "1.0.0", "mesh": "1.0.0", "emb": "1.0.0"}
     assert oct((root / ".bundle.json").stat().st_mode & 0o777) == "0o644"
     state = up.load_state()
-    assert marker["manifest_sha256"] == state["bundle"]["manifest_sha256"]
+    assert marker["manifest_sha256"] == state.bundle.manifest_sha256
     kept = root / ".manifests" / f"{marker['manifest_sha256']}.json"  # the exact manifest, for the appliance
     assert hashlib.sha256(kept.read_bytes()).hexdigest() == marker["manifest_sha256"]
     assert [p.name for p in (root / ".manifests").iterdir()] == [kept.name]
-    assert state["bundle"]["version"] == 1 and state["models"]["emb"] == "1.0.0"
+    assert state.bundle.version == 1 and state.models["emb"] == "1.0.0"
     assert [e["event"] for e in up.history()] == ["init", "installed"]
 
 
@@ -71,13 +71,13 @@ def test_upgrade_keeps_the_previous_version_and_rollback_restores_it(up, vendor)
     assert outcome.old == {"det": "1.0.0", "mesh": "1.0.0", "emb": "1.0.0"}
     assert up.active_models() == {"det": "1.1.0", "emb": "1.0.0", "mesh": "2.0.0"}
     assert (up.models_root / "det" / "1.0.0" / "card.json").is_file()
-    assert up.read_marker()["bundle_id"] == "models-2"
-    assert up.read_marker()["models"] == {"det": "1.1.0", "emb": "1.0.0", "mesh": "2.0.0"}
+    assert up.read_marker().bundle_id == "models-2"
+    assert up.read_marker().models == {"det": "1.1.0", "emb": "1.0.0", "mesh": "2.0.0"}
     with up:
         up.rollback()
     assert up.active_models() == {"det": "1.0.0", "emb": "1.0.0", "mesh": "1.0.0"}
-    assert up.read_marker()["bundle_id"] == "models-1"  # the bundle whose models are active again
-    assert up.read_marker()["models"] == up.active_models()
+    assert up.read_marker().bundle_id == "models-1"  # the bundle whose models are active again
+    assert up.read_marker().models == up.active_models()
     with pytest.raises(Exception, match="nothing to roll back"), up:
         up.rollback()
     # rolled back: the same bundle is not installed again, a newer one is
@@ -102,7 +102,7 @@ def test_a_new_model_and_rollback_of_it(up, vendor):
     with up:
         up.rollback()
     assert up.active_version("pad") is None
-    assert up.read_marker()["bundle_id"] == "models-1"
+    assert up.read_marker().bundle_id == "models-1"
     assert (up.models_root / "pad" / "0.1.0" / "card.json").is_file()
 
 
@@ -321,8 +321,8 @@ def test_a_crash_at_each_point_leaves_one_whole_set(tmp_path, vendor, point, exp
     assert fresh.active_models() == want
     assert not fresh.journal_path.exists()
     assert sorted(p.name for p in up.models_root.rglob(".*")) == [".bundle.json", ".manifests"]
-    assert fresh.read_marker()["models"] == want  # the marker names the bundle whose models are active
-    assert fresh.read_marker()["bundle_id"] == ("models-1" if expected == "old" else "models-2")
+    assert fresh.read_marker().models == want  # the marker names the bundle whose models are active
+    assert fresh.read_marker().bundle_id == ("models-1" if expected == "old" else "models-2")
     if expected == "old":
         assert install(fresh, bundle).new["det"] == "1.1.0"
     assert fresh.active_models() == {"det": "1.1.0", "emb": "1.1.0", "mesh": "1.1.0"}
@@ -360,7 +360,7 @@ def test_a_downgrade_signed_as_authorised_is_installed(up, vendor):
     _refused_unchanged(up, bad, PolicyRefused, "det 1.0.5 is a downgrade")
     good = vendor.bundle(bump(SET_1, det="1.0.5"), 4, downgrades=[{"model": "det", "version": "1.0.5"}])
     assert install(up, good).new["det"] == "1.0.5"
-    assert up.load_state()["models"]["det"] == "1.1.0"  # the highest seen is kept
+    assert up.load_state().models["det"] == "1.1.0"  # the highest seen is kept
 
 
 def test_a_downgrade_authorisation_must_name_a_model_of_the_bundle(vendor):

@@ -8,9 +8,9 @@ from litestar import Controller, Request, post
 from litestar.params import JSONBody
 
 from appliance.api.schemas import LoginIn, RefreshIn
-from appliance.api.security import access_token_of
-from appliance.api.services import Services
 from appliance.auth.sessions import IssuedTokens, log_in, refresh
+from appliance.core.providers import Services
+from appliance.web.requests import access_token_of, source_address
 from appliance.wire import iso, user_to_wire
 
 
@@ -29,9 +29,10 @@ class AuthController(Controller):
     tags = ["auth"]
 
     @post("/auth", status_code=200, sync_to_thread=True, summary="Log in with email and password")
-    def login(self, data: JSONBody[LoginIn], services: Services) -> dict[str, Any]:
+    def login(self, request: Request, data: JSONBody[LoginIn], services: Services) -> dict[str, Any]:
         credentials = data.credentials
-        return _tokens(log_in(services.store, credentials.email, credentials.password, services.settings.auth))
+        auth = services.settings.auth
+        return _tokens(log_in(services.store, credentials.email, credentials.password, auth, source_address(request)))
 
     @post("/refresh", status_code=200, sync_to_thread=True, summary="Trade the expire token for a new token pair")
     def refresh(self, request: Request, data: JSONBody[RefreshIn], services: Services) -> dict[str, Any]:

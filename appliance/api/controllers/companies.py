@@ -10,15 +10,16 @@ from typing import Any
 from litestar import Controller, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from appliance.api.common import check_paging, found, page
 from appliance.api.folder_service import check_endpoint
 from appliance.api.schemas import CompanyIn, CompanyPatch
 from appliance.api.security import CurrentUser
-from appliance.api.services import Services
+from appliance.core.providers import Services
 from appliance.domain import policy
 from appliance.domain.entities import Company
 from appliance.domain.enums import Role
 from appliance.domain.errors import AppError, ErrorCode
+from appliance.web.requests import check_paging, found
+from appliance.web.responses import page
 from appliance.wire import company_to_wire
 
 
@@ -64,7 +65,7 @@ class CompanyController(Controller):
             company_id=str(uuid.uuid4()),
             name=data.name.strip(),
             webhook_secret=secrets.token_hex(32),
-            webhook_url=check_endpoint(data.webhook_url),
+            webhook_url=check_endpoint(services, data.webhook_url),
             meta_data=data.meta_data,
         )
         return company_to_wire(services.store.create_company(company), with_secret=True)
@@ -86,7 +87,7 @@ class CompanyController(Controller):
         if data.name is not None:
             changes["name"] = data.name.strip()
         if data.webhook_url is not None:
-            changes["webhook_url"] = check_endpoint(data.webhook_url) if data.webhook_url else None
+            changes["webhook_url"] = check_endpoint(services, data.webhook_url) if data.webhook_url else None
         if data.meta_data is not None:
             changes["meta_data"] = data.meta_data
         return company_to_wire(services.store.update_company(replace(company, **changes)), with_secret=True)

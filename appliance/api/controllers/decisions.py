@@ -7,10 +7,10 @@ from typing import Any
 from litestar import Controller, get, post
 from litestar.params import FromPath, JSONBody
 
-from appliance.api.decisions import decide_folder, readable_folder
 from appliance.api.schemas import DecisionIn
 from appliance.api.security import CurrentUser
-from appliance.api.services import Services
+from appliance.core.decisions import decide_folder, readable_folder
+from appliance.core.providers import Services
 from appliance.wire import decision_to_wire
 
 

@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import anyio
-from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from appliance.api import folder_service
-from appliance.api.common import change_meta, check_paging, found, meta_condition, page, split_csv
 from appliance.api.schemas import AnalysesIn
 from appliance.api.security import CurrentUser
-from appliance.api.services import Services
-from appliance.api.uploads import ParsedUpload, read_multipart
+from appliance.core.decisions import readable_folder
+from appliance.core.folders import delete_folder_and_files, wait_until_final
+from appliance.core.providers import Services
+from appliance.core.services import AppServices
 from appliance.domain import policy
-from appliance.domain.entities import Folder
+from appliance.domain.entities import Folder, User
 from appliance.domain.enums import AnalysisState, FolderStatus, Resolution
 from appliance.domain.errors import AppError, ErrorCode
-from appliance.queue.cleanup import delete_folder_and_files
-from appliance.store.protocol import AnalysisFilter, FolderFilter
+from appliance.store import DatabaseUnavailable
+from appliance.store.protocol import AnalysisFilter, FolderFilter, MetaCondition
+from appliance.web.meta import MetaData, MetaDataRoutes
+from appliance.web.requests import check_paging, split_csv
+from appliance.web.responses import page
+from appliance.web.uploads import ParsedUpload, read_multipart
 from appliance.wire import analysis_to_wire, folder_to_wire, media_to_wire
 
 _SORTINGS = {
@@ -31,7 +38,12 @@ _SORTINGS = {
 
 
 def _time(value: float | None) -> datetime | None:
-    return datetime.fromtimestamp(value, UTC) if value is not None else None
+    if value is None:
+        return None
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError) as exc:  # not finite, or past the years a datetime holds
+        raise AppError(ErrorCode.INVALID_VALUE, f"{value} is not a time (seconds since 1970)") from exc
 
 
 def _statuses(value: str | None) -> list[FolderStatus | Resolution] | None:
@@ -58,18 +70,17 @@ def _states(value: str | None) -> list[AnalysisState] | None:
         raise AppError(ErrorCode.INVALID_VALUE, f"unknown analysis state in {value!r}") from exc
 
 
+def _writable(services: AppServices, user: User, folder_id: str) -> Folder:
+    """The folder if `user` may change it; NOT_EXIST or AUTH_FORBIDDEN otherwise."""
+    folder = readable_folder(services, user, folder_id)
+    if not policy.can_write_folder(user, folder):
+        raise AppError(ErrorCode.AUTH_FORBIDDEN, "this user may not change this folder")
+    return folder
+
+
 class FolderController(Controller):
     path = "/api/folders"
     tags = ["folders"]
-
-    def _get(self, services: Services, user: CurrentUser, folder_id: str) -> Folder:
-        return found(services.store.get_folder(folder_id), lambda f: policy.can_read_folder(user, f), "folder")
-
-    def _writable(self, services: Services, user: CurrentUser, folder_id: str) -> Folder:
-        folder = self._get(services, user, folder_id)
-        if not policy.can_write_folder(user, folder):
-            raise AppError(ErrorCode.AUTH_FORBIDDEN, "this user may not change this folder")
-        return folder
 
     async def _upload(self, request: Request, services: Services, user: CurrentUser) -> ParsedUpload:
         if not policy.can_create_folders(user):  # refuse before reading the body
@@ -89,10 +100,16 @@ class FolderController(Controller):
         if payload.analyses is None:
             return Response(folder_to_wire(folder, media, None, services.urls), status_code=201)
         timeout = services.settings.api.single_request_timeout_seconds
-        final = await anyio.to_thread.run_sync(folder_service.wait_until_final, services, folder.folder_id, timeout)
-        doc = await anyio.to_thread.run_sync(
-            lambda: folder_service.folder_document(services, final or folder, with_analyses=True)
-        )
+        try:
+            final = await anyio.to_thread.run_sync(wait_until_final, services.store, folder.folder_id, timeout)
+            doc = await anyio.to_thread.run_sync(
+                lambda: folder_service.folder_document(services, final or folder, with_analyses=True)
+            )
+        except DatabaseUnavailable:
+            # The folder is stored (its rows committed) and its analyses queued; the database went
+            # away while the result was awaited (a primary switch). A 503 now would have the client
+            # send the folder again: answer what was written, as when the wait times out.
+            doc = folder_to_wire(folder, media, analyses, services.urls)
         return Response(doc, status_code=201)
 
     @get("/", sync_to_thread=True, summary="List folders")
@@ -127,7 +144,7 @@ class FolderController(Controller):
             time_created_max=_time(time_created_max),
             time_updated_min=_time(time_updated_min),
             time_updated_max=_time(time_updated_max),
-            meta_data=[meta_condition(m) for m in meta_data or []],
+            meta_data=[MetaCondition.parse(m) for m in meta_data or []],
             sort_field=_SORTINGS[sorting][0],  # type: ignore[arg-type]
             sort_desc=_SORTINGS[sorting][1],
             offset=offset,
@@ -153,12 +170,12 @@ class FolderController(Controller):
     def get_folder(
         self, services: Services, user: CurrentUser, folder_id: FromPath[str], with_analyses: FromQuery[bool] = False
     ) -> dict[str, Any]:
-        folder = self._get(services, user, folder_id)
+        folder = readable_folder(services, user, folder_id)
         return folder_service.folder_document(services, folder, with_analyses=with_analyses)
 
     @delete("/{folder_id:str}", sync_to_thread=True, summary="Delete a folder, its media files and results")
     def delete_folder(self, services: Services, user: CurrentUser, folder_id: FromPath[str]) -> None:
-        folder = self._get(services, user, folder_id)
+        folder = readable_folder(services, user, folder_id)
         if not policy.can_delete_folder(user, folder):
             raise AppError(ErrorCode.AUTH_FORBIDDEN, "this user may not delete folders")
         delete_folder_and_files(services.store, services.storage, folder_id)
@@ -167,7 +184,7 @@ class FolderController(Controller):
     async def add_media(
         self, request: Request, services: Services, user: CurrentUser, folder_id: FromPath[str]
     ) -> list[dict[str, Any]]:
-        folder = await anyio.to_thread.run_sync(self._writable, services, user, folder_id)
+        folder = await anyio.to_thread.run_sync(_writable, services, user, folder_id)
         upload = await self._upload(request, services, user)
         try:
             media = await anyio.to_thread.run_sync(
@@ -177,48 +194,14 @@ class FolderController(Controller):
             upload.close()
         return [media_to_wire(m, services.urls) for m in media]
 
-    @get("/{folder_id:str}/meta_data", sync_to_thread=True)
-    def get_meta(self, services: Services, user: CurrentUser, folder_id: FromPath[str]) -> dict[str, Any]:
-        return self._get(services, user, folder_id).meta_data
-
-    @post("/{folder_id:str}/meta_data", status_code=200, sync_to_thread=True, summary="Replace meta_data")
-    def replace_meta(
-        self, services: Services, user: CurrentUser, folder_id: FromPath[str], data: JSONBody[dict[str, Any]]
-    ) -> dict[str, Any]:
-        return self._change_meta(services, user, folder_id, "POST", data, None)
-
-    @patch("/{folder_id:str}/meta_data", sync_to_thread=True, summary="Merge into meta_data (null removes a key)")
-    def merge_meta(
-        self, services: Services, user: CurrentUser, folder_id: FromPath[str], data: JSONBody[dict[str, Any]]
-    ) -> dict[str, Any]:
-        return self._change_meta(services, user, folder_id, "PATCH", data, None)
-
-    @delete(
-        "/{folder_id:str}/meta_data",
-        status_code=200,
-        sync_to_thread=True,
-        summary="Remove meta_data keys (all without `keys`)",
-    )
-    def delete_meta(
-        self, services: Services, user: CurrentUser, folder_id: FromPath[str], keys: FromQuery[str | None] = None
-    ) -> dict[str, Any]:
-        return self._change_meta(services, user, folder_id, "DELETE", None, split_csv(keys))
-
-    def _change_meta(
-        self, services: Services, user: CurrentUser, folder_id: str, method: str, body: Any, keys: list[str] | None
-    ) -> dict[str, Any]:
-        folder = self._writable(services, user, folder_id)
-        folder.meta_data = change_meta(folder.meta_data, method, body, keys)
-        return services.store.update_folder(folder).meta_data
-
     @post("/{folder_id:str}/analyses", sync_to_thread=True, summary="Start analyses on a folder")
     def start_analyses(
         self, services: Services, user: CurrentUser, folder_id: FromPath[str], data: JSONBody[AnalysesIn]
     ) -> list[dict[str, Any]]:
-        folder = self._writable(services, user, folder_id)
-        analyses = folder_service.start_analyses(services, user, folder, data.analyses, data.resolution_endpoint)
-        media = {m.media_id: m for m in services.store.list_media(folder_id)}
-        return [analysis_to_wire(a, media, services.urls) for a in analyses]
+        folder = _writable(services, user, folder_id)
+        analyses, media = folder_service.start_analyses(services, user, folder, data.analyses, data.resolution_endpoint)
+        media_by_id = {m.media_id: m for m in media}
+        return [analysis_to_wire(a, media_by_id, services.urls) for a in analyses]
 
     @get("/{folder_id:str}/analyses", sync_to_thread=True, summary="Analyses of a folder")
     def list_analyses(
@@ -233,7 +216,7 @@ class FolderController(Controller):
         states: Annotated[str | None, QueryParameter(name="state")] = None,
         states_exclude: Annotated[str | None, QueryParameter(name="state.exclude")] = None,
     ) -> list[dict[str, Any]]:
-        self._get(services, user, folder_id)
+        readable_folder(services, user, folder_id)
         upper = lambda v: [t.upper() for t in split_csv(v) or []] or None  # noqa: E731
         flt = AnalysisFilter(
             analysis_ids=split_csv(analyse_id),
@@ -245,3 +228,17 @@ class FolderController(Controller):
         )
         media = {m.media_id: m for m in services.store.list_media(folder_id)}
         return [analysis_to_wire(a, media, services.urls) for a in services.store.list_analyses(folder_id, flt)]
+
+
+def _folder_meta(services: Services, user: CurrentUser, folder_id: FromPath[str]) -> MetaData[Folder]:
+    return MetaData(
+        readable=lambda: readable_folder(services, user, folder_id),
+        writable=lambda: _writable(services, user, folder_id),
+        save=lambda folder, meta: services.store.update_folder(replace(folder, meta_data=meta)).meta_data,
+    )
+
+
+class FolderMetaDataController(MetaDataRoutes):
+    path = "/api/folders/{folder_id:str}/meta_data"
+    tags = ["folders"]
+    dependencies = {"meta_data": Provide(_folder_meta, sync_to_thread=True)}

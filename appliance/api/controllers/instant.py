@@ -9,7 +9,6 @@ Face tracks are shared by the request's analyses in memory only, and dropped whe
 
 from __future__ import annotations
 
-import base64
 import uuid
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -19,48 +18,55 @@ import anyio
 import msgspec
 from litestar import Controller, Request, post
 
-from appliance.api.folder_service import check_analysis_type, check_payload_media, parse_payload
-from appliance.api.schemas import FolderPayload
+from appliance.api.folder_service import check_media_tags, check_payload_media, installed_analysis, parse_payload
+from appliance.api.schemas import AnalysisIn, FolderPayload
 from appliance.api.security import CurrentUser
-from appliance.api.services import Services
-from appliance.api.uploads import ParsedUpload, read_multipart
+from appliance.core.analysis import AnalysisFailed, PluginRaised, analyze, analyzer_for, results_media_items
+from appliance.core.providers import Services
+from appliance.core.services import AppServices
 from appliance.domain import policy
-from appliance.domain.entities import Analysis
-from appliance.domain.enums import WIRE_MEDIA_TYPE, AnalysisState
+from appliance.domain.entities import Analysis, Folder
+from appliance.domain.enums import AnalysisState, Resolution
 from appliance.domain.errors import AppError, ErrorCode
 from appliance.domain.rules import analysis_resolution, folder_outcome
 from appliance.media.memory import in_memory_file, probe_bytes
 from appliance.sdk.context import AnalysisContext
 from appliance.sdk.requests import build_request
-from appliance.sdk.types import MediaInput, Outcome
+from appliance.sdk.types import MediaInput
 from appliance.vision import VisionService
-from appliance.wire import iso
+from appliance.web.uploads import ParsedUpload, read_multipart
+from appliance.wire import instant_folder_to_wire
+
+#: Output images of an instant folder, by (media id, image name): they go inline into the answer.
+Images = dict[tuple[str, str], bytes]
 
 
 def _forget_tracks(vision: VisionService, inputs: list[MediaInput]) -> None:
+    """Face tracks are shared by the request's analyses in memory only, and dropped with it."""
     for media in inputs:
         vision.forget(media.media_id)
 
 
-def _payload(upload: ParsedUpload, services: Services) -> FolderPayload:
+def _payload(upload: ParsedUpload, services: AppServices) -> FolderPayload:
     payload = parse_payload(upload)
     if not payload.analyses:
         raise AppError(ErrorCode.PAYLOAD_INVALID, "the instant mode needs `analyses` in the payload")
     check_payload_media(services, upload.files, payload)
     for analysis in payload.analyses:
-        check_analysis_type(analysis.type)
+        installed_analysis(services, analysis.type)
     return payload
 
 
-def _run(services: Services, upload: ParsedUpload, payload: FolderPayload) -> dict[str, Any]:
+def _run(services: AppServices, upload: ParsedUpload, payload: FolderPayload) -> dict[str, Any]:
     if not upload.files:
         raise AppError(ErrorCode.PAYLOAD_INVALID, "no media files in the request")
-    now = datetime.now(UTC)
+    folder = Folder(folder_id=str(uuid.uuid4()), company_id=None, user_id="", time_created=datetime.now(UTC))
+    folder.meta_data = payload.folder_meta_data
     thresholds = msgspec.structs.asdict(services.settings.thresholds)
-    vision = services.vision
     inputs: list[MediaInput] = []
+    images: Images = {}
     with ExitStack() as stack:
-        stack.callback(_forget_tracks, vision, inputs)
+        stack.callback(_forget_tracks, services.vision, inputs)
         for item in upload.files:
             data = item.file.getvalue()  # type: ignore[attr-defined]  # BytesIO: instant uploads stay in memory
             try:
@@ -68,6 +74,7 @@ def _run(services: Services, upload: ParsedUpload, payload: FolderPayload) -> di
             except AppError as exc:
                 details = {**(exc.details or {}), "media_key": item.key}
                 raise AppError(exc.code, f"{item.key}: {exc.message}", details) from exc
+            check_media_tags(item.key, payload.media_tags.get(item.key, ()), probe.kind)
             path = stack.enter_context(in_memory_file(data, f".{probe.extension}"))
             inputs.append(
                 MediaInput.from_facts(
@@ -78,96 +85,45 @@ def _run(services: Services, upload: ParsedUpload, payload: FolderPayload) -> di
                     original_name=item.filename,
                 )
             )
-        analyses = [
-            _analyse(services, request.type, request.params, request.source_media, inputs, thresholds, vision)
-            for request in payload.analyses or []
-        ]
-    status, resolution = folder_outcome(a for a, _ in analyses)
-    return {
-        "folder_id": str(uuid.uuid4()),
-        "resolution_status": status.value,
-        "system_resolution": resolution.value,
-        "meta_data": payload.folder_meta_data,
-        "time_created": iso(now),
-        "media": [
-            {
-                "media_id": m.media_id,
-                "media_type": WIRE_MEDIA_TYPE[m.kind],
-                "original_name": m.original_name,
-                "tags": list(m.tags),
-                "mime_type": m.mime_type,
-                "width": m.width,
-                "height": m.height,
-                "frame_count": m.frame_count,
-                "duration_seconds": m.duration_seconds,
-            }
-            for m in inputs
-        ],
-        "analyses": [doc for _, doc in analyses],
-    }
+        analyses = [_analyse(services, asked, inputs, thresholds, images) for asked in payload.analyses or []]
+    folder.resolution_status, folder.system_resolution = folder_outcome(analyses)
+    return instant_folder_to_wire(folder, inputs, analyses, images)
 
 
 def _analyse(
-    services: Services,
-    requested_type: str,
-    params: dict[str, Any],
-    source_media: list[str] | None,
-    inputs: list[MediaInput],
-    thresholds: dict[str, float],
-    vision: VisionService,
-) -> tuple[Analysis, dict[str, Any]]:
-    analysis = Analysis(analysis_id=str(uuid.uuid4()), folder_id="", type=requested_type.strip().upper())
-    spec = services.plugins.registry.get(analysis.type)
-    outcome: Outcome | None = None
-    if spec is None:
-        analysis.error_code = int(ErrorCode.ANALYSIS_NO_PLUGIN)
-        analysis.error_message = f"no installed plugin provides analysis type {analysis.type}"
-    else:
+    services: AppServices, asked: AnalysisIn, inputs: list[MediaInput], thresholds: dict[str, float], images: Images
+) -> Analysis:
+    """Run one analysis through the appliance's checked run, as a worker would; its output images
+    go into `images`."""
+    analysis = Analysis(analysis_id=str(uuid.uuid4()), folder_id="", type=asked.type.strip().upper())
+    decision: Resolution | None = None
+    try:
+        spec = analyzer_for(services.plugins, analysis.type)
+        analysis.plugin, analysis.plugin_version = spec.plugin, spec.plugin_version
         request = build_request(
             spec,
             analysis_id=analysis.analysis_id,
-            params=params,
+            params=asked.params,
             media=inputs,
             thresholds=thresholds,
-            source_media_ids=source_media,
+            source_media_ids=asked.source_media,
         )
         analysis.source_media = [m.media_id for m in request.media]
         analysis.params = request.params
-        try:
-            outcome = spec.analyzer.analyze(request, AnalysisContext(thresholds, vision=vision))
-        except Exception as exc:  # a plugin's failure becomes a FAILED analysis, as on a worker
-            analysis.error_code = int(ErrorCode.ANALYSIS_PLUGIN_ERROR)
-            analysis.error_message = f"{type(exc).__name__}: {exc}"
-    analysis.state = AnalysisState.FINISHED if outcome else AnalysisState.FAILED
-    analysis.resolution_status = analysis_resolution(analysis.state, outcome.resolution if outcome else None)
-    doc = {
-        "analyse_id": analysis.analysis_id,
-        "analysis_id": analysis.analysis_id,
-        "type": analysis.type,
-        "state": analysis.state.value,
-        "resolution_status": analysis.resolution_status.value,
-        "resolution": analysis.resolution_status.value,
-        "params": analysis.params,
-        "source_media": analysis.source_media,
-        "results_data": outcome.results_data if outcome else {},
-        "results_media": [
-            {
-                "source_media_id": r.media_id,
-                "results_data": r.results_data,
-                "output_images": [
-                    {"name": i.name, "data_base64": base64.b64encode(i.jpeg).decode(), "media_type": "image/jpeg"}
-                    for i in r.output_images
-                ],
-            }
-            for r in (outcome.results_media if outcome else ())
-        ],
-        "error_code": analysis.error_code,
-        "error_message": analysis.error_message,
-        "plugin": spec.plugin if spec else None,
-        "plugin_version": spec.plugin_version if spec else None,
-        "model_versions": outcome.model_versions if outcome else {},
-    }
-    return analysis, doc
+        outcome = analyze(spec, request, AnalysisContext(thresholds, vision=services.vision))
+    except AnalysisFailed as exc:
+        analysis.state, analysis.error_code, analysis.error_message = AnalysisState.FAILED, int(exc.code), exc.message
+    except PluginRaised as exc:  # no retries here: the caller waits for this answer
+        analysis.state = AnalysisState.FAILED
+        analysis.error_code, analysis.error_message = int(ErrorCode.ANALYSIS_PLUGIN_ERROR), str(exc)
+    else:
+        analysis.state, decision = AnalysisState.FINISHED, outcome.resolution
+        analysis.results_data, analysis.model_versions = outcome.results_data, outcome.model_versions
+        analysis.results_media = results_media_items(outcome)
+        for result in outcome.results_media:
+            images.update(((result.media_id, image.name), image.jpeg) for image in result.output_images)
+    analysis.resolution_status = analysis_resolution(analysis.state, decision)
+    return analysis
 
 
 class InstantController(Controller):

@@ -13,12 +13,12 @@ import hmac
 from litestar import Controller, Request, Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from appliance.api.security import access_token_of
-from appliance.api.services import Services
 from appliance.auth.sessions import authenticate_token
+from appliance.core.host_metrics import host_registry
+from appliance.core.providers import Services
 from appliance.domain import policy
 from appliance.domain.errors import AppError, ErrorCode
-from appliance.queue.metrics import host_registry
+from appliance.web.requests import access_token_of
 
 __all__ = ["MetricsController"]
 

@@ -9,16 +9,17 @@ import msgspec
 from litestar import Controller, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from appliance.api.common import check_paging, found, page
 from appliance.api.schemas import UserIn, UserPatch
 from appliance.api.security import CurrentUser
-from appliance.api.services import Services
 from appliance.auth.accounts import check_user_shape, create_account
 from appliance.auth.passwords import hash_password
+from appliance.core.providers import Services
 from appliance.domain import policy
 from appliance.domain.entities import User
 from appliance.domain.enums import Role
 from appliance.domain.errors import AppError, ErrorCode
+from appliance.web.requests import check_paging, found
+from appliance.web.responses import page
 from appliance.wire import user_to_wire
 
 #: What a user may change on its own account without being allowed to manage it.

@@ -12,15 +12,25 @@ Results, in the Oz shape:
 - per media: `face_found`, `reasons`, the face's box, quality numbers and the embedding space,
   and the aligned face crop the embedding was computed from as output image `face`.
 
-Decision: SUCCESS when `min_confidence` reaches the site's biometry threshold (0.85 by default),
-DECLINED below it. Media without a usable face (NO_FACE, FACE_TOO_SMALL) cannot be compared:
-with fewer than two usable media the folder is DECLINED and `results_data.reason` says which
+Operating point: every embedding space has calibrated operating points (`appliance.sdk.calibration_for`):
+`default`, the distance at a false match rate of 1e-3, which the confidence maps to 0.85, and
+`strict`, at 1e-4. A company chooses one in its `meta_data` (`"biometry_operating_point": "strict"`,
+set through the companies API); the analysis param `operating_point` overrides it for one request.
+`results_data.operating_point` names it: `name`, `target_fmr`, `distance` (pairs closer than this
+match), `threshold` (the confidence a pair needs: the site's biometry threshold, 0.85 by default, or
+for `strict` the confidence at its distance when that is higher) and `embedding_space`;
+`results_data.score` is `min_confidence`, the score the threshold is applied to.
+
+Decision: SUCCESS when `min_confidence` reaches the operating point's threshold, DECLINED below
+it. Media without a usable face (NO_FACE, FACE_TOO_SMALL) cannot be compared: with fewer than two
+usable media the folder is DECLINED and `results_data.reason` says which
 media lacked a face and why. A media with several faces is compared by its largest face, and the
 decision can then at best be OPERATOR_REQUIRED: a person has to check who is who.
 
 Params: `operator_required_below` (default null): a confidence below the threshold; a
 `min_confidence` between it and the threshold then gives OPERATOR_REQUIRED instead of DECLINED
-(the Oz "biometry band" for cases a person should look at).
+(the Oz "biometry band" for cases a person should look at). `operating_point` (default null: the
+company's choice, else `default`): `default` or `strict`.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ import cv2
 import numpy as np
 
 from appliance.sdk import (
+    OPERATING_POINTS,
     AnalysisContext,
     AnalysisRequest,
     AnalyzerRegistry,
@@ -43,8 +54,10 @@ from appliance.sdk import (
     MediaKind,
     MediaResult,
     MediaRule,
+    OperatingPoint,
     Outcome,
     OutputImage,
+    PluginServicesUnavailable,
     Resolution,
     calibration_for,
     distance,
@@ -52,6 +65,9 @@ from appliance.sdk import (
 )
 
 __version__ = "0.1.0"
+
+#: The key of a company's `meta_data` that chooses its operating point.
+COMPANY_CHOICE = "biometry_operating_point"
 
 MEDIA_RULE = MediaRule(
     kinds=frozenset({MediaKind.IMAGE, MediaKind.VIDEO, MediaKind.SHOTS_SET}),
@@ -113,30 +129,42 @@ class BiometryAnalyzer:
                 results_media=results,
                 model_versions=models,
             )
-        pairs = []
+        first = usable[0].track.embedding
+        assert first is not None  # a usable face has its embedding
+        space = first.space
+        calibration = calibration_for(space)
+        point = calibration.operating_point(_operating_point_name(request, ctx))
+        threshold = float(request.thresholds["biometry"])
+        if point.name != OPERATING_POINTS[0]:
+            threshold = max(threshold, round(calibration.confidence(point.distance), 4))
+        pairs: list[dict[str, Any]] = []
         for a, b in itertools.combinations(usable, 2):
             assert a.track.embedding is not None and b.track.embedding is not None
             d = distance(a.track.embedding, b.track.embedding)
-            confidence = calibration_for(a.track.embedding.space).confidence(d)
             pairs.append(
                 {
                     "media": [a.media.media_id, b.media.media_id],
                     "distance": round(d, 4),
-                    "confidence": round(confidence, 4),
+                    "confidence": round(calibration.confidence(d), 4),
                 }
             )
         low = min(p["confidence"] for p in pairs)
         high = max(p["confidence"] for p in pairs)
         return Outcome(
-            resolution=self._decide(low, request, usable),
-            results_data={"min_confidence": low, "max_confidence": high, "pairs": pairs},
+            resolution=self._decide(low, threshold, request, usable),
+            results_data={
+                "min_confidence": low,
+                "max_confidence": high,
+                "score": low,
+                "operating_point": _described(point, threshold, space),
+                "pairs": pairs,
+            },
             results_media=results,
             model_versions=models,
         )
 
     @staticmethod
-    def _decide(min_confidence: float, request: AnalysisRequest, usable: list[_Face]) -> Resolution:
-        threshold = request.thresholds["biometry"]
+    def _decide(min_confidence: float, threshold: float, request: AnalysisRequest, usable: list[_Face]) -> Resolution:
         band = request.params.get("operator_required_below")
         several_faces = any(FaceReason.MULTIPLE_FACES in f.track.reasons for f in usable)
         if min_confidence >= threshold:
@@ -146,6 +174,27 @@ class BiometryAnalyzer:
         return Resolution.DECLINED
 
 
+def _operating_point_name(request: AnalysisRequest, ctx: AnalysisContext) -> str:
+    """The request's `operating_point` param, else its company's choice, else `default`."""
+    name = request.params.get("operating_point")
+    where = "the param operating_point"
+    if name is None and request.company_id is not None:
+        try:
+            name = ctx.services.company_meta(request.company_id).get(COMPANY_CHOICE)
+            where = f"the company's meta_data {COMPANY_CHOICE}"
+        except PluginServicesUnavailable:  # the instant mode: no stored company choice to read
+            name = None
+    if name is None:
+        return OPERATING_POINTS[0]
+    if name not in OPERATING_POINTS:
+        raise ValueError(f"{where} must be one of {', '.join(OPERATING_POINTS)}, not {name!r}")
+    return str(name)
+
+
+def _described(point: OperatingPoint, threshold: float, space: str) -> dict[str, Any]:
+    return {**point.to_dict(), "threshold": threshold, "embedding_space": space}
+
+
 @hookimpl
 def register_analyzers(registry: AnalyzerRegistry) -> None:
     registry.register(
@@ -153,7 +202,7 @@ def register_analyzers(registry: AnalyzerRegistry) -> None:
             type="BIOMETRY",
             analyzer=BiometryAnalyzer(),
             media_rule=MEDIA_RULE,
-            default_params={"operator_required_below": None},
+            default_params={"operator_required_below": None, "operating_point": None},
             description="1:1 face matching between every pair of the folder's face media",
         )
     )

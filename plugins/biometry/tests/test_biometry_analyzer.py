@@ -12,7 +12,7 @@ import pytest
 from skimage import data
 
 from appliance.sdk import Resolution
-from appliance.sdk.testing import run_analyzer, spec_from_plugin
+from appliance.sdk.testing import PluginTestBed, run_analyzer, spec_from_plugin
 
 SPEC = spec_from_plugin(appliance_plugin_biometry, "BIOMETRY")
 SHARED = Path(os.environ.get("APPLIANCE_TEST_DATA") or Path(__file__).resolve().parents[4] / "shared" / "data")
@@ -93,3 +93,64 @@ def test_labelled_faces_same_and_different_people(models: Path) -> None:
     )
     assert len(several.results_data["pairs"]) == 3 and several.resolution is Resolution.DECLINED
     assert several.results_data["max_confidence"] >= 0.85 > several.results_data["min_confidence"]
+
+
+def test_the_result_names_its_operating_point_threshold_and_score(astronaut: dict[str, Path], models: Path) -> None:
+    pair = [(astronaut["photo"], ["photo_selfie"]), (astronaut["mirrored"], ["photo_id_front"])]
+    default = run_analyzer(SPEC, pair, models=models)
+    point = default.results_data["operating_point"]
+    assert point == {
+        "name": "default",
+        "target_fmr": 1e-3,
+        "distance": 0.6,
+        "threshold": 0.85,
+        "embedding_space": "dlib-resnet-v1",
+    }
+    assert default.results_data["score"] == default.results_data["min_confidence"]
+    strict = run_analyzer(SPEC, pair, params={"operating_point": "strict"}, models=models)
+    point = strict.results_data["operating_point"]
+    assert point["name"] == "strict" and point["target_fmr"] == 1e-4 and point["distance"] < 0.6
+    assert point["threshold"] > 0.85  # a closer pair is needed
+    assert (strict.resolution is Resolution.SUCCESS) == (strict.results_data["score"] >= point["threshold"])
+    with pytest.raises(ValueError, match="operating_point must be one of default, strict, not 'lenient'"):
+        run_analyzer(SPEC, pair, params={"operating_point": "lenient"}, models=models)
+
+
+def test_a_company_chooses_the_strict_operating_point(astronaut: dict[str, Path], models: Path, tmp_path: Path) -> None:
+    """The pair matches at the default point but not at the strict one, which the company chose."""
+    bed = PluginTestBed(appliance_plugin_biometry, tmp_path, models=models)
+    try:
+        strict_company = bed.create_company(meta_data={"biometry_operating_point": "strict"})
+        other = bed.create_company()
+        pair = [(astronaut["photo"], ["photo_selfie"]), (astronaut["mirrored"], ["photo_id_front"])]
+        score = run_analyzer(SPEC, pair, models=models).results_data["score"]
+        thresholds = {"biometry": score - 0.01}  # the site's threshold lets this pair pass at the default point
+
+        def point_of(company: str) -> tuple[str, Resolution]:
+            outcome = run_analyzer(
+                SPEC, pair, models=models, services=bed.services, company_id=company, thresholds=thresholds
+            )
+            return outcome.results_data["operating_point"]["name"], outcome.resolution
+
+        assert point_of(other) == ("default", Resolution.SUCCESS)
+        name, resolution = point_of(strict_company)
+        assert name == "strict"
+        strict_threshold = run_analyzer(SPEC, pair, params={"operating_point": "strict"}, models=models)
+        expected = (
+            Resolution.SUCCESS
+            if score >= strict_threshold.results_data["operating_point"]["threshold"]
+            else (Resolution.DECLINED)
+        )
+        assert resolution is expected
+        # the request's param overrides the company's choice
+        overridden = run_analyzer(
+            SPEC,
+            pair,
+            params={"operating_point": "default"},
+            models=models,
+            services=bed.services,
+            company_id=strict_company,
+        )
+        assert overridden.results_data["operating_point"]["name"] == "default"
+    finally:
+        bed.close()

@@ -5,6 +5,8 @@
 - `register_console_pages`: the collections pages of the operator console (console_pages.py),
   `/console/collections/...`.
 - `database_migrations`: its tables (migrations/), created by the appliance's migration runner.
+- `background_work`: the collections re-enrolled into a new embedding space after a model change
+  (reenrolment.py), by the maintenance workers.
 
 docs/collections.md describes the API, the search, the index and what deletion removes.
 """
@@ -15,8 +17,9 @@ from importlib.resources import files
 from importlib.resources.abc import Traversable
 from typing import TYPE_CHECKING
 
-from appliance.sdk import AnalyzerRegistry, AnalyzerSpec, hookimpl
+from appliance.sdk import AnalyzerRegistry, AnalyzerSpec, BackgroundWork, hookimpl
 from appliance_plugin_blacklist.analyzer import DEFAULT_PARAMS, MEDIA_RULE, CollectionAnalyzer
+from appliance_plugin_blacklist.reenrolment import Reenrolment
 
 if TYPE_CHECKING:
     from appliance.sdk.console import ConsolePageRegistry
@@ -40,10 +43,15 @@ def register_analyzers(registry: AnalyzerRegistry) -> None:
 
 @hookimpl
 def register_routes(routes: RouteRegistry) -> None:
-    from appliance_plugin_blacklist.routes import CollectionController, PersonController  # the API process only
+    from appliance_plugin_blacklist.routes import (  # the API process only
+        CollectionController,
+        CollectionMetaDataController,
+        PersonController,
+        PersonMetaDataController,
+    )
 
-    routes.add(CollectionController)
-    routes.add(PersonController)
+    for controller in (CollectionController, CollectionMetaDataController, PersonController, PersonMetaDataController):
+        routes.add(controller)
 
 
 @hookimpl
@@ -56,3 +64,8 @@ def register_console_pages(pages: ConsolePageRegistry) -> None:
 @hookimpl
 def database_migrations() -> Traversable:
     return files(__name__) / "migrations"
+
+
+@hookimpl
+def background_work() -> BackgroundWork:
+    return Reenrolment()

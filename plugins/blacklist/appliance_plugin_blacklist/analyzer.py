@@ -17,7 +17,8 @@ Results, in the Oz shape:
 Decision: DECLINED when any confidence reaches the site's `collection` threshold (0.85 by
 default): the person is on a watch list. Otherwise SUCCESS, except when a media shows several
 faces (only its main face is searched: OPERATOR_REQUIRED, a person looks) or no media has a usable
-face (DECLINED, `results_data.reason` says so: nobody was cleared).
+face (DECLINED, `results_data.reason` says so: nobody was cleared). A company that keeps no
+collections gets SUCCESS with `results_data.reason` saying that no watch list was searched.
 
 Params: `collection_ids` (null: every collection of the company), `decision_count` (10: nearest
 persons looked at per media and collection), `report_floor` (0.5: lower confidences are not reported).
@@ -85,7 +86,8 @@ class CollectionAnalyzer:
         threshold = request.thresholds["collection"]
         count, floor = int(request.params["decision_count"]), float(request.params["report_floor"])
         probes = [_Probe(media, ctx.faces(media)) for media in request.media]
-        results, best_by_person = [], {}
+        results: list[MediaResult] = []
+        best_by_person: dict[str, Match] = {}
         for probe in probes:
             matches = _search(search, collections, probe, count, floor) if probe.usable else []
             for match in matches:
@@ -105,7 +107,9 @@ class CollectionAnalyzer:
                 p.media.media_id: [r.value for r in p.track.reasons] for p in probes if not p.usable
             },
         }
-        if not any(p.usable for p in probes):
+        if not collections:
+            data["reason"] = "no watch list to search: the folder's company keeps no collections (POST /api/collections)"
+        elif not any(p.usable for p in probes):
             data["reason"] = "no media with a usable face: nobody was searched"
         return Outcome(
             resolution=_decide(best, probes, threshold),

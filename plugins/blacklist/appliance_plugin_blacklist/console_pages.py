@@ -36,6 +36,7 @@ from appliance.sdk.console import (
 )
 from appliance.sdk.web import AppError, ErrorCode, User, can_administer_company_data, found
 from appliance_plugin_blacklist import management
+from appliance_plugin_blacklist.reenrolment import Reenrolment
 from appliance_plugin_blacklist.repository import Collection, Person
 
 __all__ = ["COLLECTIONS_PAGE"]
@@ -86,6 +87,7 @@ def _list_page(
         "show_company": user.company_id is None,
         # where the user may create collections: every company for ADMIN, their own for a company's admin
         "creatable": {id: name for id, name in companies.items() if can_administer_company_data(user, id)},
+        "companies_exist": bool(companies),
         "error": error,
         "form": form or {},
     }
@@ -147,6 +149,8 @@ def _collection_page(
         "collection": collection,
         "company": company_names(request, user, [collection.company_id]).get(collection.company_id, ""),
         "persons": [{"person": p, "name": _name(p), "images": images[p.person_id]} for p in persons],
+        "embedding": plugin.active_embedding(),
+        "photos": next(iter(Reenrolment().progress(plugin, collection.collection_id)), None),
         "total": total,
         "offset": offset,
         "page_size": PAGE_SIZE,

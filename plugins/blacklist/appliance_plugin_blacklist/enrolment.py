@@ -76,7 +76,7 @@ def _embed(plugin: PluginServices, upload: UploadedFile, item: StoredFile, tags:
     details = {"media_key": upload.key, "reasons": reasons}
     if FaceReason.MULTIPLE_FACES in track.reasons:
         raise AppError(ErrorCode.FACE_MULTIPLE, f"{upload.key}: the photo shows several faces", details)
-    if track.embedding is None or {FaceReason.NO_FACE, FaceReason.FACE_TOO_SMALL} & set(track.reasons):
+    if not track.comparable or track.embedding is None:
         raise AppError(ErrorCode.FACE_NOT_FOUND, f"{upload.key}: no face big enough to search for", details)
     return NewImage(
         file=FileRef(item.sha256, item.extension),

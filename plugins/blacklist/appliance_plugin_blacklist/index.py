@@ -118,7 +118,8 @@ class ApproximateGallery:
             return []
         probe = np.asarray(probe, np.float32)
         candidates = min(RERANKED_PER_RESULT * count, self.size)
-        self.index.expansion_search = max(self.expansion_search, candidates)
+        # usearch sets it (its type annotations declare the property without its setter)
+        self.index.expansion_search = max(self.expansion_search, candidates)  # type: ignore[misc]
         rows = np.sort(np.asarray(self.index.search(probe, candidates).keys, np.int64))
         distances = np.linalg.norm(np.asarray(self.vectors[rows]) - probe, axis=1)
         nearest = np.argsort(distances)[:count]

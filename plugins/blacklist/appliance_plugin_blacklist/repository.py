@@ -26,6 +26,8 @@ __all__ = [
     "NewImage",
     "Person",
     "PersonImage",
+    "Reembedded",
+    "ReenrolmentCounts",
     "SearchHit",
 ]
 
@@ -107,6 +109,26 @@ class SearchHit:
 
     person_id: str
     person_image_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reembedded:
+    """A photo's embedding in a newer space, computed from its stored file."""
+
+    image: PersonImage
+    embedding: np.ndarray
+    space: str
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReenrolmentCounts:
+    """One collection's photos: how many are in the active embedding space, and how many could not be."""
+
+    collection_id: str
+    total: int
+    in_space: int
+    failed: int
 
 
 _IMAGE_COLUMNS = (
@@ -328,6 +350,67 @@ class CollectionRepository:
             dict(zip(names, (int(k) for k in keys), strict=True)),
         )
         return {int(row["search_key"]): SearchHit(row["person_id"], row["person_image_id"]) for row in rows}
+
+    # Re-enrolment ---------------------------------------------------------------------------------
+    def images_to_reenrol(self, space: str, limit: int) -> list[PersonImage]:
+        """Photos enrolled in another space than `space` that were not found unusable for it, oldest first."""
+        rows = self.db.fetch(
+            f"SELECT {_IMAGE_COLUMNS} FROM blacklist_person_images WHERE embedding_space <> :space"
+            " AND (reenrol_failed_space IS NULL OR reenrol_failed_space <> :space) ORDER BY search_key LIMIT :limit",
+            {"space": space, "limit": limit},
+        )
+        return [self._image(row) for row in rows]
+
+    def reembed(self, done: Sequence[Reembedded], failed: Sequence[tuple[PersonImage, str]]) -> int:
+        """Store the new embeddings and mark the photos that failed for their space, in one transaction,
+        each only while the photo is still in the space it was read in (a concurrent run or deletion
+        wins); bumps each changed collection's version once. How many embeddings were replaced."""
+        replaced = 0
+        changed: set[str] = set()
+        with self.db.transaction():
+            for item in done:
+                count = self.db.execute(
+                    "UPDATE blacklist_person_images SET embedding = :embedding, embedding_space = :space,"
+                    " embedding_model = :model, reenrol_failed_space = NULL"
+                    " WHERE person_image_id = :id AND embedding_space = :old_space",
+                    {
+                        "embedding": np.asarray(item.embedding, EMBEDDING_DTYPE).tobytes(),
+                        "space": item.space,
+                        "model": item.model,
+                        "id": item.image.person_image_id,
+                        "old_space": item.image.embedding_space,
+                    },
+                )
+                if count:
+                    replaced += count
+                    changed.add(item.image.collection_id)
+            for image, space in failed:
+                self.db.execute(
+                    "UPDATE blacklist_person_images SET reenrol_failed_space = :space"
+                    " WHERE person_image_id = :id AND embedding_space = :old_space",
+                    {"space": space, "id": image.person_image_id, "old_space": image.embedding_space},
+                )
+            for collection_id in sorted(changed):
+                self._bump(collection_id)
+        return replaced
+
+    def reenrolment_counts(self, space: str, collection_id: str | None = None) -> list[ReenrolmentCounts]:
+        """Per collection with photos (or only `collection_id`): how many are in `space`, how many
+        failed for it, of how many."""
+        where, params = (
+            ("WHERE collection_id = :collection_id", {"collection_id": collection_id}) if collection_id else ("", {})
+        )
+        rows = self.db.fetch(
+            "SELECT collection_id, COUNT(*) AS total,"
+            " SUM(CASE WHEN embedding_space = :space THEN 1 ELSE 0 END) AS in_space,"
+            " SUM(CASE WHEN embedding_space <> :space AND reenrol_failed_space = :space THEN 1 ELSE 0 END) AS failed"
+            f" FROM blacklist_person_images {where} GROUP BY collection_id ORDER BY collection_id",
+            {"space": space, **params},
+        )
+        return [
+            ReenrolmentCounts(row["collection_id"], int(row["total"]), int(row["in_space"]), int(row["failed"]))
+            for row in rows
+        ]
 
     # Building blocks ------------------------------------------------------------------------------
     def _insert_images(self, collection_id: str, person_id: str, images: Sequence[NewImage]) -> None:

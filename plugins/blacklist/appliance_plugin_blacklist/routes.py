@@ -11,7 +11,8 @@ from typing import Any
 
 import anyio
 import msgspec
-from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import File
 
@@ -21,25 +22,24 @@ from appliance.sdk.web import (
     AppError,
     CurrentUser,
     ErrorCode,
+    MetaData,
+    MetaDataRoutes,
     ParsedUpload,
     PluginDependency,
-    User,
     caller_or_signed_link,
     can_read_company,
-    change_meta,
     check_paging,
     found,
     page,
     read_upload,
     send_file,
-    split_csv,
 )
 from appliance_plugin_blacklist import management
 from appliance_plugin_blacklist.documents import collection_document, image_document, person_document
 from appliance_plugin_blacklist.enrolment import enrolled_photos
 from appliance_plugin_blacklist.repository import Collection, Person
 
-__all__ = ["CollectionController", "PersonController"]
+__all__ = ["CollectionController", "CollectionMetaDataController", "PersonController", "PersonMetaDataController"]
 
 
 class CollectionIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -116,39 +116,23 @@ class CollectionController(Controller):
     def delete_collection(self, user: CurrentUser, plugin: PluginDependency, collection_id: FromPath[str]) -> None:
         management.delete_collection(plugin, management.manageable(plugin, user, collection_id))
 
-    @get("/{collection_id:str}/meta_data", sync_to_thread=True)
-    def get_meta(self, user: CurrentUser, plugin: PluginDependency, collection_id: FromPath[str]) -> dict[str, Any]:
-        return management.readable(plugin, user, collection_id).meta_data
 
-    @post("/{collection_id:str}/meta_data", status_code=200, sync_to_thread=True)
-    def replace_meta(
-        self, user: CurrentUser, plugin: PluginDependency, collection_id: FromPath[str], data: JSONBody[dict[str, Any]]
-    ) -> dict[str, Any]:
-        return self._change_meta(user, plugin, collection_id, "POST", data, None)
+def _collection_meta(user: CurrentUser, plugin: PluginDependency, collection_id: FromPath[str]) -> MetaData[Collection]:
+    def save(collection: Collection, meta: dict[str, Any]) -> dict[str, Any]:
+        management.repository(plugin).set_collection_meta(collection.collection_id, meta)
+        return meta
 
-    @patch("/{collection_id:str}/meta_data", sync_to_thread=True)
-    def merge_meta(
-        self, user: CurrentUser, plugin: PluginDependency, collection_id: FromPath[str], data: JSONBody[dict[str, Any]]
-    ) -> dict[str, Any]:
-        return self._change_meta(user, plugin, collection_id, "PATCH", data, None)
+    return MetaData(
+        readable=lambda: management.readable(plugin, user, collection_id),
+        writable=lambda: management.manageable(plugin, user, collection_id),
+        save=save,
+    )
 
-    @delete("/{collection_id:str}/meta_data", status_code=200, sync_to_thread=True)
-    def delete_meta(
-        self,
-        user: CurrentUser,
-        plugin: PluginDependency,
-        collection_id: FromPath[str],
-        keys: FromQuery[str | None] = None,
-    ) -> dict[str, Any]:
-        return self._change_meta(user, plugin, collection_id, "DELETE", None, split_csv(keys))
 
-    def _change_meta(
-        self, user: User, plugin: PluginServices, collection_id: str, method: str, body: Any, keys: list[str] | None
-    ) -> dict[str, Any]:
-        collection = management.manageable(plugin, user, collection_id)
-        changed = change_meta(collection.meta_data, method, body, keys)
-        management.repository(plugin).set_collection_meta(collection.collection_id, changed)
-        return changed
+class CollectionMetaDataController(MetaDataRoutes):
+    path = "/api/collections/{collection_id:str}/meta_data"
+    tags = ["collections"]
+    dependencies = {"meta_data": Provide(_collection_meta, sync_to_thread=True)}
 
 
 # Persons and their photos -------------------------------------------------------------------------
@@ -208,60 +192,6 @@ class PersonController(Controller):
     ) -> None:
         collection = management.manageable(plugin, user, collection_id)
         management.delete_person(plugin, collection, management.person_of(plugin, collection, person_id))
-
-    @get("/{person_id:str}/meta_data", sync_to_thread=True)
-    def get_meta(
-        self, user: CurrentUser, plugin: PluginDependency, collection_id: FromPath[str], person_id: FromPath[str]
-    ) -> dict[str, Any]:
-        return management.person_of(plugin, management.readable(plugin, user, collection_id), person_id).meta_data
-
-    @post("/{person_id:str}/meta_data", status_code=200, sync_to_thread=True)
-    def replace_meta(
-        self,
-        user: CurrentUser,
-        plugin: PluginDependency,
-        collection_id: FromPath[str],
-        person_id: FromPath[str],
-        data: JSONBody[dict[str, Any]],
-    ) -> dict[str, Any]:
-        return self._change_meta(user, plugin, collection_id, person_id, "POST", data, None)
-
-    @patch("/{person_id:str}/meta_data", sync_to_thread=True)
-    def merge_meta(
-        self,
-        user: CurrentUser,
-        plugin: PluginDependency,
-        collection_id: FromPath[str],
-        person_id: FromPath[str],
-        data: JSONBody[dict[str, Any]],
-    ) -> dict[str, Any]:
-        return self._change_meta(user, plugin, collection_id, person_id, "PATCH", data, None)
-
-    @delete("/{person_id:str}/meta_data", status_code=200, sync_to_thread=True)
-    def delete_meta(
-        self,
-        user: CurrentUser,
-        plugin: PluginDependency,
-        collection_id: FromPath[str],
-        person_id: FromPath[str],
-        keys: FromQuery[str | None] = None,
-    ) -> dict[str, Any]:
-        return self._change_meta(user, plugin, collection_id, person_id, "DELETE", None, split_csv(keys))
-
-    def _change_meta(
-        self,
-        user: User,
-        plugin: PluginServices,
-        collection_id: str,
-        person_id: str,
-        method: str,
-        body: Any,
-        keys: list[str] | None,
-    ) -> dict[str, Any]:
-        person = management.person_of(plugin, management.manageable(plugin, user, collection_id), person_id)
-        changed = change_meta(person.meta_data, method, body, keys)
-        management.repository(plugin).set_person_meta(person.person_id, changed)
-        return changed
 
     @post("/{person_id:str}/images", summary="Add photos to a person (multipart, as for a new person)")
     async def add_images(
@@ -346,3 +276,23 @@ class PersonController(Controller):
             "photo",
         )
         management.delete_image(plugin, collection, image)
+
+
+def _person_meta(
+    user: CurrentUser, plugin: PluginDependency, collection_id: FromPath[str], person_id: FromPath[str]
+) -> MetaData[Person]:
+    def save(person: Person, meta: dict[str, Any]) -> dict[str, Any]:
+        management.repository(plugin).set_person_meta(person.person_id, meta)
+        return meta
+
+    return MetaData(
+        readable=lambda: management.person_of(plugin, management.readable(plugin, user, collection_id), person_id),
+        writable=lambda: management.person_of(plugin, management.manageable(plugin, user, collection_id), person_id),
+        save=save,
+    )
+
+
+class PersonMetaDataController(MetaDataRoutes):
+    path = "/api/collections/{collection_id:str}/persons/{person_id:str}/meta_data"
+    tags = ["collections"]
+    dependencies = {"meta_data": Provide(_person_meta, sync_to_thread=True)}

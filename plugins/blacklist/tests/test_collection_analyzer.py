@@ -122,6 +122,7 @@ def test_only_the_folder_company_collections_are_searched(
     other_company = bed.create_company()
     outcome = analyse(bed, models, other_company, photos["mirrored"])
     assert outcome.resolution is Resolution.SUCCESS and outcome.results_data["collections"] == []
+    assert outcome.results_data["reason"].startswith("no watch list to search")  # nothing searched, and it says so
     with pytest.raises(LookupError, match=collection.collection_id):
         analyse(bed, models, other_company, photos["mirrored"], collection_ids=[collection.collection_id])
 

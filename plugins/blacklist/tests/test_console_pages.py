@@ -106,6 +106,7 @@ def test_an_admin_of_the_company_creates_fills_and_empties_a_collection(cast: Ca
     assert (added.status_code, added.headers["location"]) == (303, f"{PAGE}/{collection_id}")
     page = cast.admin_a.get(f"{PAGE}/{collection_id}")
     assert "Eileen Collins" in page.text and "person_info.first_name=Eileen" in page.text
+    assert "<code>dlib-resnet@0.3.0</code>: 1 of 1 photos enrolled with it</dd>" in page.text
     (photo_link,) = PHOTO_LINK.findall(page.text)
     assert "Eileen" not in photo_link
     photo = cast.admin_a.get(photo_link)
@@ -135,6 +136,17 @@ def test_an_admin_creates_in_the_company_they_choose_and_sees_every_company(cast
     assert collection_id in COLLECTION_LINK.findall(listed) and "Company B" in listed
     again = cast.admin.post(PAGE, {"alias": "Chosen by the ADMIN", "company_id": cast.company_b})
     assert refusal(again) == (409, "102") and 'role="alert" id="collection-error"' in again.text
+
+
+def test_who_may_not_create_a_collection_is_told_who_may(cast: Cast, tmp_path: Path, models: Path) -> None:
+    page = cast.client_a.get(PAGE).text
+    assert 'action="/console/collections"' not in page
+    assert "Collections are created by an ADMIN or by an admin of their company." in page
+    with ApplianceServer(appliance_plugin_blacklist, tmp_path / "fresh", models=models) as fresh:  # no company yet
+        admin = fresh.console(fresh.create_user("ADMIN"))
+        page = admin.get(PAGE).text
+        admin.close()
+    assert 'action="/console/collections"' not in page and "there is none yet" in page
 
 
 def test_another_company_neither_sees_nor_changes_a_collection(cast: Cast) -> None:

@@ -50,7 +50,7 @@ def _line_blobs(gray: np.ndarray) -> list[np.ndarray]:
     character_kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (13, 5))
     blackhat = cv2.morphologyEx(cv2.GaussianBlur(small, (3, 3), 0), cv2.MORPH_BLACKHAT, character_kernel)
     gradient = np.abs(cv2.Sobel(blackhat, cv2.CV_32F, 1, 0, ksize=-1))
-    gradient = cv2.normalize(gradient, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    gradient = cv2.normalize(gradient, np.empty_like(gradient), 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
     gradient = cv2.morphologyEx(gradient, cv2.MORPH_CLOSE, character_kernel)
     _, mask = cv2.threshold(gradient, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (31, 1)))

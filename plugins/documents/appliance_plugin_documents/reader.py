@@ -74,8 +74,8 @@ def fit_length(reading: LineReading, length: int) -> LineReading | None:
 def _parse_window(window: Sequence[LineReading], today: date | None) -> MrzDocument | None:
     mean_length = sum(len(r.text) for r in window) / len(window)
     length = min(_SHAPES[len(window)], key=lambda n: abs(n - mean_length))
-    fitted = [fit_length(r, length) for r in window]
-    if any(f is None for f in fitted):
+    fitted = [f for r in window if (f := fit_length(r, length)) is not None]
+    if len(fitted) < len(window):
         return None
     try:
         return parse_mrz([f.text for f in fitted], [f.alternatives for f in fitted], today=today)

@@ -108,7 +108,8 @@ def choose_best_frame(track: FaceTrack) -> BestShot | None:
         if frame.reasons:
             score *= 0.5
         if best is None or score > best.score:
-            best = BestShot(position, frame.index, score, components, tuple(float(v) for v in face.box))
+            x0, y0, x1, y1 = (float(v) for v in face.box)
+            best = BestShot(position, frame.index, score, components, (x0, y0, x1, y1))
     return best
 
 

@@ -45,6 +45,7 @@ __all__ = [
     "GestureSettings",
     "check_gesture",
     "check_gestures",
+    "check_measures",
     "gesture_sampling",
     "measure_points",
     "measure_track",
@@ -280,14 +281,30 @@ def _rise(is_neutral: Sequence[bool], is_gesture: Sequence[bool]) -> tuple[int |
     return first_neutral, (later[0] if later else None)
 
 
+#: Frame indices (inclusive) a check looks for its gesture between; None: the whole media.
+Within = tuple[int, int] | None
+
+
+def _inside(indices: Sequence[int], within: Within) -> list[int]:
+    """Positions of the frames inside `within`."""
+    return [j for j, i in enumerate(indices) if within is None or within[0] <= i <= within[1]]
+
+
 def _after_neutral(
-    is_gesture: Sequence[bool], is_neutral: Sequence[bool], indices: Sequence[int], values: dict[str, Any], hold: int
+    is_gesture: Sequence[bool],
+    is_neutral: Sequence[bool],
+    indices: Sequence[int],
+    values: dict[str, Any],
+    hold: int,
+    within: Within = None,
 ) -> tuple[str | None, dict[str, Any]]:
-    """The verdict shared by every held gesture: reached, for `hold` frames, after a neutral frame."""
-    held = _held(is_gesture, hold)
-    neutral, gesture = _rise(is_neutral, held)
-    values["neutral_frame"] = None if neutral is None else indices[neutral]
-    values["gesture_frame"] = None if gesture is None else indices[gesture]
+    """The verdict shared by every held gesture: reached, for `hold` frames, after a neutral frame,
+    both inside `within`."""
+    keep = _inside(indices, within)
+    held = _held([is_gesture[j] for j in keep], hold)
+    neutral, gesture = _rise([is_neutral[j] for j in keep], held)
+    values["neutral_frame"] = None if neutral is None else indices[keep[neutral]]
+    values["gesture_frame"] = None if gesture is None else indices[keep[gesture]]
     if not any(held):
         return "not_reached", values
     if neutral is None:
@@ -297,10 +314,18 @@ def _after_neutral(
     return None, values
 
 
-def _turn(measures: list[FaceMeasures], sign: float, s: GestureSettings) -> tuple[str | None, dict[str, Any]]:
+def _best(scores: Sequence[float], indices: Sequence[int], within: Within) -> int:
+    """Position of the highest score inside `within` (of all, when none is inside)."""
+    keep = _inside(indices, within) or list(range(len(scores)))
+    return max(keep, key=lambda j: scores[j])
+
+
+def _turn(
+    measures: list[FaceMeasures], sign: float, s: GestureSettings, within: Within
+) -> tuple[str | None, dict[str, Any]]:
     yaws = [m.yaw * sign for m in measures]
     indices = [m.index for m in measures]
-    best = int(np.argmax(yaws))
+    best = _best(yaws, indices, within)
     values: dict[str, Any] = {
         "max_yaw_deg": _r(yaws[best]),
         "max_yaw_frame": indices[best],
@@ -308,16 +333,18 @@ def _turn(measures: list[FaceMeasures], sign: float, s: GestureSettings) -> tupl
         "neutral_deg": s.neutral_deg,
     }
     return _after_neutral(
-        [y >= s.turn_deg for y in yaws], [abs(y) <= s.neutral_deg for y in yaws], indices, values, s.hold_frames
+        [y >= s.turn_deg for y in yaws], [abs(y) <= s.neutral_deg for y in yaws], indices, values, s.hold_frames, within
     )
 
 
-def _pitch(measures: list[FaceMeasures], sign: float, s: GestureSettings) -> tuple[str | None, dict[str, Any]]:
+def _pitch(
+    measures: list[FaceMeasures], sign: float, s: GestureSettings, within: Within
+) -> tuple[str | None, dict[str, Any]]:
     frontal = [m for m in measures if abs(m.yaw) <= s.frontal_deg] or measures
     neutral_value = float(np.median([m.pitch for m in frontal]))
     deltas = [(m.pitch - neutral_value) * sign for m in frontal]
     indices = [m.index for m in frontal]
-    best = int(np.argmax(deltas))
+    best = _best(deltas, indices, within)
     values: dict[str, Any] = {
         "median_pitch_deg": _r(neutral_value),
         "max_change_deg": _r(deltas[best]),
@@ -330,10 +357,11 @@ def _pitch(measures: list[FaceMeasures], sign: float, s: GestureSettings) -> tup
         indices,
         values,
         s.hold_frames,
+        within,
     )
 
 
-def _smile(measures: list[FaceMeasures], s: GestureSettings) -> tuple[str | None, dict[str, Any]]:
+def _smile(measures: list[FaceMeasures], s: GestureSettings, within: Within) -> tuple[str | None, dict[str, Any]]:
     frontal = [m for m in measures if abs(m.yaw) <= s.frontal_deg]
     if len(frontal) < 2:
         return "too_few_frames", {"frontal_frames": len(frontal)}
@@ -346,8 +374,8 @@ def _smile(measures: list[FaceMeasures], s: GestureSettings) -> tuple[str | None
         for w, lift, m in zip(widths, lifts, frontal, strict=True)
     ]
     indices = [m.index for m in frontal]
-    best = int(np.argmax([w if ok else 0.0 for w, ok in zip(widths, is_smile, strict=True)]))
-    widest = int(np.argmax(widths))
+    best = _best([w if ok else 0.0 for w, ok in zip(widths, is_smile, strict=True)], indices, within)
+    widest = _best(widths, indices, within)
     values: dict[str, Any] = {
         "neutral_mouth_width": _r(width0),
         "max_width_ratio": _r(widths[widest]),
@@ -356,14 +384,14 @@ def _smile(measures: list[FaceMeasures], s: GestureSettings) -> tuple[str | None
         "width_threshold": s.smile_width,
         "lift_threshold": s.smile_lift,
     }
-    if any(is_smile):
+    if is_smile[best]:
         values["smile_width_ratio"] = _r(widths[best])
     return _after_neutral(
-        is_smile, [w <= 1.0 + (s.smile_width - 1.0) / 3 for w in widths], indices, values, s.hold_frames
+        is_smile, [w <= 1.0 + (s.smile_width - 1.0) / 3 for w in widths], indices, values, s.hold_frames, within
     )
 
 
-def _eyes(measures: list[FaceMeasures], s: GestureSettings) -> tuple[str | None, dict[str, Any]]:
+def _eyes(measures: list[FaceMeasures], s: GestureSettings, within: Within) -> tuple[str | None, dict[str, Any]]:
     """A blink: both eyes close and open again.
 
     Each eye's openness is taken relative to its open baseline (90th percentile over the frames);
@@ -383,7 +411,7 @@ def _eyes(measures: list[FaceMeasures], s: GestureSettings) -> tuple[str | None,
     value = (per_eye / baseline).max(axis=1)
     indices = [m.index for m in usable]
     window = max(1, round(s.blink_window_s * s.sample_fps))
-    lowest = int(np.argmin(value))
+    lowest = _best(list(-value), indices, within)
     values: dict[str, Any] = {
         "open_baseline": [_r(b) for b in baseline],
         "min_open_ratio": _r(value[lowest]),
@@ -391,7 +419,7 @@ def _eyes(measures: list[FaceMeasures], s: GestureSettings) -> tuple[str | None,
         "closed_threshold": s.blink_closed,
         "drop_ratio": s.blink_ratio,
     }
-    closed = [j for j in range(len(value)) if value[j] <= s.blink_closed]
+    closed = [j for j in _inside(indices, within) if value[j] <= s.blink_closed]
     if not closed:
         return "not_reached", values
     dropped = []
@@ -430,27 +458,41 @@ def _scan(measures: list[FaceMeasures], s: GestureSettings) -> tuple[str | None,
 def check_gesture(tag: str, track: FaceTrack, settings: GestureSettings | None = None) -> GestureResult:
     """Check the gesture that `tag` (a key of GESTURE_TAGS) asks for on a video's or shot set's track."""
     settings = settings or GestureSettings()
+    return check_measures(tag, measure_track(track, settings), len(track.frames), settings)
+
+
+def check_measures(
+    tag: str,
+    measures: list[FaceMeasures],
+    frames: int,
+    settings: GestureSettings | None = None,
+    within: Within = None,
+) -> GestureResult:
+    """Check the gesture that `tag` asks for on the measures of a track of `frames` frames, looking for
+    it (and the neutral frame before it) only between the frame indices `within` (a challenge's step);
+    what is neutral is always judged on the whole track."""
+    settings = settings or GestureSettings()
     gesture = GESTURE_TAGS[tag]
     if gesture == "blank":
         return GestureResult(tag, gesture, applicable=False, passed=None, values={"note": "no gesture requested"})
-    measures = measure_track(track, settings)
-    if not measures:
+    seen = [m for m in measures if within is None or within[0] <= m.index <= within[1]]
+    if not seen:
         reason = "no_face"
-        return GestureResult(tag, gesture, True, False, reason, {"frames": len(track.frames), "frames_with_face": 0})
-    if len(measures) < 2:
-        return GestureResult(tag, gesture, True, False, "too_few_frames", {"frames_with_face": len(measures)})
+        return GestureResult(tag, gesture, True, False, reason, {"frames": frames, "frames_with_face": 0})
+    if len(seen) < 2:
+        return GestureResult(tag, gesture, True, False, "too_few_frames", {"frames_with_face": len(seen)})
     sign = -1.0 if gesture == "right" else 1.0  # subject's left = image's right = positive yaw
     if gesture in ("left", "right"):
-        failed, values = _turn(measures, sign, settings)
+        failed, values = _turn(measures, sign, settings, within)
     elif gesture in ("down", "high"):
-        failed, values = _pitch(measures, 1.0 if gesture == "down" else -1.0, settings)
+        failed, values = _pitch(measures, 1.0 if gesture == "down" else -1.0, settings, within)
     elif gesture == "smile":
-        failed, values = _smile(measures, settings)
+        failed, values = _smile(measures, settings, within)
     elif gesture == "eyes":
-        failed, values = _eyes(measures, settings)
+        failed, values = _eyes(measures, settings, within)
     else:
-        failed, values = _scan(measures, settings)
-    values["frames_measured"] = len(measures)
+        failed, values = _scan(seen, settings)
+    values["frames_measured"] = len(seen)
     return GestureResult(tag, gesture, True, failed is None, failed, values)
 
 

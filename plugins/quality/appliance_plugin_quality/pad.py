@@ -12,7 +12,14 @@ A PAD model's card says how to prepare its input (docs/liveness.md, "The PAD mod
 | `scale`, `mean`, `std` | 1/255, 0, 1 | input = (pixel x scale - mean) / std, per channel |
 | `border` | `reflect_101` | filling past the frame: `reflect_101`, `replicate` or `constant` (black) |
 | `live_index` | 0 | which output column means "live" |
-| `output` | `logits` | `logits` (softmax taken here) or `probabilities` |
+| `output` | `logits` | `logits` (softmax taken here), `probabilities`, or `leaf_scores` (below) |
+| `max_batch` | none | at most this many crops per run (1 for a model whose input has a fixed batch of one) |
+| `max_crops` | 8 | crops scored per media: a costly model scores fewer frames |
+| `min_context` | 0 | with `crop: box_inside`, a face whose frame holds less than this share of the crop's scale is not scored by this model (a tight face crop has none of the surroundings a 2.7x model judges) |
+
+`leaf_scores` is the output of a deep-tree network (the syaringan model): two outputs, each leaf's
+prediction and the mask of the leaf the input reached; the chance of an attack is the sum of
+|prediction| x mask.
 
 `box` moves the centre of the appliance's face box by `shift_x` x its width and `shift_y` x its
 height and multiplies its longer side by `scale`, to match the boxes the model was trained on.
@@ -35,7 +42,19 @@ import numpy as np
 
 from appliance.sdk import ModelHandle
 
-__all__ = ["JITTERS", "DetectorResult", "PadResult", "crop_face", "live_log_odds", "p_live_of", "prepare", "run_pad"]
+from .cues import Cue, pad_cue_name
+
+__all__ = [
+    "JITTERS",
+    "DetectorResult",
+    "PadResult",
+    "context_share",
+    "crop_face",
+    "live_log_odds",
+    "p_live_of",
+    "prepare",
+    "run_pad",
+]
 
 TASK = "presentation_attack"
 
@@ -71,7 +90,18 @@ class DetectorResult:
     per_frame: list[float] = field(default_factory=list)
     #: Spread of the crop scores (interquartile range of p_live): large means an unsure model.
     spread: float | None = None
+    #: The median live log-odds over every crop (p_live's log-odds), None when nothing was scored.
+    live_log_odds: float | None = None
+    #: Why the model did not score this media although it ran (a face without the surroundings it needs).
+    abstained: str | None = None
     error: str | None = None
+
+    @property
+    def cue(self) -> Cue | None:
+        """The model's cue for the fusion: its attack log-odds (minus the live log-odds)."""
+        if self.live_log_odds is None:
+            return None
+        return Cue(pad_cue_name(self.name), -self.live_log_odds, {"p_live": self.p_live or 0.0})
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +113,7 @@ class DetectorResult:
             "p_live": None if self.p_live is None else round(self.p_live, 4),
             "per_frame": [round(p, 4) for p in self.per_frame],
             "spread": None if self.spread is None else round(self.spread, 4),
+            "abstained": self.abstained,
             "error": self.error,
         }
 
@@ -97,6 +128,10 @@ class PadResult:
     @property
     def ran(self) -> list[str]:
         return [f"{d.name}@{d.version}" for d in self.detectors if d.p_live is not None]
+
+    @property
+    def cues(self) -> list[Cue]:
+        return [cue for cue in (d.cue for d in self.detectors) if cue is not None]
 
 
 def _param(params: Mapping[str, Any], key: str, default: Any) -> Any:
@@ -129,6 +164,16 @@ def _square_region(rgb: np.ndarray, cx: float, cy: float, side: float, params: M
             border = cv2.BORDER_REPLICATE
         source = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, border, value=(0, 0, 0))
     return source[top + pad : top + pad + size, left + pad : left + pad + size]
+
+
+def context_share(shape: Sequence[int], box: Sequence[float], params: Mapping[str, Any]) -> float:
+    """The share of the card's crop scale a `box_inside` crop of this box gets in a frame of `shape`
+    (1: all of it; a square crop is padded instead, so always 1)."""
+    if _param(params, "crop", "square") != "box_inside":
+        return 1.0
+    _, _, w, h = _mapped_box(box, params)
+    scale = float(_param(params, "crop_scale", 1.5))
+    return min(1.0, (shape[0] - 1) / h / scale, (shape[1] - 1) / w / scale)
 
 
 def _inside_region(rgb: np.ndarray, cx: float, cy: float, w: float, h: float, scale: float) -> np.ndarray:
@@ -176,11 +221,17 @@ def prepare(crops: Sequence[np.ndarray], params: Mapping[str, Any]) -> np.ndarra
     return np.ascontiguousarray(batch, dtype=np.float32)
 
 
-def live_log_odds(output: np.ndarray, params: Mapping[str, Any]) -> np.ndarray:
-    """log(p_live / (1 - p_live)) per row of the model's output."""
+def live_log_odds(outputs: Sequence[np.ndarray], params: Mapping[str, Any]) -> np.ndarray:
+    """log(p_live / (1 - p_live)) per row of the model's outputs (one array per model output)."""
+    kind = str(_param(params, "output", "logits"))
+    if kind == "leaf_scores":
+        predictions, mask = (np.asarray(o, dtype=np.float64).reshape(len(o), -1) for o in outputs[:2])
+        p_attack = np.clip((np.abs(predictions) * mask).sum(axis=1), 1e-6, 1 - 1e-6)
+        return np.clip(np.log((1 - p_attack) / p_attack), -_LOGIT_LIMIT, _LOGIT_LIMIT)
+    output = outputs[0]
     out = np.asarray(output, dtype=np.float64).reshape(len(output), -1)
     live = int(_param(params, "live_index", 0))
-    if str(_param(params, "output", "logits")) == "probabilities":
+    if kind == "probabilities":
         p = np.clip(out[:, live] / np.maximum(out.sum(axis=1), 1e-12), 1e-6, 1 - 1e-6)
         return np.log(p / (1 - p))
     # softmax: log p_live - log(sum of the others)
@@ -194,29 +245,52 @@ def p_live_of(log_odds: float) -> float:
     return 1.0 / (1.0 + math.exp(-log_odds))
 
 
-def _run_one(
-    model: ModelHandle,
-    faces: Sequence[tuple[np.ndarray, Sequence[float]]],
-    jitters: Sequence[tuple[float, float, float]],
-) -> DetectorResult:
+def _scored(model: ModelHandle, crops: Sequence[np.ndarray]) -> np.ndarray:
+    """The live log-odds of every crop, in batches of at most the card's `max_batch`."""
+    params = model.params
+    batch = int(_param(params, "max_batch", len(crops)))
+    odds = [
+        live_log_odds(model.run([prepare(crops[start : start + batch], params)]), params)
+        for start in range(0, len(crops), batch)
+    ]
+    return np.concatenate(odds)
+
+
+def _run_one(model: ModelHandle, faces: Sequence[tuple[np.ndarray, Sequence[float]]], max_crops: int) -> DetectorResult:
     result = DetectorResult(model.name, model.version, model.sha256)
+    max_crops = min(max_crops, int(_param(model.params, "max_crops", max_crops)))
+    min_context = float(_param(model.params, "min_context", 0.0))
+    seen = [(rgb, box) for rgb, box in faces if context_share(rgb.shape, box, model.params) >= min_context]
+    if faces and not seen:
+        result.abstained = (
+            f"the frame holds less than {min_context:.0%} of the {_param(model.params, 'crop_scale', 1.5)}x crop"
+        )
+    faces = _spread(seen, max_crops)
     if not faces:
         return result
-    params = model.params
-    crops = [crop_face(rgb, box, params, j) for rgb, box in faces for j in jitters]
+    jitters = JITTERS[: max(1, min(len(JITTERS), max_crops // len(faces)))]
+    crops = [crop_face(rgb, box, model.params, j) for rgb, box in faces for j in jitters]
     try:
-        output = model.run([prepare(crops, params)])[0]
+        odds = _scored(model, crops).reshape(len(faces), len(jitters))
     except Exception as exc:  # noqa: BLE001 - a broken model must not break the analysis: it is reported
         result.error = f"{type(exc).__name__}: {exc}"
         return result
-    odds = live_log_odds(output, params).reshape(len(faces), len(jitters))
     frame_odds = np.median(odds, axis=1)
     result.frames, result.crops = len(faces), len(crops)
     result.per_frame = [p_live_of(float(o)) for o in frame_odds]
-    result.p_live = p_live_of(float(np.median(odds)))
+    result.live_log_odds = float(np.median(odds))
+    result.p_live = p_live_of(result.live_log_odds)
     q1, q3 = np.percentile([p_live_of(float(o)) for o in odds.ravel()], [25, 75])
     result.spread = float(q3 - q1)
     return result
+
+
+def _spread(items: Sequence[Any], count: int) -> list[Any]:
+    """At most `count` of `items`, evenly spread, in order."""
+    if len(items) <= count:
+        return list(items)
+    picks = np.linspace(0, len(items) - 1, count).round().astype(int)
+    return [items[i] for i in sorted(set(picks.tolist()))]
 
 
 def run_pad(
@@ -227,11 +301,10 @@ def run_pad(
 ) -> PadResult:
     """Score `faces` ((rgb frame, face box) pairs, one per sampled frame) with every PAD model.
 
-    Each face gets `max_crops // len(faces)` jittered crops (at least 1, at most `len(JITTERS)`): a photo
-    gets all of them, a long video one per frame, so the cost stays about `max_crops` model runs.
+    Each model scores at most `max_crops` crops (fewer when its card's `max_crops` says so): up to
+    that many faces, evenly spread, each on `max_crops // faces` jittered crops (at least 1, at most
+    `len(JITTERS)`): a photo gets all of them, a video one on each of several frames.
     """
-    per_face = max(1, min(len(JITTERS), max_crops // max(len(faces), 1)))
-    jitters = JITTERS[:per_face]
-    detectors = [_run_one(model, faces, jitters) for model in models]
+    detectors = [_run_one(model, faces, max_crops) for model in models]
     scored = [d.p_live for d in detectors if d.p_live is not None]
     return PadResult(detectors, float(np.mean(scored)) if scored else None)

@@ -16,10 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Self
 
+from appliance_modelstore.files import CHUNK_BYTES, sha256_file
+from appliance_modelstore.layout import ACTIVE_LINK, CARD_FILE, is_hidden
+
 from appliance_updater.errors import InstallFailed, UsageError, VerificationRefused
-from appliance_updater.fsutil import CHUNK, pretty_json, sha256_file
+from appliance_updater.json_forms import pretty_json
 from appliance_updater.keys import PrivateKey
-from appliance_updater.manifest import CARD_FILE, MANIFEST_FORMAT, MAX_MANIFEST_BYTES, Manifest, parse_manifest
+from appliance_updater.manifest import MANIFEST_FORMAT, MAX_MANIFEST_BYTES, Manifest, parse_manifest
 from appliance_updater.trust import Root, require_threshold
 
 __all__ = ["BundleReader", "build_bundle", "sign_bundle"]
@@ -105,7 +108,7 @@ class BundleReader:
                 f"bundle {self.path.name}: {name} has {member.size} bytes, at most {limit} allowed"
             )
         try:
-            data = self._tar.extractfile(member).read()  # type: ignore[union-attr]
+            data = self._tar.extractfile(member).read()
         except _TAR_ERRORS as exc:
             raise InstallFailed(f"bundle {self.path.name} is damaged or truncated: {exc}") from None
         if len(data) != member.size:
@@ -140,7 +143,7 @@ class BundleReader:
 
     def read_chunks(self, stream: IO[bytes]) -> Iterator[bytes]:
         try:
-            while chunk := stream.read(CHUNK):
+            while chunk := stream.read(CHUNK_BYTES):
                 yield chunk
         except _TAR_ERRORS as exc:
             raise InstallFailed(f"bundle {self.path.name} is damaged or truncated: {exc}") from None
@@ -160,12 +163,12 @@ def _tarinfo(name: str, size: int, mtime: int) -> tarfile.TarInfo:
 def _find_models(models_dir: Path) -> list[Path]:
     """`<dir>/<name>/<version>` for each model: the `active` one, or the only version there is."""
     found = []
-    for model_dir in sorted(p for p in models_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        active = model_dir / "active"
+    for model_dir in sorted(p for p in models_dir.iterdir() if p.is_dir() and not is_hidden(p.name)):
+        active = model_dir / ACTIVE_LINK
         if active.is_symlink():
             found.append(model_dir / os.readlink(active))
             continue
-        versions = [v for v in model_dir.iterdir() if not v.name.startswith(".") and (v / CARD_FILE).is_file()]
+        versions = [v for v in model_dir.iterdir() if not is_hidden(v.name) and (v / CARD_FILE).is_file()]
         if len(versions) != 1:
             raise UsageError(f"{model_dir}: {len(versions)} versions and no active link; which one to bundle?")
         found.append(versions[0])

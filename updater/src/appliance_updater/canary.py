@@ -24,9 +24,11 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from appliance_modelstore.layout import CARD_FILE
+
 from appliance_updater.errors import CanaryRefused, UsageError
-from appliance_updater.fsutil import pretty_json
-from appliance_updater.manifest import CARD_FILE, Manifest
+from appliance_updater.json_forms import pretty_json
+from appliance_updater.manifest import Manifest
 
 __all__ = ["CONFIG_FILE", "DEFAULT_CANARY_COMMAND", "CanaryCommand", "canary_from_config"]
 

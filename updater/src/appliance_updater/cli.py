@@ -193,11 +193,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     if recovered:
         _out(f"an interrupted switch was {recovered}")
     _out(f"root version {root.version}: {len(root.keys)} keys, threshold {root.threshold}")
-    bundle = state.get("bundle")
-    _out("bundle: " + (f"{bundle['id']} version {bundle['version']}" if bundle else "none installed"))
-    last = state.get("last")
-    if last and last.get("rolled_back"):
-        _out(f"the last install ({last['bundle_id']}) was rolled back")
+    bundle = state.bundle
+    _out("bundle: " + (f"{bundle.id} version {bundle.version}" if bundle else "none installed"))
+    if state.last is not None and state.last.rolled_back:
+        _out(f"the last install ({state.last.bundle_id}) was rolled back")
     for name, version in models.items():
         _out(f"  {name}: {version or '(none active)'}")
     return 0
@@ -216,6 +215,16 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     for name, version in active.items():
         _out(f"  {name}: {version or '(none active)'}")
     _out("rolled back")
+    return 0
+
+
+def cmd_activate(args: argparse.Namespace) -> int:
+    with _updater(args) as up:
+        old = up.activate(args.model, args.version)
+    if old == args.version:
+        _out(f"{args.model}: {args.version} is the active version already")
+    else:
+        _out(f"{args.model}: active version {args.version} (was {old or 'none'})")
     return 0
 
 
@@ -300,6 +309,10 @@ def parser() -> argparse.ArgumentParser:
     appliance("status", "show trust, the installed bundle and the active models").set_defaults(func=cmd_status)
     appliance("recover", "finish a switch interrupted by a crash").set_defaults(func=cmd_recover)
     appliance("rollback", "switch back to the versions before the last install").set_defaults(func=cmd_rollback)
+    s = appliance("activate", "make an installed version of one model its active version (journalled)")
+    s.add_argument("model")
+    s.add_argument("version")
+    s.set_defaults(func=cmd_activate)
     s = appliance("history", "print the history, one JSON line per event")
     s.add_argument("--last", type=int, default=0)
     s.set_defaults(func=cmd_history)

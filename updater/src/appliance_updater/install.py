@@ -4,7 +4,8 @@ Files on the appliance (`<state_dir>`):
 
     root.json        the root of trust (trust.py)
     state.json       compatibility, highest bundle and model versions installed, the last install
-    install.json     the journal of a switch in progress; present only while switching
+    install.json     the journal of a switch in progress (an install, a rollback, an activation);
+                     present only while switching
     history.jsonl    one JSON line per attempt and outcome
     lock             held (flock) by the one running appliance-update
 
@@ -29,6 +30,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
+import msgspec
+from appliance_modelstore.cards import Task
+from appliance_modelstore.errors import ModelError, ModelIntegrityError
+from appliance_modelstore.files import fsync_dir, sha256_file, write_atomic
+from appliance_modelstore.layout import (
+    ACTIVE_TEMP_PREFIX,
+    BUNDLE_MARKER,
+    CARD_FILE,
+    MANIFESTS_DIR,
+    STAGING_PREFIX,
+    version_key,
+)
+from appliance_modelstore.marker import ActiveBundle, encode_marker
+from appliance_modelstore.store import ModelStore
+from appliance_modelstore.switch import switch_active
+
 from appliance_updater.bundle import BundleReader
 from appliance_updater.canary import CanaryCommand, remove_leftovers
 from appliance_updater.errors import (
@@ -40,22 +57,26 @@ from appliance_updater.errors import (
     UsageError,
     VerificationRefused,
 )
-from appliance_updater.fsutil import fsync_dir, pretty_json, sha256_file, write_atomic
-from appliance_updater.manifest import CARD_FILE, Manifest, ModelEntry, version_key
+from appliance_updater.json_forms import pretty_json
+from appliance_updater.manifest import Manifest, ModelEntry
+from appliance_updater.state import (
+    Compatibility,
+    InstalledBundle,
+    Journal,
+    LastInstall,
+    SwitchKind,
+    UpdaterState,
+    decode,
+    encode,
+)
 from appliance_updater.trust import Root
 
 __all__ = ["DEFAULT_ABI", "DEFAULT_PRODUCT", "Updater"]
 
 DEFAULT_PRODUCT = "liveness-appliance"
 DEFAULT_ABI = "models-1"
-ACTIVE = "active"
-STAGING_PREFIX = ".staging-upd-"
-STATE_FORMAT = 1
-#: `<models_root>/.bundle.json`: the bundle whose models are active, for the appliance to read (model-store.md).
-BUNDLE_MARKER = ".bundle.json"
-#: `<models_root>/.manifests/<sha256>.json`: the exact manifest of every bundle installed, so that the appliance
-#: can run the active bundle's canaries again (`appliance doctor`) and read its issued_at.
-MANIFESTS_DIR = ".manifests"
+#: The updater's staging directories in a model's directory (a model store's staging prefix, marked as its own).
+UPDATER_STAGING_PREFIX = f"{STAGING_PREFIX}upd-"
 
 
 def _now() -> datetime:
@@ -112,17 +133,33 @@ class Updater:
     def history_path(self) -> Path:
         return self.state_dir / "history.jsonl"
 
-    def load_state(self) -> dict[str, Any]:
+    def load_state(self) -> UpdaterState:
         try:
-            state = json.loads(self.state_path.read_bytes())
+            return decode(self.state_path.read_bytes(), UpdaterState)
         except FileNotFoundError:
             raise UsageError(f"{self.state_dir} has no updater state; run `appliance-update init` first") from None
         except ValueError as exc:
             raise InstallFailed(f"{self.state_path} is unreadable: {exc}") from None
-        return state
 
-    def save_state(self, state: dict[str, Any]) -> None:
-        write_atomic(self.state_path, pretty_json(state))
+    def save_state(self, state: UpdaterState) -> None:
+        write_atomic(self.state_path, encode(state))
+
+    def _state_or_new(self) -> UpdaterState:
+        """The state, or the state of an appliance that has installed nothing yet."""
+        if self.state_path.exists():
+            return self.load_state()
+        return UpdaterState(compatible=Compatibility(product=DEFAULT_PRODUCT, runtime_abi=[DEFAULT_ABI]))
+
+    def _load_journal(self) -> Journal | None:
+        """The journal of a switch a crash interrupted, or None. `write_atomic` never leaves a partial
+        journal: an unreadable one was never acted on, and is removed."""
+        try:
+            return decode(self.journal_path.read_bytes(), Journal)
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            self._finish_journal()
+            return None
 
     def root(self) -> Root:
         return Root.load(self.root_path)
@@ -131,13 +168,9 @@ class Updater:
     def marker_path(self) -> Path:
         return self.models_root / BUNDLE_MARKER
 
-    def read_marker(self) -> dict[str, Any] | None:
+    def read_marker(self) -> ActiveBundle | None:
         """The bundle `<models_root>/.bundle.json` names as active, or None (none, or unreadable)."""
-        try:
-            marker = json.loads(self.marker_path.read_bytes())
-        except (FileNotFoundError, ValueError):
-            return None
-        return marker if isinstance(marker, dict) and marker.get("bundle_id") else None
+        return self.store.active_bundle()
 
     def _keep_manifest(self, manifest: Manifest) -> None:
         """Keep the manifest's exact bytes under its sha256 (the marker's `manifest_sha256`), before the switch."""
@@ -145,26 +178,25 @@ class Updater:
         directory.mkdir(mode=0o755, exist_ok=True)
         write_atomic(directory / f"{manifest.sha256}.json", manifest.raw)
 
-    def _write_marker(self, state: dict[str, Any]) -> None:
+    def _write_marker(self, state: UpdaterState) -> None:
         """Write `.bundle.json` from the committed state (so `recover` can always write it again)."""
-        last = state.get("last") or {}
-        if last.get("rolled_back"):
-            marker = last.get("previous_bundle")
-        elif state.get("bundle") and last.get("bundle_id") == state["bundle"]["id"]:
-            bundle = state["bundle"]
-            marker = {
-                "bundle_id": bundle["id"],
-                "bundle_version": bundle["version"],
-                "manifest_sha256": bundle["manifest_sha256"],
-                "models": dict(last.get("new") or {}),
-                "installed_at": last.get("at"),
-            }
+        last, bundle = state.last, state.bundle
+        if last is None:
+            return
+        if last.rolled_back:
+            marker = last.previous_bundle or ActiveBundle(bundle_id=None)
+        elif bundle is not None and last.bundle_id == bundle.id:
+            marker = ActiveBundle(
+                bundle_id=bundle.id,
+                bundle_version=bundle.version,
+                manifest_sha256=bundle.manifest_sha256,
+                models=dict(last.new),
+                installed_at=last.at,
+            )
         else:
             return
-        body = {"format": 1, **(marker or {"bundle_id": None, "bundle_version": None, "models": {}})}
-        body["models"] = dict(body.get("models") or {})
         self.models_root.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.marker_path, pretty_json(body))
+        write_atomic(self.marker_path, encode_marker(marker))
 
     def record(self, event: str, **fields: Any) -> None:
         line = json.dumps({"at": _stamp(), "event": event, **fields}, sort_keys=True) + "\n"
@@ -218,16 +250,9 @@ class Updater:
         root = Root.from_bytes(Path(root_file).read_bytes(), str(root_file))
         root.verify_self()
         self.models_root.mkdir(parents=True, exist_ok=True)
-        state = {
-            "format": STATE_FORMAT,
-            "compatible": {"product": product, "runtime_abi": runtime_abi or [DEFAULT_ABI]},
-            "bundle": None,
-            "models": {},
-            "last": None,
-            "txid": None,
-        }
-        if not self.state_path.exists():
-            self.save_state(state)
+        # a store whose models were switched before it trusted a root has a state already: kept, made compatible
+        compatible = Compatibility(product=product, runtime_abi=runtime_abi or [DEFAULT_ABI])
+        self.save_state(msgspec.structs.replace(self._state_or_new(), compatible=compatible))
         write_atomic(self.root_path, pretty_json(root.to_json()))
         self.record("init", root_version=root.version, threshold=root.threshold, keys=sorted(root.keys))
         return root
@@ -248,14 +273,15 @@ class Updater:
 
     # Reading the store --------------------------------------------------------------------------
 
+    @property
+    def store(self) -> ModelStore:
+        return ModelStore(self.models_root)
+
     def active_version(self, name: str) -> str | None:
         try:
-            target = os.readlink(self.models_root / name / ACTIVE)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        if "/" in target or target.startswith("."):
-            raise InstallFailed(f"model {name}: its active link points outside the model ({target!r})")
-        return target
+            return self.store.active_version(name)
+        except ModelError as exc:
+            raise InstallFailed(str(exc)) from None
 
     def _card(self, name: str, version: str) -> dict[str, Any] | None:
         try:
@@ -268,48 +294,44 @@ class Updater:
     def active_models(self) -> dict[str, str | None]:
         if not self.models_root.is_dir():
             return {}
-        names = sorted(p.name for p in self.models_root.iterdir() if not p.name.startswith(".") and p.is_dir())
-        return {n: self.active_version(n) for n in names}
+        return {n: self.active_version(n) for n in self.store.names()}
 
     # Policy -------------------------------------------------------------------------------------
 
-    def check_policy(self, manifest: Manifest, state: dict[str, Any], now: datetime | None = None) -> bool:
+    def check_policy(self, manifest: Manifest, state: UpdaterState, now: datetime | None = None) -> bool:
         """Raise PolicyRefused for a bundle this appliance must not install; True if already installed."""
         now = now or _now()
-        compat = state.get("compatible") or {}
-        if manifest.product != compat.get("product"):
+        compat = state.compatible
+        if manifest.product != compat.product:
+            raise PolicyRefused(f"bundle is for product {manifest.product!r}, this appliance is {compat.product!r}")
+        if manifest.runtime_abi not in compat.runtime_abi:
             raise PolicyRefused(
-                f"bundle is for product {manifest.product!r}, this appliance is {compat.get('product')!r}"
-            )
-        if manifest.runtime_abi not in compat.get("runtime_abi", []):
-            raise PolicyRefused(
-                f"bundle needs runtime ABI {manifest.runtime_abi!r}; "
-                f"this appliance runs {', '.join(compat.get('runtime_abi', []))}"
+                f"bundle needs runtime ABI {manifest.runtime_abi!r}; this appliance runs {', '.join(compat.runtime_abi)}"
             )
         if manifest.expires_at is not None and manifest.expires_at <= now:
             raise PolicyRefused(f"bundle {manifest.bundle_id} expired at {manifest.expires_at.isoformat()}")
-        seen = state.get("bundle")
+        seen = state.bundle
         if seen is not None:
-            if manifest.bundle_version < seen["version"]:
+            if manifest.bundle_version < seen.version:
                 raise PolicyRefused(
                     f"bundle {manifest.bundle_id} version {manifest.bundle_version} is older than the installed "
-                    f"bundle version {seen['version']} ({seen['id']}): replay refused"
+                    f"bundle version {seen.version} ({seen.id}): replay refused"
                 )
-            if manifest.bundle_version == seen["version"]:
-                if manifest.sha256 == seen.get("manifest_sha256"):
+            if manifest.bundle_version == seen.version:
+                if manifest.sha256 == seen.manifest_sha256:
                     return True
                 raise PolicyRefused(
                     f"bundle version {manifest.bundle_version} was already installed with another manifest; "
                     "a new bundle needs a higher version"
                 )
         for model in manifest.models:
-            highest = (state.get("models") or {}).get(model.name)
+            highest = state.models.get(model.name)
             authorised = (model.name, model.version) in manifest.downgrades
             if highest is not None and version_key(model.version) < version_key(highest) and not authorised:
                 raise PolicyRefused(
                     f"model {model.name} {model.version} is a downgrade: version {highest} was installed"
                 )
-            if model.task == "face_embedding":
+            if model.task == Task.FACE_EMBEDDING:
                 active = self.active_version(model.name)
                 card = self._card(model.name, active) if active else None
                 old_space = card.get("embedding_space") if card else None
@@ -427,29 +449,30 @@ class Updater:
         old = {m.name: self.active_version(m.name) for m in manifest.models}
         new = {m.name: m.version for m in manifest.models}
         txid = secrets.token_hex(8)
-        journal = {"kind": "install", "txid": txid, "bundle_id": manifest.bundle_id, "old": old, "new": new}
-        write_atomic(self.journal_path, pretty_json(journal))
-        self._hook("journal written")
+        self._write_journal(
+            Journal(kind=SwitchKind.INSTALL, txid=txid, bundle_id=manifest.bundle_id, old=old, new=dict(new))
+        )
         for name, version in new.items():
             self._set_active(name, version)
             self._hook(f"switched {name}")
-        models = dict(state.get("models") or {})
+        models = dict(state.models)
         for name, version in new.items():
             if name not in models or version_key(version) > version_key(models[name]):
                 models[name] = version
-        previous_bundle = self.read_marker()
-        state.update(
-            bundle={"id": manifest.bundle_id, "version": manifest.bundle_version, "manifest_sha256": manifest.sha256},
+        state = msgspec.structs.replace(
+            state,
+            bundle=InstalledBundle(
+                id=manifest.bundle_id, version=manifest.bundle_version, manifest_sha256=manifest.sha256
+            ),
             models=models,
-            last={
-                "bundle_id": manifest.bundle_id,
-                "bundle_version": manifest.bundle_version,
-                "old": old,
-                "new": new,
-                "at": _stamp(),
-                "rolled_back": False,
-                "previous_bundle": previous_bundle,
-            },
+            last=LastInstall(
+                bundle_id=manifest.bundle_id,
+                bundle_version=manifest.bundle_version,
+                old=old,
+                new=new,
+                at=_stamp(),
+                previous_bundle=self.read_marker(),
+            ),
             txid=txid,
         )
         self.save_state(state)  # the commit point
@@ -492,7 +515,7 @@ class Updater:
             if model.name not in staging:
                 model_dir = self.models_root / model.name
                 model_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
-                path = model_dir / f"{STAGING_PREFIX}{secrets.token_hex(8)}"
+                path = model_dir / f"{UPDATER_STAGING_PREFIX}{secrets.token_hex(8)}"
                 path.mkdir(mode=0o755)
                 os.chmod(path, 0o755)
                 staging[model.name] = path
@@ -540,22 +563,14 @@ class Updater:
         fsync_dir(final.parent)
 
     def _set_active(self, name: str, version: str | None) -> None:
-        model_dir = self.models_root / name
-        if self.active_version(name) == version:
-            return
-        if version is None:
-            (model_dir / ACTIVE).unlink(missing_ok=True)
-        else:
-            if not (model_dir / version / CARD_FILE).is_file():
-                raise InstallFailed(f"model {name} {version} is not installed; cannot activate it")
-            temp = model_dir / f".active-{secrets.token_hex(8)}"
-            os.symlink(version, temp)
-            try:
-                os.replace(temp, model_dir / ACTIVE)
-            except BaseException:
-                temp.unlink(missing_ok=True)
-                raise
-        fsync_dir(model_dir)
+        self.active_version(name)  # refuses a link that points outside the model
+        if version is not None and not (self.models_root / name / version / CARD_FILE).is_file():
+            raise InstallFailed(f"model {name} {version} is not installed; cannot activate it")
+        switch_active(self.models_root / name, version)
+
+    def _write_journal(self, journal: Journal) -> None:
+        write_atomic(self.journal_path, encode(journal))
+        self._hook("journal written")
 
     def _finish_journal(self) -> None:
         self.journal_path.unlink(missing_ok=True)
@@ -567,27 +582,18 @@ class Updater:
         """Finish a switch a crash interrupted; remove leftover staging. Returns what was done."""
         self._require_lock()
         outcome = None
-        try:
-            journal = json.loads(self.journal_path.read_bytes())
-        except FileNotFoundError:
-            journal = None
-        except ValueError:
-            # write_atomic never leaves a partial journal; an unreadable one was never acted on
-            journal = None
-            self._finish_journal()
+        journal = self._load_journal()
         if journal is not None:
-            state = self.load_state()
-            if state.get("txid") == journal["txid"]:
-                target, outcome = journal["new"], "rolled forward"
+            state = self._state_or_new()  # an activation may be the first switch an appliance makes
+            if state.txid == journal.txid:
+                target, outcome = journal.new, "rolled forward"
             else:
-                target, outcome = journal["old"], "rolled back"
+                target, outcome = journal.old, "rolled back"
             for name, version in target.items():
                 self._set_active(name, version)
             self._write_marker(state)
             self._finish_journal()
-            self.record(
-                f"recovered: {outcome}", kind=journal["kind"], bundle_id=journal.get("bundle_id"), active=target
-            )
+            self.record(f"recovered: {outcome}", kind=journal.kind, bundle_id=journal.bundle_id, active=target)
         if self.models_root.is_dir():
             for temp in self.models_root.glob(f".{BUNDLE_MARKER}.*.tmp"):  # a marker write cut by a crash
                 temp.unlink(missing_ok=True)
@@ -595,9 +601,9 @@ class Updater:
                 temp.unlink(missing_ok=True)
             for model_dir in self.models_root.iterdir():
                 if model_dir.is_dir() and not model_dir.is_symlink():
-                    for leftover in model_dir.glob(f"{STAGING_PREFIX}*"):
+                    for leftover in model_dir.glob(f"{UPDATER_STAGING_PREFIX}*"):
                         shutil.rmtree(leftover, ignore_errors=True)
-                    for link in model_dir.glob(".active-*"):
+                    for link in model_dir.glob(f"{ACTIVE_TEMP_PREFIX}*"):
                         if link.is_symlink():
                             link.unlink(missing_ok=True)
         remove_leftovers(self.models_root)  # temporary canary stores
@@ -608,29 +614,52 @@ class Updater:
         self._require_lock()
         self.recover()
         state = self.load_state()
-        last = state.get("last")
-        if not last or last.get("rolled_back"):
+        last = state.last
+        if last is None or last.rolled_back:
             raise UsageError("nothing to roll back: no install since the last rollback")
-        for name, version in last["new"].items():
-            if self.active_version(name) != version:
+        for name, installed in last.new.items():
+            if self.active_version(name) != installed:
                 raise InstallFailed(
-                    f"model {name} is no longer at {version} (changed outside the updater); not rolling back"
+                    f"model {name} is no longer at {installed} (switched since that install); not rolling back"
                 )
         txid = secrets.token_hex(8)
-        journal = {
-            "kind": "rollback",
-            "txid": txid,
-            "bundle_id": last["bundle_id"],
-            "old": last["new"],
-            "new": last["old"],
-        }
-        write_atomic(self.journal_path, pretty_json(journal))
-        for name, version in last["old"].items():
+        self._write_journal(
+            Journal(kind=SwitchKind.ROLLBACK, txid=txid, bundle_id=last.bundle_id, old=dict(last.new), new=last.old)
+        )
+        for name, version in last.old.items():
             self._set_active(name, version)
-        state["last"] = {**last, "rolled_back": True}
-        state["txid"] = txid
+        state = msgspec.structs.replace(state, last=msgspec.structs.replace(last, rolled_back=True), txid=txid)
         self.save_state(state)
         self._write_marker(state)
         self._finish_journal()
-        self.record("rolled back", bundle_id=last["bundle_id"], active=last["old"])
-        return last["old"]
+        self.record("rolled back", bundle_id=last.bundle_id, active=last.old)
+        return last.old
+
+    # Activating one version ---------------------------------------------------------------------
+
+    def activate(self, name: str, version: str) -> str | None:
+        """Make `version` of model `name` its active version, as one journalled switch (a technician's
+        `appliance models activate`); its card and files are verified first. Returns the version it
+        replaced. A store without updater state (no bundle installed yet) gets one."""
+        self._require_lock()
+        self.recover()
+        try:
+            self.store.verify(self.store.card(name, version))
+        except ModelIntegrityError as exc:
+            raise InstallFailed(str(exc)) from None
+        except ModelError as exc:
+            raise UsageError(str(exc)) from None
+        old = self.active_version(name)
+        if old == version:
+            return old
+        state = self._state_or_new()
+        txid = secrets.token_hex(8)
+        self._write_journal(
+            Journal(kind=SwitchKind.ACTIVATE, txid=txid, bundle_id=None, old={name: old}, new={name: version})
+        )
+        self._set_active(name, version)
+        self._hook(f"switched {name}")
+        self.save_state(msgspec.structs.replace(state, txid=txid))  # the commit point
+        self._finish_journal()
+        self.record("activated", model=name, old=old, new=version)
+        return old

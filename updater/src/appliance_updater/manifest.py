@@ -13,36 +13,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from packaging.version import InvalidVersion, Version
+from appliance_modelstore.cards import RuntimeKind, Task, decode_card
+from appliance_modelstore.errors import ModelError
+from appliance_modelstore.layout import CARD_FILE, FILE_NAME, MODEL_NAME, SHA256, version_key
 
 from appliance_updater.errors import VerificationRefused
 
-__all__ = ["MANIFEST_FORMAT", "FileEntry", "Manifest", "Migration", "ModelEntry", "parse_manifest", "version_key"]
+__all__ = ["MANIFEST_FORMAT", "FileEntry", "Manifest", "Migration", "ModelEntry", "parse_manifest"]
 
 MANIFEST_FORMAT = 1
 MAX_MANIFEST_BYTES = 1 << 20
-TASKS = (
-    "face_detector",
-    "face_landmarks",
-    "iris_landmarks",
-    "face_shape_predictor",
-    "face_embedding",
-    "presentation_attack",
-    "other",
-)
-RUNTIMES = ("litert", "onnx", "dlib")
-NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
-FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-SHA256 = re.compile(r"[0-9a-f]{64}")
 BUNDLE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}")
-CARD_FILE = "card.json"
-
-
-def version_key(version: str) -> Version:
-    try:
-        return Version(version)
-    except InvalidVersion:
-        raise ValueError(f"{version!r} is not a PEP 440 version") from None
 
 
 def normal_version(version: object, what: str) -> str:
@@ -147,15 +128,15 @@ def _int(value: object, what: str, minimum: int = 0) -> int:
 def _model(value: object, index: int) -> ModelEntry:
     if not isinstance(value, dict):
         raise ValueError(f"models[{index}] must be an object")
-    name = _str(value.get("name"), f"models[{index}].name", NAME)
+    name = _str(value.get("name"), f"models[{index}].name", MODEL_NAME)
     what = f"model {name}"
     version = normal_version(value.get("version"), what)
     task = value.get("task")
-    if task not in TASKS:
-        raise ValueError(f"{what}: task must be one of {', '.join(TASKS)}")
+    if task not in set(Task):
+        raise ValueError(f"{what}: task must be one of {', '.join(Task)}")
     runtime = value.get("runtime")
-    if runtime not in RUNTIMES:
-        raise ValueError(f"{what}: runtime must be one of {', '.join(RUNTIMES)}")
+    if runtime not in set(RuntimeKind):
+        raise ValueError(f"{what}: runtime must be one of {', '.join(RuntimeKind)}")
     space = value.get("embedding_space")
     if space is not None:
         _str(space, f"{what}: embedding_space")
@@ -183,6 +164,10 @@ def _model(value: object, index: int) -> ModelEntry:
     card = value.get("card")
     if not isinstance(card, dict):
         raise ValueError(f"{what}: card must be an object")
+    try:  # the card as the model store reads it: the one card schema (appliance_modelstore.cards)
+        decode_card(json.dumps(card), f"{what}: card")
+    except ModelError as exc:
+        raise ValueError(str(exc)) from None
     for key, expected in (("name", name), ("version", version), ("task", task), ("runtime", runtime)):
         if card.get(key) != expected:
             raise ValueError(f"{what}: the card's {key} {card.get(key)!r} differs from the manifest's {expected!r}")
@@ -225,7 +210,7 @@ def parse_manifest(raw: bytes) -> Manifest:
                 raise ValueError("each migration must be an object")
             migrations.append(
                 Migration(
-                    _str(mig.get("model"), "migration model", NAME),
+                    _str(mig.get("model"), "migration model", MODEL_NAME),
                     _str(mig.get("from_space"), "migration from_space"),
                     _str(mig.get("to_space"), "migration to_space"),
                     _str(mig.get("method"), "migration method"),
@@ -234,7 +219,7 @@ def parse_manifest(raw: bytes) -> Manifest:
         downgrades = []
         versions = {m.name: m.version for m in models}
         for d in value.get("downgrades") or []:
-            if not isinstance(d, dict) or versions.get(d.get("model")) != d.get("version"):
+            if not isinstance(d, dict) or versions.get(str(d.get("model"))) != d.get("version"):
                 raise ValueError("each downgrade must name a model of the bundle and its version in the bundle")
             downgrades.append((d["model"], d["version"]))
         expires = value.get("expires_at")

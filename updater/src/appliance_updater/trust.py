@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from appliance_updater.errors import UsageError, VerificationRefused
-from appliance_updater.fsutil import canonical_json
+from appliance_updater.json_forms import canonical_json
 from appliance_updater.keys import PrivateKey, PublicKey
 
 __all__ = ["ROOT_TYPE", "Root", "count_valid", "require_threshold"]
@@ -121,7 +121,8 @@ class Root:
 
 def count_valid(root: Root, message: bytes, signatures: object) -> tuple[set[str], set[str]]:
     """(key ids of the root with a valid signature over `message`, key ids not in the root)."""
-    valid, unknown = set(), set()
+    valid: set[str] = set()
+    unknown: set[str] = set()
     if not isinstance(signatures, (list, tuple)):
         return valid, unknown
     for sig in signatures:

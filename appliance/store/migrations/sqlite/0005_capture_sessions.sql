@@ -1,0 +1,20 @@
+-- Capture sessions, SQLite flavour (keep in step with migrations/postgres/0005_capture_sessions.sql).
+-- One row per session (domain/capture.py): its random challenge, the hash of its token (the
+-- capture page's address; the token itself is never stored), when it expires and when the upload
+-- used it, and what the page reported of the camera. Rows go with their folder.
+CREATE TABLE capture_sessions (
+    session_id TEXT NOT NULL PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    folder_id TEXT NOT NULL REFERENCES folders (folder_id) ON DELETE CASCADE,
+    company_id TEXT,
+    user_id TEXT NOT NULL,
+    steps TEXT NOT NULL,
+    schedule TEXT NOT NULL,
+    analyses TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    time_used TEXT,
+    media_id TEXT,
+    report TEXT NOT NULL,
+    time_created TEXT NOT NULL
+) STRICT;
+CREATE INDEX capture_sessions_folder_idx ON capture_sessions (folder_id, time_created);
