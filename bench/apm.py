@@ -39,7 +39,10 @@ which switches to it at the next face track; the two are printed side by side wi
 
 With `--workers 1,2` (any list), an appliance is measured with each number of analysis worker
 processes in the same run, and the APM of each is printed against the fewest's: how it grows with
-the worker processes (linear growth is a ratio equal to theirs, up to the machine's cores).
+the worker processes (linear growth is a ratio equal to theirs, up to the machine's cores). Beside
+each, two bounds from the CPU measured per analysis: the APM if the analysis workers were always
+busy, and the APM if the cores were always busy with every process's share (the appliance's and
+this bench's clients'); reaching the lower one means the cores, not the software, set the pace.
 
     .venv/bin/python bench/apm.py [--folders 48] [--concurrency 4] [--workers N[,N...]] [--half-load] [--pad]
                                   [--embedding] [--video bench/selfie720p_5mbps.mp4]
@@ -391,6 +394,15 @@ class Measured:
     def apm(self) -> float:
         return apm_of(self.runs)
 
+    def bounds(self, workers: int) -> tuple[float, float]:
+        """Two ceilings of the APM from the CPU measured per analysis: `workers` analysis workers
+        always busy, and the cores always busy with every process's share (the appliance's and this
+        bench's clients'). Reaching the lower one means the cores, not the software, set the pace."""
+        analyses = len(ANALYSES) * len(self.runs)
+        worker_seconds = self.cpu["worker-analysis"] / analyses
+        every_seconds = (sum(self.cpu.values()) + self.client_cpu) / analyses
+        return workers * 60 / worker_seconds, self.worker_cores * 60 / every_seconds
+
 
 def apm_of(runs: list[FolderRun]) -> float:
     wall = max(r.resolved for r in runs) - min(r.started for r in runs)
@@ -539,9 +551,12 @@ def compare_workers(by_workers: dict[int, Measured]) -> None:
     print(f"\nAPM by analysis worker processes, in the same run, against {fewest}:")
     for workers, measured in sorted(by_workers.items()):
         ratio = measured.apm / by_workers[fewest].apm
+        busy_workers, busy_cores = measured.bounds(workers)
         _row(
             f"{workers} worker processes",
-            f"{measured.apm:.0f} APM = {ratio:.2f}x ({ratio / (workers / fewest):.0%} of linear)",
+            f"{measured.apm:.0f} APM = {ratio:.2f}x ({ratio / (workers / fewest):.0%} of linear); "
+            f"bounds: workers always busy {busy_workers:.0f}, cores always busy {busy_cores:.0f} "
+            f"({measured.apm / min(busy_workers, busy_cores):.0%} of the lower reached)",
         )
 
 

@@ -18,17 +18,17 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import chain, islice
 from pathlib import Path
 from typing import BinaryIO
 
-import cv2
-import numpy as np
+import av
 from PIL import Image, UnidentifiedImageError
 
 from appliance.domain.enums import MediaKind
 from appliance.domain.errors import AppError, ErrorCode
 from appliance.media.archive import frame_entries, unsafe_reason
+from appliance.media.decode import Timeline, declared_frame_count, open_video, upright_rgb, upright_size
 from appliance.media.imaging import (
     PIL_FORMATS,
     POSTER_SEARCH_FRAMES,
@@ -134,52 +134,72 @@ def _check_pixels(width: int, height: int, limits: Limits) -> None:
 
 
 def _probe_video(path: Path, sniffed: Sniffed, limits: Limits, poster_side: int | None) -> ProbeResult:
-    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-    try:
-        if not capture.isOpened():
-            raise AppError(ErrorCode.MEDIA_CORRUPT, "the video cannot be opened (damaged or truncated)")
-        _check_pixels(int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)), limits)
-        fps = capture.get(cv2.CAP_PROP_FPS)
+    """One pass over the video's packets: the first frame decoded (and, for a thumbnail, the few
+    after it a dark start needs), the rest only read, for their timestamps."""
+    with open_video(path) as (container, stream):
+        codec = stream.codec_context
+        _check_pixels(codec.width, codec.height, limits)  # from the header, before a frame is decoded
+        rate = stream.average_rate or stream.guessed_rate
+        fps = float(rate) if rate else 0.0
         if not (math.isfinite(fps) and fps > 0):
             raise AppError(ErrorCode.MEDIA_CORRUPT, "the video has no frame rate")
-        ok, first = capture.read()
-        if not ok:
-            raise AppError(ErrorCode.MEDIA_CORRUPT, "the video has no decodable frame")
-        height, width = first.shape[:2]  # after the rotation OpenCV applies from the metadata
-        _check_pixels(width, height, limits)
-        poster = _poster(first, capture, poster_side) if poster_side else None
-        declared = capture.get(cv2.CAP_PROP_FRAME_COUNT)
-        if math.isfinite(declared) and declared >= 1:
-            frame_count = int(declared)
-            _check_duration(frame_count, fps, limits)
-            _check_end(capture, frame_count, fps, limits)
-        else:  # no index (e.g. a browser's MediaRecorder WebM): the last frame's time gives the count
-            frame_count = _last_frame_index(capture, fps, limits) + 1
-    finally:
-        capture.release()
+        declared = declared_frame_count(container, stream)
+        if declared is not None:
+            _check_duration(declared, fps, limits)
+        packets = _PacketTimes(Timeline(stream), fps, limits)
+        try:
+            frames = (frame for packet in packets.read(container.demux(stream)) for frame in codec.decode(packet))
+            first = next(frames, None)
+            if first is None:
+                raise AppError(ErrorCode.MEDIA_CORRUPT, "the video has no decodable frame")
+            width, height = upright_size(first)
+            _check_pixels(width, height, limits)
+            poster = _poster(first, frames, poster_side) if poster_side else None
+            frames.close()
+            for _ in packets.read(container.demux(stream)):  # the rest, not decoded
+                pass
+        except av.FFmpegError as exc:
+            raise AppError(ErrorCode.MEDIA_CORRUPT, "the video cannot be read (damaged or truncated)") from exc
+    if declared is None:  # no count stated (a browser's MediaRecorder WebM): the last frame's time gives it
+        frame_count = packets.last_index + 1
+    else:
+        frame_count = declared
+        _check_end(packets.last_index, frame_count)
     return ProbeResult(
         sniffed.kind, sniffed.mime_type, sniffed.extension, width, height, frame_count, frame_count / fps, fps, poster
     )
 
 
-def _poster(first: np.ndarray, capture: cv2.VideoCapture, side: int) -> Image.Image:
+class _PacketTimes:
+    """The latest frame index whose data the file holds, from the timestamps of the packets read.
+
+    Packets are read, not decoded, past what the probe decodes: a few milliseconds where decoding
+    the whole video would cost hundreds on every upload. A frame whose data is there but damaged
+    is found when an analysis decodes it (MEDIA_CORRUPT then). A video longer than the limit is
+    refused as soon as a packet says so.
+    """
+
+    def __init__(self, timeline: Timeline, fps: float, limits: Limits) -> None:
+        self._timeline, self._fps, self._limits = timeline, fps, limits
+        self.last_index = 0
+
+    def read(self, packets: Iterator[av.Packet]) -> Iterator[av.Packet]:
+        for packet in packets:
+            index = self._timeline.index(packet.pts) if packet.size else None
+            if index is not None and index > self.last_index:
+                self.last_index = index
+                _check_duration(index + 1, self._fps, self._limits)
+            yield packet
+
+
+def _poster(first: av.VideoFrame, following: Iterator[av.VideoFrame], side: int) -> Image.Image:
     """The first bright frame (`imaging.first_bright`: the first frame, unless it is dark), scaled
     down by a whole factor to no less than `side` pixels on its longer side."""
-    factor = max(1, max(first.shape[:2]) // side)
-
-    def small(bgr: np.ndarray) -> np.ndarray:  # a whole factor: OpenCV's fast INTER_AREA path
-        return bgr if factor == 1 else cv2.resize(bgr, None, fx=1 / factor, fy=1 / factor, interpolation=cv2.INTER_AREA)
-
-    def following() -> Iterator[np.ndarray]:
-        for _ in range(POSTER_SEARCH_FRAMES - 1):
-            ok, frame = capture.read()
-            if not ok:
-                return
-            yield small(frame)
-
-    bgr = first_bright(chain([small(first)], following()))
-    assert bgr is not None  # `first` is one
-    return Image.fromarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    shrink = max(1, max(first.width, first.height) // side)
+    candidates = chain([first], islice(following, POSTER_SEARCH_FRAMES - 1))
+    rgb = first_bright(upright_rgb(frame, shrink) for frame in candidates)
+    assert rgb is not None  # `first` is one
+    return Image.fromarray(rgb)
 
 
 def _check_duration(frame_count: int, fps: float, limits: Limits) -> None:
@@ -190,37 +210,14 @@ def _check_duration(frame_count: int, fps: float, limits: Limits) -> None:
         )
 
 
-def _check_end(capture: cv2.VideoCapture, frame_count: int, fps: float, limits: Limits) -> None:
+def _check_end(last_index: int, frame_count: int) -> None:
     """Check that the file holds the data of the video's last frame, so that a truncated file
     fails here and not in an analysis (a few frames short is allowed: see `_END_SLACK_FRACTION`)."""
-    last = _last_frame_index(capture, fps, limits)
-    if last < frame_count - 1 - int(frame_count * _END_SLACK_FRACTION):
+    if last_index < frame_count - 1 - int(frame_count * _END_SLACK_FRACTION):
         raise AppError(
             ErrorCode.MEDIA_CORRUPT,
-            f"the video ends at frame {last + 1} of {frame_count} (truncated or damaged)",
+            f"the video ends at frame {last_index + 1} of {frame_count} (truncated or damaged)",
         )
-
-
-def _last_frame_index(capture: cv2.VideoCapture, fps: float, limits: Limits) -> int:
-    """The index of the latest frame whose data the file holds, from the timestamps of its packets.
-
-    The packets are read without being decoded (OpenCV's raw mode): that costs a few
-    milliseconds where decoding the whole video would cost hundreds on every upload. A frame
-    whose data is there but damaged is found when an analysis decodes it (MEDIA_CORRUPT then).
-    `capture` has decoded the first frame, or the first few (the thumbnail's search, which may
-    have read a short video to its end): the latest of those is where the packets take over.
-    """
-    latest_ms = max(0.0, capture.get(cv2.CAP_PROP_POS_FRAMES) - 1) * 1000 / fps  # frames decoded so far
-    if not capture.set(cv2.CAP_PROP_FORMAT, -1):
-        raise AppError(ErrorCode.MEDIA_CORRUPT, "the video's packets cannot be read")
-    while capture.grab():
-        latest_ms = max(latest_ms, capture.get(cv2.CAP_PROP_POS_MSEC))
-        _check_duration(_frame_index(latest_ms, fps) + 1, fps, limits)
-    return _frame_index(latest_ms, fps)
-
-
-def _frame_index(ms: float, fps: float) -> int:
-    return round(ms * fps / 1000)
 
 
 # Shot sets --------------------------------------------------------------------------------------

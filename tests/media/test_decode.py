@@ -121,10 +121,13 @@ def _mp4_shown_turned_clockwise(path: Path) -> Path:
 
 def test_a_video_is_decoded_upright_as_its_display_matrix_says(tmp_path: Path) -> None:
     video = _mp4_shown_turned_clockwise(tmp_path / "turned.mp4")
-    probed = probe_file(video, Limits())
+    probed = probe_file(video, Limits(), poster_side=16)
     frames = list(iter_frames_rgb(video, MediaKind.VIDEO, max_frames=4))
 
-    assert (probed.width, probed.height) == (32, 64)  # the probe (OpenCV) and the decoder (PyAV) agree
+    assert (probed.width, probed.height) == (32, 64)  # the probe and the decoder agree
+    assert probed.poster is not None and probed.poster.size == (8, 16)  # shrunk by 4, then turned
+    poster = np.asarray(probed.poster)
+    assert poster[:3].mean() > 240 and poster[5:].mean() < 15
     for _, rgb in frames:
         assert rgb.shape == (64, 32, 3)
         assert rgb[:14].mean() > 240 and rgb[18:].mean() < 15  # the left quarter is now on top
