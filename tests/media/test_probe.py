@@ -4,6 +4,8 @@ import io
 import zipfile
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
@@ -11,6 +13,7 @@ from appliance.domain.enums import MediaKind
 from appliance.domain.errors import AppError, ErrorCode
 from appliance.media import probe_file
 from appliance.media.archive import natural_key
+from appliance.media.decode import iter_frames_rgb
 from appliance.ops.settings import Limits
 from tests.support.media_samples import VALID_FACTS, VIDEO_FPS, VIDEO_FRAMES, astronaut_rgb, jpeg_bytes
 
@@ -152,3 +155,46 @@ def test_encrypted_entry_is_unsupported(tmp_path: Path) -> None:
 def test_natural_order() -> None:
     names = ["f10.jpg", "f2.jpg", "F1.jpg", "f1b.jpg", "a/f3.jpg", "f02.jpg"]
     assert sorted(names, key=natural_key) == ["a/f3.jpg", "F1.jpg", "f1b.jpg", "f02.jpg", "f2.jpg", "f10.jpg"]
+
+
+def _recorded(path: Path, codec: str, frames: int, muxer_options: dict[str, str] | None = None) -> Path:
+    """A 320x240 30 fps video as a camera, a phone or a browser writes it: PyAV's FFmpeg encoders."""
+    with av.open(str(path), "w", options=muxer_options or {}) as out:
+        stream = out.add_stream(codec, rate=30)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        for index in range(frames):
+            rgb = np.zeros((240, 320, 3), np.uint8)
+            rgb[:, :80] = 255
+            rgb[:, 80:, 1] = index * 5
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        out.mux(stream.encode())
+    return path
+
+
+RECORDED = {
+    "h264.mp4": ("libx264", None),
+    "h264_fragmented.mp4": ("libx264", {"movflags": "frag_keyframe+empty_moov+default_base_moof"}),  # Safari's
+    "hevc.mov": ("libx265", None),  # a phone's
+    "vp9.webm": ("libvpx-vp9", None),  # a browser's
+    "vp8.mkv": ("libvpx", None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RECORDED))
+@pytest.mark.parametrize("frames", [2, 45])  # FFmpeg cannot write a one-frame HEVC MOV
+def test_recorded_videos_probe_as_they_decode_and_are_refused_cut_short(name: str, frames: int, tmp_path: Path) -> None:
+    codec, muxer_options = RECORDED[name]
+    video = _recorded(tmp_path / name, codec, frames, muxer_options)
+    probed = probe_file(video, Limits(), poster_side=64)
+    decoded = [rgb for _, rgb in iter_frames_rgb(video, MediaKind.VIDEO)]
+
+    assert (probed.width, probed.height, probed.frame_count) == (320, 240, len(decoded)) and len(decoded) == frames
+    assert probed.fps == pytest.approx(30) and probed.duration_seconds == pytest.approx(frames / 30)
+    assert probed.poster is not None and probed.poster.size == (64, 48)
+    assert np.asarray(probed.poster)[:, :14].min() > 200  # the white quarter, on the left
+    if frames > 2:
+        cut = tmp_path / f"cut_{name}"
+        cut.write_bytes(video.read_bytes()[: video.stat().st_size * 2 // 3])
+        with pytest.raises(AppError) as refused:
+            probe_file(cut, Limits())
+        assert refused.value.code is ErrorCode.MEDIA_CORRUPT
