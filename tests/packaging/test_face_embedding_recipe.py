@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from appliance.runtime import ModelRuntime, ModelStore
+from appliance.runtime.canary import run_canaries
 from appliance.sdk import Resolution
 from appliance.sdk.testing import run_analyzer, spec_from_plugin, vision_service
 from tests.support.recipes import RECIPES, load_recipe
@@ -21,10 +22,12 @@ from tests.support.shared_data import SHARED_DATA, SKIP_REASON, shared_file
 
 recipe = load_recipe("face_embedding")
 OMZ = shared_file("models/omz_face-reidentification-retail-0095.xml")
+LANDMARKS = shared_file("models/omz_landmarks-regression-retail-0009.xml")
 MOBILEFACENET = shared_file("models/expo_MobileFaceNet.tflite")
 FACES = SHARED_DATA / "faces"
 CONVERT_PYTHON = Path(__file__).resolve().parents[2] / ".venv-convert" / "bin" / "python"
-needs_models = pytest.mark.skipif(OMZ is None or MOBILEFACENET is None or not FACES.is_dir(), reason=SKIP_REASON)
+HAVE_MODELS = OMZ is not None and LANDMARKS is not None and MOBILEFACENET is not None and FACES.is_dir()
+needs_models = pytest.mark.skipif(not HAVE_MODELS, reason=SKIP_REASON)
 needs_convert = pytest.mark.skipif(
     not CONVERT_PYTHON.exists() and not os.environ.get("APPLIANCE_CONVERT_PYTHON"),
     reason="no conversion Python (scripts/setup-convert makes .venv-convert)",
@@ -33,13 +36,13 @@ needs_convert = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def vendor(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Both published models converted, calibrated on the shared faces and bundled, as a vendor does."""
-    if OMZ is None or MOBILEFACENET is None or not FACES.is_dir():
+    """The published models converted, calibrated on the shared faces and bundled, as a vendor does."""
+    if not HAVE_MODELS:
         pytest.skip(SKIP_REASON)
     root = tmp_path_factory.mktemp("vendor")
     update = str(Path(sys.executable).with_name("appliance-update"))
     subprocess.run([update, "keygen", "--out", str(root / "vendor")], check=True, capture_output=True)
-    arguments = ["--model", str(OMZ), "--model", str(MOBILEFACENET), "--faces", str(FACES)]
+    arguments = ["--model", str(OMZ), "--model", str(LANDMARKS), "--model", str(MOBILEFACENET), "--faces", str(FACES)]
     arguments += ["--store", str(root / "store"), "--bundle", str(root / "embedding.bundle")]
     assert recipe.main([*arguments, "--key", str(root / "vendor.key")]) == 0
     return {"root": root, "store": root / "store", "bundle": root / "embedding.bundle", "key": root / "vendor.key"}
@@ -48,9 +51,9 @@ def vendor(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.mark.shared_data
 @needs_models
 @needs_convert
-def test_both_published_models_are_installed_with_calibrated_cards(vendor: dict[str, Path]) -> None:
+def test_the_published_models_are_installed_with_calibrated_cards(vendor: dict[str, Path]) -> None:
     store = ModelStore(vendor["store"])
-    assert store.names() == ["mobilefacenet-expo", "omz-face-reid-0095"]
+    assert store.names() == ["mobilefacenet-expo", "omz-face-reid-0095", "omz-landmarks-0009"]
     omz, mobilefacenet = store.card("omz-face-reid-0095"), store.card("mobilefacenet-expo")
     assert (omz.task, omz.runtime, omz.license, omz.embedding_space) == (
         "face_embedding",
@@ -67,11 +70,21 @@ def test_both_published_models_are_installed_with_calibrated_cards(vendor: dict[
         points = card.params["operating_points"]
         assert points["default"]["target_fmr"] == 1e-3 and points["strict"]["target_fmr"] == 1e-4
         assert 0 < points["strict"]["distance"] <= points["default"]["distance"] < card.params["nonmatch_distance"]
-        assert card.params["alignment"] == "facemesh" and len(card.params["template"]) == 5
+        assert len(card.params["template"]) == 5
+    assert omz.params["alignment"] == "omz-landmarks-0009" and mobilefacenet.params["alignment"] == "facemesh"
     assert omz.params["preference"] == recipe.PREFERRED and "preference" not in mobilefacenet.params
+    landmarks = store.card("omz-landmarks-0009")
+    assert (landmarks.task, landmarks.runtime, landmarks.license, landmarks.embedding_space) == (
+        "face_shape_predictor",
+        "onnx",
+        "Apache-2.0",
+        None,
+    )
+    assert (landmarks.params["num_parts"], landmarks.params["roi_scale"]) == (5, 1.15)
     # the conversion is reproducible: the same IR gives the same ONNX bytes (onnx pinned)
-    assert omz.sha256.startswith("c17c00f9ca81")
+    assert omz.sha256.startswith("c17c00f9ca81") and landmarks.sha256.startswith("466007610bd5")
     runtime = ModelRuntime(store)
+    assert runtime.get("omz-landmarks-0009").invoke([np.zeros((1, 3, 48, 48), np.float32)])[0].shape == (1, 10, 1, 1)
     assert runtime.get("omz-face-reid-0095").invoke([np.zeros((1, 3, 128, 128), np.float32)])[0].shape == (1, 256, 1, 1)
     assert runtime.get("mobilefacenet-expo").invoke([np.zeros((2, 112, 112, 3), np.float32)])[0].shape == (2, 192)
 
@@ -101,7 +114,12 @@ def test_one_bundle_takes_a_site_to_the_better_embedding_model(
     installed = subprocess.run([update, "install", str(vendor["bundle"])], capture_output=True, text=True, env=env)
     assert installed.returncode == 0, installed.stderr
 
-    assert vision_service(site_models).embedder().model.name == "omz-face-reid-0095"
+    site = ModelStore(site_models)
+    assert site.active_version("omz-landmarks-0009") == "1.0.0"
+    checked = {result.name: result for result in run_canaries(site, site.active_manifest())}
+    assert checked["omz-landmarks-0009"].ok and checked["omz-landmarks-0009"].detail == "1 canary passed"
+    embedder = vision_service(site_models).embedder()
+    assert embedder.model.name == "omz-face-reid-0095" and embedder.aligner.name == "omz-landmarks-0009"
     spec = spec_from_plugin(appliance_plugin_biometry, "BIOMETRY")
     same = sorted((FACES / "tony_blair").iterdir())[:2]
     outcome = run_analyzer(spec, [(same[0], ["photo_selfie"]), (same[1], ["photo_id_front"])], models=site_models)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -14,8 +16,15 @@ from appliance.domain.enums import MediaKind
 from appliance.runtime import ModelRuntime, ModelStore
 from appliance.sdk import MediaInput, calibration_for
 from appliance.vision import Embedding, FaceEmbedder, VisionService, distance, embedder_for
-from appliance.vision.embedding import preferred_embedder, similarity_transform
+from appliance.vision.embedding import five_points, preferred_embedder, similarity_transform
 from tests.support.media_samples import jpeg_bytes
+from tests.support.recipes import load_recipe
+from tests.support.shared_data import SKIP_REASON, shared_file
+
+LANDMARKS_IR = shared_file("models/omz_landmarks-regression-retail-0009.xml")
+CONVERT_PYTHON = os.environ.get("APPLIANCE_CONVERT_PYTHON") or str(
+    Path(__file__).resolve().parents[2] / ".venv-convert" / "bin" / "python"
+)
 
 
 def test_the_astronaut_is_close_to_her_mirror_image(vision: VisionService, astronaut: np.ndarray) -> None:
@@ -176,6 +185,79 @@ def test_a_facemesh_model_needs_its_template() -> None:
     model = _FacemeshModel(flip=False, template=[[1.0, 2.0]])
     with pytest.raises(ValueError, match="template of five points"):
         FaceEmbedder(model, None)
+
+
+OMZ_128 = load_recipe("face_embedding").OMZ_128
+
+
+@pytest.fixture(scope="module")
+def omz_landmarks(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Open Model Zoo's five-point landmarks model, converted and installed as the embedding recipe does."""
+    if LANDMARKS_IR is None:
+        pytest.skip(SKIP_REASON)
+    if not Path(CONVERT_PYTHON).exists():
+        pytest.skip("no conversion Python (scripts/setup-convert makes .venv-convert)")
+    recipe = load_recipe("face_embedding")
+    workdir = tmp_path_factory.mktemp("omz-landmarks")
+    onnx = recipe.convert(LANDMARKS_IR, workdir, CONVERT_PYTHON)
+    store = ModelStore(workdir / "store")
+    card = recipe.model_card(recipe.LANDMARKS, onnx, recipe.LANDMARKS.params)
+    store.install(card, {recipe.LANDMARKS.file_name: onnx}, activate=True)
+    return ModelRuntime(store).get(recipe.LANDMARKS.name)
+
+
+class _LandmarksAlignedModel(_FakeModel):
+    """A model aligned on the five points of a tensor shape predictor, as omz-face-reid-0095 is."""
+
+    name = "tiny-landmarks-embedder"
+
+    def __init__(self, template: list | None = None) -> None:
+        super().__init__()
+        self.version = f"1.{len(template or OMZ_128)}"
+        self.card.params = {
+            "alignment": "omz-landmarks-0009",
+            "template": template or OMZ_128,
+            "chip_size": 128,
+            "input": {"size": [128, 128], "layout": "NCHW", "color": "BGR", "mean": 0.0, "std": 1.0},
+        }
+
+
+@pytest.mark.shared_data
+def test_a_landmarks_model_alignment_puts_the_eyes_where_the_template_has_them(
+    omz_landmarks: Any, vision: VisionService, astronaut: np.ndarray
+) -> None:
+    embedder = FaceEmbedder(_LandmarksAlignedModel(), omz_landmarks)
+    face = vision.detect(astronaut)[0]
+    # the model's points, back in the frame, are FaceMesh's: eye on the image's left first, nose tip, mouth corners
+    points = embedder.five_points(astronaut, face, None)
+    assert np.abs(points - five_points(vision.landmarks(astronaut, face))).max() < 0.05 * face.width
+    chip = embedder.chip(astronaut, face)  # no FaceMesh landmarks needed
+    assert chip.shape == (128, 128, 3) and chip.dtype == np.uint8
+    canvas = np.zeros((256, 256, 3), np.uint8)
+    canvas[64:192, 64:192] = chip
+    (found,) = vision.detect(canvas)
+    eyes = found.keypoints[:2] - 64
+    assert np.abs(eyes - np.array(OMZ_128[:2])).max() < 6  # BlazeFace's eye points on the template's
+
+
+class _TensorAligner:
+    """A tensor shape predictor's card (it never runs here)."""
+
+    name = "tiny-shape-predictor"
+    version = "1.0"
+    sha256 = "0" * 64
+
+    def __init__(self, num_parts: int) -> None:
+        params = {"num_parts": num_parts, "roi_scale": 1.15, "input": {"size": [48, 48], "layout": "NCHW"}}
+        self.version = f"1.{num_parts}"
+        self.card = SimpleNamespace(task="face_shape_predictor", runtime="onnx", params=params)
+
+
+def test_a_tensor_shape_predictor_alignment_needs_a_template_and_five_points() -> None:
+    with pytest.raises(ValueError, match="omz-landmarks-0009 alignment needs a template of five points"):
+        FaceEmbedder(_LandmarksAlignedModel(template=[[1.0, 2.0]]), _TensorAligner(5))
+    with pytest.raises(ValueError, match="its alignment tiny-shape-predictor@1.68 gives 68 points, not five"):
+        FaceEmbedder(_LandmarksAlignedModel(), _TensorAligner(68))
 
 
 def test_the_pipeline_embeds_with_the_installed_model_of_highest_preference(
