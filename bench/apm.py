@@ -464,14 +464,14 @@ def measure(
 def install_embedding_models(models: Path) -> str:
     """The face embedding bundle's models (packaging/recipes/face_embedding.py on the shared data),
     active: the running appliance switches to the preferred one at its next face track. Its name."""
-    from tests.support.recipes import load_recipe
+    from tests.support.recipes import OMZ_EMBEDDING_FILES, load_recipe
 
     recipe = load_recipe("face_embedding")
-    files = [shared(f"models/{name}") for name in ("omz_face-reidentification-retail-0095.xml",)]
+    files = [shared(f"models/{name}") for name in OMZ_EMBEDDING_FILES]
     with tempfile.TemporaryDirectory(prefix="apm-embedding-") as workdir:
         calibrated = recipe.prepare(files, SHARED_DATA / "faces", Path(workdir))
         recipe.install(calibrated, models)
-    return calibrated[0].card.name
+    return next(c.card.name for c in calibrated if c.card.task == "face_embedding")
 
 
 def main() -> None:

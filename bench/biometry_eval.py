@@ -51,14 +51,10 @@ from scipy.stats import beta
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from tests.support.recipes import load_recipe  # noqa: E402
+from tests.support.recipes import OMZ_EMBEDDING_FILES, load_recipe  # noqa: E402
 
 TARGETS = (1e-2, 1e-3, 1e-4)
-MODEL_FILES = (
-    "omz_face-reidentification-retail-0095.xml",
-    "omz_landmarks-regression-retail-0009.xml",
-    "expo_MobileFaceNet.tflite",
-)
+MODEL_FILES = (*OMZ_EMBEDDING_FILES, "expo_MobileFaceNet.tflite")
 
 recipe = load_recipe("face_embedding")
 

@@ -27,9 +27,7 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from tests.support.recipes import load_recipe  # noqa: E402
-
-MODEL_FILES = ("omz_face-reidentification-retail-0095.xml",)
+from tests.support.recipes import OMZ_EMBEDDING_FILES, load_recipe  # noqa: E402
 
 
 def main() -> None:
@@ -57,7 +55,7 @@ def main() -> None:
         workdir = Path(tmp)
         store = ModelStore(workdir / "models")
         install_default_models(store)
-        files = [args.data / "models" / name for name in MODEL_FILES]
+        files = [args.data / "models" / name for name in OMZ_EMBEDDING_FILES]
         calibrated = recipe.prepare(files, args.data / "faces", workdir / "recipe")
         bed = PluginTestBed(
             appliance_plugin_blacklist, workdir / "site", models=store.root, database_url=args.database_url

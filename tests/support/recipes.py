@@ -9,9 +9,12 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["RECIPES", "load_recipe"]
+__all__ = ["OMZ_EMBEDDING_FILES", "RECIPES", "load_recipe"]
 
 RECIPES = Path(__file__).resolve().parents[2] / "packaging" / "recipes"
+#: The shared data's published files of the face embedding bundle's preferred model (under models/):
+#: Open Model Zoo's re-identification model and the landmarks model that aligns its chip.
+OMZ_EMBEDDING_FILES = ("omz_face-reidentification-retail-0095.xml", "omz_landmarks-regression-retail-0009.xml")
 
 
 def load_recipe(name: str) -> ModuleType:
