@@ -180,8 +180,12 @@ RECORDED = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(RECORDED))
-@pytest.mark.parametrize("frames", [2, 45])  # FFmpeg cannot write a one-frame HEVC MOV
+#: Every recording at 45 frames, and at 2: the file ends while the probe still looks for its
+#: thumbnail's frame (FFmpeg's MOV muxer sometimes refuses to write a 2-frame HEVC stream).
+RECORDINGS = [(name, 45) for name in sorted(RECORDED)] + [(name, 2) for name in sorted(RECORDED) if name != "hevc.mov"]
+
+
+@pytest.mark.parametrize(("name", "frames"), RECORDINGS)
 def test_recorded_videos_probe_as_they_decode_and_are_refused_cut_short(name: str, frames: int, tmp_path: Path) -> None:
     codec, muxer_options = RECORDED[name]
     video = _recorded(tmp_path / name, codec, frames, muxer_options)
