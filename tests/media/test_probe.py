@@ -157,11 +157,12 @@ def test_natural_order() -> None:
     assert sorted(names, key=natural_key) == ["a/f3.jpg", "F1.jpg", "f1b.jpg", "f02.jpg", "f2.jpg", "f10.jpg"]
 
 
-def _recorded(path: Path, codec: str, frames: int, muxer_options: dict[str, str] | None = None) -> Path:
+def _recorded(path: Path, codec: str, frames: int, muxer_options: dict[str, str] | None) -> Path:
     """A 320x240 30 fps video as a camera, a phone or a browser writes it: PyAV's FFmpeg encoders."""
     with av.open(str(path), "w", options=muxer_options or {}) as out:
         stream = out.add_stream(codec, rate=30)
         stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.options = ENCODER_OPTIONS.get(codec, {})
         for index in range(frames):
             rgb = np.zeros((240, 320, 3), np.uint8)
             rgb[:, :80] = 255
@@ -171,6 +172,8 @@ def _recorded(path: Path, codec: str, frames: int, muxer_options: dict[str, str]
     return path
 
 
+#: x265 on one thread: the same packets however loaded the machine is, and no log on stderr.
+ENCODER_OPTIONS = {"libx265": {"x265-params": "frame-threads=1:pools=none:log-level=error"}}
 RECORDED = {
     "h264.mp4": ("libx264", None),
     "h264_fragmented.mp4": ("libx264", {"movflags": "frag_keyframe+empty_moov+default_base_moof"}),  # Safari's
