@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +10,16 @@ import pytest
 
 from appliance.sdk.testing import default_models
 from tests.support.s3_server import SeaweedS3, seaweedfs
+from tests.support.shared_data import SHARED_DATA
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The tests that read the shared data skip where it is absent (a newcomer's clone); CI has it,
+    so there its absence stops the run instead of turning those tests into skips."""
+    if os.environ.get("CI") == "true" and not (SHARED_DATA / "manifest.csv").is_file():
+        raise pytest.UsageError(
+            f"CI must have the shared test data: no manifest.csv in {SHARED_DATA} (APPLIANCE_TEST_DATA)"
+        )
 
 
 @pytest.fixture(scope="session")

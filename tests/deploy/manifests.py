@@ -19,7 +19,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from tests.support.systemd_units import missing
+from tests.support.missing import missing
 
 __all__ = [
     "DEPLOY_DIR",

@@ -22,7 +22,8 @@ from appliance.ops.journal import (
 )
 from appliance.ops.logging import JsonFormatter, log_handler
 from tests.support.live import REPO_ROOT
-from tests.support.systemd_units import missing, require_tool
+from tests.support.missing import missing
+from tests.support.systemd_units import require_tool
 
 
 def _record(level: int = logging.WARNING, exc_info: object = None, **extra: object) -> logging.LogRecord:

@@ -17,7 +17,7 @@ from appliance.runtime import ModelRuntime, ModelStore
 from appliance.runtime.canary import run_canaries
 from appliance.sdk import Resolution
 from appliance.sdk.testing import run_analyzer, spec_from_plugin, vision_service
-from tests.support.recipes import RECIPES, load_recipe
+from tests.support.recipes import RECIPES, convert_python, load_recipe
 from tests.support.shared_data import SHARED_DATA, SKIP_REASON, shared_file
 
 recipe = load_recipe("face_embedding")
@@ -25,13 +25,8 @@ OMZ = shared_file("models/omz_face-reidentification-retail-0095.xml")
 LANDMARKS = shared_file("models/omz_landmarks-regression-retail-0009.xml")
 MOBILEFACENET = shared_file("models/expo_MobileFaceNet.tflite")
 FACES = SHARED_DATA / "faces"
-CONVERT_PYTHON = Path(__file__).resolve().parents[2] / ".venv-convert" / "bin" / "python"
 HAVE_MODELS = OMZ is not None and LANDMARKS is not None and MOBILEFACENET is not None and FACES.is_dir()
 needs_models = pytest.mark.skipif(not HAVE_MODELS, reason=SKIP_REASON)
-needs_convert = pytest.mark.skipif(
-    not CONVERT_PYTHON.exists() and not os.environ.get("APPLIANCE_CONVERT_PYTHON"),
-    reason="no conversion Python (scripts/setup-convert makes .venv-convert)",
-)
 
 
 @pytest.fixture(scope="module")
@@ -44,13 +39,13 @@ def vendor(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     subprocess.run([update, "keygen", "--out", str(root / "vendor")], check=True, capture_output=True)
     arguments = ["--model", str(OMZ), "--model", str(LANDMARKS), "--model", str(MOBILEFACENET), "--faces", str(FACES)]
     arguments += ["--store", str(root / "store"), "--bundle", str(root / "embedding.bundle")]
+    arguments += ["--convert-python", convert_python()]
     assert recipe.main([*arguments, "--key", str(root / "vendor.key")]) == 0
     return {"root": root, "store": root / "store", "bundle": root / "embedding.bundle", "key": root / "vendor.key"}
 
 
 @pytest.mark.shared_data
 @needs_models
-@needs_convert
 def test_the_published_models_are_installed_with_calibrated_cards(vendor: dict[str, Path]) -> None:
     store = ModelStore(vendor["store"])
     assert store.names() == ["mobilefacenet-expo", "omz-face-reid-0095", "omz-landmarks-0009"]
@@ -91,7 +86,6 @@ def test_the_published_models_are_installed_with_calibrated_cards(vendor: dict[s
 
 @pytest.mark.shared_data
 @needs_models
-@needs_convert
 def test_one_bundle_takes_a_site_to_the_better_embedding_model(
     vendor: dict[str, Path], tmp_path: Path, default_models_root: Path
 ) -> None:
@@ -151,7 +145,6 @@ def test_a_file_that_is_no_known_model_is_refused_in_one_line(
     assert not (tmp_path / "store").exists()
 
 
-@needs_convert
 def test_the_converter_refuses_an_operation_it_does_not_know(tmp_path: Path) -> None:
     xml = tmp_path / "net.xml"
     xml.write_text(
@@ -166,7 +159,7 @@ def test_the_converter_refuses_an_operation_it_does_not_know(tmp_path: Path) -> 
         "</edges></net>"
     )
     (tmp_path / "net.bin").write_bytes(b"")
-    python = os.environ.get("APPLIANCE_CONVERT_PYTHON") or str(CONVERT_PYTHON)
+    python = convert_python()
     command = [python, str(RECIPES / "openvino_onnx.py"), "--xml", str(xml), "--onnx", str(tmp_path / "net.onnx")]
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 1

@@ -6,8 +6,8 @@ room around the face, and two sets of tight face crops), as a vendor runs it on 
 from __future__ import annotations
 
 import csv
-import re
 import os
+import re
 import shutil
 import subprocess
 import sys

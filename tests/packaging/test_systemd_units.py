@@ -17,8 +17,9 @@ import pytest
 from appliance.core.queues import QUEUE_NAMES
 from tests.support.live import ADMIN_EMAIL, LiveAppliance, appliance_env, free_port, run_command
 from tests.support.media_samples import build_valid_samples
+from tests.support.missing import missing
 from tests.support.shared_data import SKIP_REASON, shared_file
-from tests.support.systemd_units import missing, require_tool, unit_copy, unit_settings, verify_unit
+from tests.support.systemd_units import require_tool, unit_copy, unit_settings, verify_unit
 from tests.support.unit_sandbox import sandbox_launcher
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.support.systemd_units import missing
+from tests.support.missing import missing
 
 __all__ = [
     "BASE_IMAGE",

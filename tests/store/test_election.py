@@ -19,8 +19,8 @@ from appliance.store.election import (
     lock_key,
     open_leader_lock,
 )
+from tests.support.missing import missing
 from tests.support.postgres import require_server, server_url
-from tests.support.systemd_units import missing
 
 #: How long a standby may take to see a lock freed: a few of its tries, `RETRY` apart.
 RETRY = 0.2

@@ -5,11 +5,14 @@ imports)."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["OMZ_EMBEDDING_FILES", "RECIPES", "load_recipe"]
+from tests.support.missing import missing
+
+__all__ = ["OMZ_EMBEDDING_FILES", "RECIPES", "convert_python", "load_recipe"]
 
 RECIPES = Path(__file__).resolve().parents[2] / "packaging" / "recipes"
 #: The shared data's published files of the face embedding bundle's preferred model (under models/):
@@ -28,3 +31,13 @@ def load_recipe(name: str) -> ModuleType:
     sys.modules[module_name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
+
+
+def convert_python() -> str:
+    """The conversion Python the recipes convert OpenVINO graphs with: $APPLIANCE_CONVERT_PYTHON,
+    else scripts/setup-convert's .venv-convert; `missing` where there is neither."""
+    made = RECIPES.parents[1] / ".venv-convert" / "bin" / "python"
+    given = os.environ.get("APPLIANCE_CONVERT_PYTHON") or (str(made) if made.exists() else None)
+    if given is None:
+        missing("no conversion Python (scripts/setup-convert makes .venv-convert)")
+    return given

@@ -8,23 +8,14 @@ it, except under `CI=true`, where everything must be present and the test fails 
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import NoReturn
 
-import pytest
+from tests.support.missing import missing
 
-__all__ = ["missing", "require_tool", "unit_copy", "unit_settings", "verify_unit"]
-
-
-def missing(reason: str) -> NoReturn:
-    """Skip the test for `reason`; under CI=true, fail it."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI must have it)")
-    pytest.skip(reason)
+__all__ = ["require_tool", "unit_copy", "unit_settings", "verify_unit"]
 
 
 def require_tool(name: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,13 +17,10 @@ from appliance.sdk import MediaInput, calibration_for
 from appliance.vision import Embedding, FaceEmbedder, VisionService, distance, embedder_for
 from appliance.vision.embedding import five_points, preferred_embedder, similarity_transform
 from tests.support.media_samples import jpeg_bytes
-from tests.support.recipes import load_recipe
+from tests.support.recipes import convert_python, load_recipe
 from tests.support.shared_data import SKIP_REASON, shared_file
 
 LANDMARKS_IR = shared_file("models/omz_landmarks-regression-retail-0009.xml")
-CONVERT_PYTHON = os.environ.get("APPLIANCE_CONVERT_PYTHON") or str(
-    Path(__file__).resolve().parents[2] / ".venv-convert" / "bin" / "python"
-)
 
 
 def test_the_astronaut_is_close_to_her_mirror_image(vision: VisionService, astronaut: np.ndarray) -> None:
@@ -195,11 +191,9 @@ def omz_landmarks(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Open Model Zoo's five-point landmarks model, converted and installed as the embedding recipe does."""
     if LANDMARKS_IR is None:
         pytest.skip(SKIP_REASON)
-    if not Path(CONVERT_PYTHON).exists():
-        pytest.skip("no conversion Python (scripts/setup-convert makes .venv-convert)")
     recipe = load_recipe("face_embedding")
     workdir = tmp_path_factory.mktemp("omz-landmarks")
-    onnx = recipe.convert(LANDMARKS_IR, workdir, CONVERT_PYTHON)
+    onnx = recipe.convert(LANDMARKS_IR, workdir, convert_python())
     store = ModelStore(workdir / "store")
     card = recipe.model_card(recipe.LANDMARKS, onnx, recipe.LANDMARKS.params)
     store.install(card, {recipe.LANDMARKS.file_name: onnx}, activate=True)
