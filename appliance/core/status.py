@@ -95,7 +95,7 @@ def _active_cards(models: ModelStore) -> list[ModelCard]:
             if models.active_version(name) is not None:
                 cards.append(models.card(name))
         except ModelError:
-            continue
+            continue  # reported with its reason in `model_set.problems`
     return cards
 
 

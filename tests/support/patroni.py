@@ -19,6 +19,7 @@ it: CI installs them (scripts/system-packages).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -40,6 +41,7 @@ import pytest
 from psycopg import sql
 
 from tests.support.live import free_port
+from tests.support.missing import missing
 
 __all__ = ["Binaries", "Member", "PatroniCluster", "patroni", "patroni_cluster", "require_patroni"]
 
@@ -101,12 +103,9 @@ def _patroni() -> str | None:
 
 def require_patroni() -> Binaries:
     """The binaries, or skip the test naming those missing (fail it under CI=true)."""
-    binaries, missing = find_binaries()
+    binaries, absent = find_binaries()
     if binaries is None:
-        message = f"a Patroni cluster needs {', '.join(missing)}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"a Patroni cluster needs {', '.join(absent)}")
     return binaries
 
 
@@ -252,10 +251,8 @@ class PatroniCluster:
                 member.process.wait()
             postmaster = member.postmaster_pid()
             if postmaster is not None:  # a PostgreSQL its Patroni left behind
-                try:
+                with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
                     os.killpg(os.getpgid(postmaster), signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
 
 
 def _member_config(cluster: PatroniCluster, member: Member, socket_dir: Path) -> dict[str, object]:
@@ -340,7 +337,7 @@ def _start_etcd(stack: ExitStack, root: Path, binaries: Binaries, client_port: i
                 if json.loads(answer.read()).get("health") == "true":
                     return
         except (OSError, ValueError):
-            pass
+            pass  # not listening yet, or answering before its health is JSON
         if process.poll() is not None:
             break
         time.sleep(0.1)

@@ -21,6 +21,7 @@ What is counted, from the database, the stored files and the processes' logs:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -107,11 +108,9 @@ class _Killer(threading.Thread):
                 pids = child_pids(self.live.processes["worker-analysis"].pid)
                 pids = self.rng.sample(pids, 1) if pids else []
             for pid in pids:
-                try:
+                with contextlib.suppress(ProcessLookupError):  # it ended meanwhile: not a kill
                     os.kill(pid, signal.SIGKILL)
                     self.kills += 1
-                except ProcessLookupError:
-                    pass
 
     def _dequeued(self) -> bool:
         """Wait (up to 5 s) until a worker takes a task from the analysis queue; False if none did."""

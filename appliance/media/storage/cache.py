@@ -110,7 +110,7 @@ class LocalCache:
             try:
                 stat = path.stat()
             except FileNotFoundError:
-                continue
+                continue  # removed meanwhile (a deletion, or another process's prune)
             total += stat.st_size
             entries.append((stat.st_mtime, stat.st_size, path))
         with self._lock:

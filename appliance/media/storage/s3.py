@@ -343,7 +343,7 @@ class S3MediaStorage:
         """PUT `path` under `key` if no object is there (True); if one is, write it again, so that
         its age says it is in use (the orphan sweep reads it), and False."""
         with path.open("rb") as body:
-            try:
+            with contextlib.suppress(_AlreadyThere):
                 self._call(
                     "put",
                     lambda: self.client.put_object(
@@ -352,8 +352,6 @@ class S3MediaStorage:
                     conditional=True,
                 )
                 return True
-            except _AlreadyThere:
-                pass
             body.seek(0)
             self._call(
                 "put", lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)

@@ -3,6 +3,7 @@ reading an answer into a Struct or an `ApiError`, and when to send a request aga
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import threading
 import time
@@ -52,10 +53,8 @@ def _retry_after(value: str | None) -> float | None:
     """`Retry-After` in seconds: a number of seconds or an HTTP date."""
     if value is None:
         return None
-    try:
+    with contextlib.suppress(ValueError):  # not a number of seconds: an HTTP date, below
         return max(0.0, float(value))
-    except ValueError:
-        pass
     try:
         return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError):
