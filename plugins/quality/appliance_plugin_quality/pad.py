@@ -12,12 +12,13 @@ A PAD model's card says how to prepare its input (docs/liveness.md, "The PAD mod
 | `scale`, `mean`, `std` | 1/255, 0, 1 | input = (pixel x scale - mean) / std, per channel |
 | `border` | `reflect_101` | filling past the frame: `reflect_101`, `replicate` or `constant` (black) |
 | `live_index` | 0 | which output column means "live" |
-| `output` | `logits` | `logits` (softmax taken here), `probabilities`, or `leaf_scores` (below) |
+| `output` | `logits` | `logits` (softmax taken here), `probabilities`, `live_probability`, `attack_probability` or `leaf_scores` (below) |
 | `max_batch` | none | at most this many crops per run (1 for a model whose input has a fixed batch of one) |
 | `max_crops` | 8 | crops scored per media: a costly model scores fewer frames |
 | `min_context` | 0 | with `crop: box_inside`, a face whose frame holds less than this share of the crop's scale is not scored by this model (a tight face crop has none of the surroundings a 2.7x model judges) |
 
-`leaf_scores` is the output of a deep-tree network (the syaringan model): two outputs, each leaf's
+`live_probability` and `attack_probability` are one column, a binary classifier's sigmoid: the
+chance that the face is live, or an attack. `leaf_scores` is the output of a deep-tree network (the syaringan model): two outputs, each leaf's
 prediction and the mask of the leaf the input reached; the chance of an attack is the sum of
 |prediction| x mask.
 
@@ -72,6 +73,8 @@ JITTERS: tuple[tuple[float, float, float], ...] = (
 
 _BORDERS = {"reflect_101": cv2.BORDER_REFLECT_101, "replicate": cv2.BORDER_REPLICATE, "constant": cv2.BORDER_CONSTANT}
 _LOGIT_LIMIT = 12.0
+#: Outputs of one column (a binary classifier's sigmoid), by the sign that makes it live log-odds.
+_ONE_COLUMN = {"live_probability": 1.0, "attack_probability": -1.0}
 
 
 @dataclass(slots=True)
@@ -230,6 +233,15 @@ def live_log_odds(outputs: Sequence[np.ndarray], params: Mapping[str, Any]) -> n
         return np.clip(np.log((1 - p_attack) / p_attack), -_LOGIT_LIMIT, _LOGIT_LIMIT)
     output = outputs[0]
     out = np.asarray(output, dtype=np.float64).reshape(len(output), -1)
+    if kind in _ONE_COLUMN:
+        if out.shape[1] != 1:
+            raise ValueError(f"output {kind} needs one column per crop, the model gives {out.shape[1]}")
+        p = np.clip(out[:, 0], 1e-6, 1 - 1e-6)
+        return np.log(p / (1 - p)) * _ONE_COLUMN[kind]
+    if out.shape[1] < 2:  # one class's share of itself is 1: the cue would be a constant
+        raise ValueError(
+            f"output {kind} needs a column per class, the model gives one: give live_probability or attack_probability"
+        )
     live = int(_param(params, "live_index", 0))
     if kind == "probabilities":
         p = np.clip(out[:, live] / np.maximum(out.sum(axis=1), 1e-12), 1e-6, 1 - 1e-6)

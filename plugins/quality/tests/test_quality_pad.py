@@ -99,11 +99,27 @@ def test_outputs_are_read_as_logits_probabilities_or_leaf_scores() -> None:
     probabilities = np.array([[0.1, 0.8, 0.1]])  # three classes, live in the middle
     odds = pad.live_log_odds([probabilities], {"live_index": 1, "output": "probabilities"})
     assert pad.p_live_of(float(odds[0])) == pytest.approx(0.8)
+    # one column, a binary classifier's sigmoid: the chance of a live face, or of an attack
+    sigmoid = np.array([[0.8], [0.25]])
+    odds = pad.live_log_odds([sigmoid], {"output": "live_probability"})
+    assert [pad.p_live_of(float(o)) for o in odds] == pytest.approx([0.8, 0.25])
+    odds = pad.live_log_odds([sigmoid], {"output": "attack_probability"})
+    assert [pad.p_live_of(float(o)) for o in odds] == pytest.approx([0.2, 0.75])
     # a deep tree: each leaf's prediction and the mask of the leaf reached; attack chance 0.9 and 0.2
     predictions = np.array([[0.9, -0.3, 0.5], [0.1, -0.2, 0.7]])
     mask = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     odds = pad.live_log_odds([predictions, mask], {"output": "leaf_scores"})
     assert [pad.p_live_of(float(o)) for o in odds] == pytest.approx([0.1, 0.8])
+
+
+def test_an_output_of_the_wrong_width_is_an_error_not_a_constant_cue() -> None:
+    """A one-column sigmoid read as class probabilities would be 1 for every face: refused instead."""
+    sigmoid = np.array([[0.8], [0.25]])
+    for kind in ("probabilities", "logits"):
+        with pytest.raises(ValueError, match="live_probability or attack_probability"):
+            pad.live_log_odds([sigmoid], {"output": kind})
+    with pytest.raises(ValueError, match="one column per crop, the model gives 2"):
+        pad.live_log_odds([np.array([[0.2, 0.8]])], {"output": "live_probability"})
 
 
 def test_one_odd_frame_does_not_move_the_fused_score() -> None:
