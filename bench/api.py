@@ -53,9 +53,7 @@ def photo_of_about(size_bytes: int) -> bytes:
         side = int(side * 1.15)
 
 
-def start_appliance(
-    data_dir: Path, port: int, analysis_workers: int = 1, **settings: str
-) -> subprocess.Popen[bytes]:
+def start_appliance(data_dir: Path, port: int, analysis_workers: int = 1, **settings: str) -> subprocess.Popen[bytes]:
     """`appliance init` and `appliance run` in `data_dir`, answering on `port`, once it is ready;
     `settings` are extra APPLIANCE_* variables without the prefix (e.g. CAPTURE__PROMPT_SECONDS)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("APPLIANCE_")}

@@ -6,8 +6,9 @@ Every media of the manifest (as bench/pad_eval.py reads it) is measured once, wi
 plugin's own code (its cues, on its face track), plus the material of each candidate; the
 measurements are kept in DIR (`trials.json`) and reused. Then, for the baseline (the recipe's cues)
 and for each candidate, the recipe's whole procedure runs leave-one-source-out on the same folds:
-cues chosen by `choose_features`, fusion fitted by `fit_fusion` with its operating point, both on
-the other sources only, then the left-out source scored. A candidate whose material is a long
+cues chosen by `choose_features`, fusion fitted by `fit_fusion` with its operating point, its live
+envelope drawn by `choose_envelope` (the recipe's `fit_liveness`), all on the other sources only,
+then the left-out source scored. A candidate whose material is a long
 vector (an LBP histogram, a set of image-distortion features) is reduced to a few cues by a model
 fitted in the fold, never on the left-out source:
 
@@ -383,11 +384,12 @@ def _row(m: Media, extra: dict[int, dict[str, float]]) -> dict[str, float]:
 
 
 def loso(media: Sequence[Media], candidate: Candidate) -> tuple[list[Scored], dict[str, tuple[str, ...]]]:
-    """The recipe's procedure leave-one-source-out with the candidate's cues: the scores and the
-    cues chosen in each fold."""
+    """The recipe's whole procedure (`fit_liveness`) leave-one-source-out with the candidate's cues:
+    the scores and the cues chosen in each fold."""
     with_face = [m for m in media if m.cues is not None]
     fittable = [m for m in with_face if not m.sample.is_synthetic]
     logits: dict[int, float] = {}
+    outside: set[int] = set()
     chosen: dict[str, tuple[str, ...]] = {}
     for source in sorted({m.sample.source for m in media}):
         training = [m for m in fittable if m.sample.source != source]
@@ -400,12 +402,18 @@ def loso(media: Sequence[Media], candidate: Candidate) -> tuple[list[Scored], di
             [m.sample.label for m in training],
             [m.sample.source for m in training],
         )
-        used = recipe.choose_features(rows, labels, sources, candidate.features)
-        chosen[source] = used
-        fit = recipe.fit_fusion(rows, [m.sample.is_attack for m in training], sources, used)
-        for m, value in zip(left_out, recipe.attack_logits(fit, [_row(m, extra) for m in left_out]), strict=True):
+        fitted = recipe.fit_liveness(rows, labels, sources, candidate.features)
+        chosen[source] = fitted.fusion.features
+        left_rows = [_row(m, extra) for m in left_out]
+        values = recipe.attack_logits(fitted.fusion, left_rows)
+        for m, value, past in zip(left_out, values, fitted.outside(left_rows), strict=True):
             logits[id(m)] = float(value) + (pad_eval._video_terms(m.cues) if m.video else 0.0)  # type: ignore[arg-type]
-    scored = [Scored(m.sample.name, m.sample.source, m.sample.label, m.video, logits.get(id(m))) for m in media]
+            if past:
+                outside.add(id(m))
+    scored = [
+        Scored(m.sample.name, m.sample.source, m.sample.label, m.video, logits.get(id(m)), id(m) in outside)
+        for m in media
+    ]
     return scored, chosen
 
 

@@ -14,14 +14,15 @@ cue of every media is measured once, as the QUALITY plugin measures it, with eve
 * (c) the fusion fitted on every source and scored on them (dev-fitted: flattering, shown only
   beside the next);
 * (d) **the fusion leave-one-source-out**: for each source, the recipe's whole procedure (which cues,
-  the regression, the operating point) runs on the other sources only, then scores that source. This
-  is the figure that counts;
+  the regression, the operating point, the live envelope) runs on the other sources only, then
+  scores that source. This is the figure that counts; (d') is the same without the envelope;
 * the ablation, leave-one-source-out, over every cue the recipe may choose: each cue alone, and all
   cues but each.
 
 For each: BPCER, APCER per attack type with its 95 % upper bound (Clopper-Pearson), ACER (the
 largest APCER of the types with at least 10 media, plus BPCER, halved), for images and videos apart
-and together; a DET table of (d); a per-source table of (b) and (d). A live media with no face found
+and together (a media past the live envelope goes to an operator: never accepted, so a live one
+counts as rejected); a DET table of (d); a per-source table of (b) and (d). A live media with no face found
 counts as rejected; an attack with no face found as not accepted. Synthetic faces (`spoof:synthetic`,
 `spoof:deepfake`) are reported apart: no claim is made that PAD stops them.
 
@@ -39,8 +40,9 @@ import os
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from scipy.stats import beta
 
@@ -64,13 +66,15 @@ DET_OFFSETS = (-3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0)
 
 @dataclass(frozen=True, slots=True)
 class Scored:
-    """One media's attack logit under a setup (None: no face, or nothing to judge)."""
+    """One media's attack logit under a setup (None: no face, or nothing to judge), and whether it
+    lies past the live envelope (sent to an operator: never accepted, whatever the logit)."""
 
     name: str
     source: str
     label: str
     video: bool
     logit: float | None
+    outside_envelope: bool = False
 
 
 # Rates ------------------------------------------------------------------------------------------
@@ -86,9 +90,9 @@ def upper_bound(errors: int, total: int, confidence: float = 0.95) -> float:
 
 
 def _wrong(item: Scored, offset: float) -> bool:
-    if item.label == "live":
-        return item.logit is None or item.logit >= offset
-    return item.logit is not None and item.logit < offset
+    """A live media not accepted, or an attack accepted, at the threshold moved by `offset`."""
+    accepted = item.logit is not None and item.logit < offset and not item.outside_envelope
+    return not accepted if item.label == "live" else accepted
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,28 +227,38 @@ def fusion_scores(
     measured: Sequence, features: Sequence[str], *, dev_fitted: bool = False, choose: bool = False
 ) -> list[Scored]:
     """The fusion over `features`, fitted leave-one-source-out (or once on every source, `dev_fitted`);
-    with `choose`, its cues chosen among `features` on the training sources too (the recipe's procedure)."""
+    with `choose`, the recipe's whole procedure on the training sources (`fit_liveness`: its cues
+    chosen among `features`, and its live envelope)."""
     with_face = [m for m in measured if m.cues is not None]
     sources = sorted({m.sample.source for m in measured})
     logits: dict[int, float] = {}
+    outside: set[int] = set()
     fittable = [m for m in with_face if not m.sample.is_synthetic]  # a generated face is never fitted on
-    folds = (
-        [(None, fittable)] if dev_fitted else [(s, [m for m in fittable if m.sample.source != s]) for s in sources]
-    )
+    folds = [(None, fittable)] if dev_fitted else [(s, [m for m in fittable if m.sample.source != s]) for s in sources]
     for left_out, training in folds:
         rows, training_sources = [m.cues for m in training], [m.sample.source for m in training]
-        used = features
+        labels = [m.sample.label for m in training]
         if choose:
-            used = recipe.choose_features(rows, [m.sample.label for m in training], training_sources, features)
-            chosen.setdefault(left_out, used)
-        fit = recipe.fit_fusion(rows, [m.sample.is_attack for m in training], training_sources, used)
+            fitted = recipe.fit_liveness(rows, labels, training_sources, features)
+            chosen.setdefault(left_out, fitted)
+            fit, envelope = fitted.fusion, fitted.envelope
+        else:
+            fit, envelope = (
+                recipe.fit_fusion(rows, [m.sample.is_attack for m in training], training_sources, features),
+                None,
+            )
         scored = [m for m in with_face if left_out is None or m.sample.source == left_out]
         if not scored:
             continue
         values = recipe.attack_logits(fit, [m.cues for m in scored])
         for m, value in zip(scored, values, strict=True):
             logits[id(m)] = float(value) + (_video_terms(m.cues) if m.video else 0.0)
-    return [Scored(m.sample.name, m.sample.source, m.sample.label, m.video, logits.get(id(m))) for m in measured]
+            if envelope is not None and envelope.outside(m.cues):
+                outside.add(id(m))
+    return [
+        Scored(m.sample.name, m.sample.source, m.sample.label, m.video, logits.get(id(m)), id(m) in outside)
+        for m in measured
+    ]
 
 
 def ablation(measured: Sequence, features: Sequence[str]) -> None:
@@ -332,8 +346,8 @@ def describe(measured: Sequence) -> None:
     print(f"no face found in {no_face}; operating point: attack log-odds 0 (confidence_spoofing 0.5)\n")
 
 
-#: The cues chosen in each fold (None: the dev-fitted fusion, on every source), for the report.
-chosen: dict[str | None, tuple[str, ...]] = {}
+#: What the recipe fitted in each fold (None: the dev-fitted fusion, on every source), for the report.
+chosen: dict[str | None, Any] = {}
 
 
 def evaluate(measured: Sequence) -> None:
@@ -345,11 +359,28 @@ def evaluate(measured: Sequence) -> None:
         "(b) MiniFASNet bundle as shipped": pair,
         "(b') MiniFASNet pair, not judging tight crops": default_rule(measured, "pair"),
         "(c) fusion, dev-fitted": fusion_scores(measured, features, dev_fitted=True, choose=True),
+        "(d') the same without its live envelope": [replace(i, outside_envelope=False) for i in loso],
         "(d) fusion, leave-one-source-out": loso,
     }
-    print(f"Cues the recipe chooses on every source: {', '.join(chosen[None])}")
-    counts = {f: sum(f in used for key, used in chosen.items() if key is not None) for f in features}
-    print(f"... and in the {len(chosen) - 1} leave-one-source-out folds: {counts}\n")
+    folds = {key: fitted for key, fitted in chosen.items() if key is not None}
+    print(f"Cues the recipe chooses on every source: {', '.join(chosen[None].fusion.features)}")
+    counts = {f: sum(f in fitted.fusion.features for fitted in folds.values()) for f in features}
+    print(f"... and in the {len(folds)} leave-one-source-out folds: {counts}")
+    envelope = chosen[None].envelope
+    edges = ", ".join(f"{e.cue} {'above' if e.above else 'below'} {e.edge:g}" for e in envelope.edges)
+    print(f"Its live envelope on every source: margin {envelope.margin:g} IQR, edges: {edges or 'none'}")
+    edge_counts: dict[str, int] = {}
+    for fitted in folds.values():
+        for edge in fitted.envelope.edges:
+            edge_counts[edge.cue] = edge_counts.get(edge.cue, 0) + 1
+    margins = sorted(fitted.envelope.margin for fitted in folds.values())
+    print(f"... and in the folds: edges {edge_counts}, margins {margins}")
+    live = [i for i in loso if i.label == "live"]
+    attacks = [i for i in loso if i.label != "live" and i.label not in SYNTHETIC]
+    print(
+        f"(d) sent to an operator past the envelope: {sum(i.outside_envelope for i in live)}/{len(live)} live, "
+        f"{sum(i.outside_envelope for i in attacks)}/{len(attacks)} attacks\n"
+    )
     summary("Summary", setups)
     det("(d) fusion, leave-one-source-out", loso)
     det("(b) MiniFASNet bundle as shipped", pair)
@@ -382,7 +413,10 @@ def frozen(data: Path, store: Path) -> None:
         if passive.confidence_spoofing is not None:
             p = min(max(passive.confidence_spoofing, 1e-9), 1 - 1e-9)
             logit = math.log(p / (1 - p))
-        shipped.append(Scored(sample.name, sample.source, sample.label, media.kind is not MediaKind.IMAGE, logit))
+        video = media.kind is not MediaKind.IMAGE
+        shipped.append(
+            Scored(sample.name, sample.source, sample.label, video, logit, bool(passive.outside_live_envelope))
+        )
         vision.forget(media.media_id)
     print(f"{len(samples)} media from {len({s.source for s in samples})} sources; decided by {sorted(decided)}\n")
     summary("Frozen: the bundle as shipped", {"shipped bundle": shipped})

@@ -95,6 +95,15 @@ def _quality_media(data: Mapping[str, Any]) -> list[Table]:
         if isinstance(operator, list) and operator:
             liveness.append(("sent to an operator because", ", ".join(str(r) for r in operator)))
         tables.append(Table("Liveness", ("check", "value"), liveness))
+    outside = passive.get("outside_live_envelope")
+    if isinstance(outside, list) and outside:
+        # the cues on which this face is like no live face the fusion was fitted on
+        past = [
+            (str(o.get("cue")), show_value(o.get("value")), f"{o.get('outside')} {show_value(o.get('edge'))}")
+            for o in outside
+            if isinstance(o, Mapping)
+        ]
+        tables.append(Table("Past the live envelope", ("cue", "value", "no live face was"), past))
     terms = passive.get("terms")
     if isinstance(terms, Mapping) and terms:
         # what moved the decision: each cue's part of the attack log-odds, the largest first

@@ -20,16 +20,23 @@ media (a directory with a `manifest.csv` as ../shared/data has: `file`, `label` 
    elimination on the training media's own leave-one-source-out log-loss (`choose_features`): a
    cue that helps only on the sources it was fitted on is dropped. Numbers are rounded to 6 significant
    digits, so the same inputs give the same bytes.
-4. The fusion as an ONNX graph ((x - fill) . coefficients + intercept), built by `liveness_onnx.py`
+4. The live envelope (`choose_envelope`): for a few cues, the edge past which no live face of the
+   training media went on the cue's attack side (its most attack-like live value plus a margin in
+   interquartile ranges of the live values); a face past an edge goes to an operator. Which cues
+   and which margin are chosen as the cues are, on the training media's own leave-one-source-out
+   errors (each source's edges fitted without it, the fusion too): a cue is added while it lowers
+   them. Candidates: the fusion's own (`FEATURES`); the bundle carries the PAD models either reads.
+5. The fusion as an ONNX graph ((x - fill) . coefficients + intercept), built by `liveness_onnx.py`
    in the conversion Python (it has the `onnx` package), checked against the regression here, with
    a card of task `presentation_attack_fusion` whose params name the features, their fill values and
    coefficients and how the model was fitted; installed into `--store` with the PAD models it reads
    (no others: they would cost time for nothing), and with `--bundle`, a signed bundle of it (each
-   model with a canary).
+   model with a canary); the envelope rides in the card's params.
 
-`choose_features`, `fit_fusion`, `attack_logits` and `read_samples` are what bench/pad_eval.py uses
-to score the same procedure leave-one-source-out: cues chosen and fusion fitted without the source it
-is then scored on.
+`fit_liveness` (the whole procedure: `choose_features`, `fit_fusion`, `choose_envelope`),
+`attack_logits` and `read_samples` are what bench/pad_eval.py uses to score the same procedure
+leave-one-source-out: cues chosen, fusion fitted and envelope drawn without the source it is then
+scored on.
 """
 
 from __future__ import annotations
@@ -52,14 +59,19 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "ENVELOPE_MARGINS",
     "FEATURES",
     "TARGET_BPCER",
+    "Envelope",
+    "Fitted",
     "FusionFit",
     "Sample",
     "attack_logits",
+    "choose_envelope",
     "choose_features",
     "cross_source_loss",
     "fit_fusion",
+    "fit_liveness",
     "install_pad_models",
     "main",
     "measure_samples",
@@ -95,6 +107,9 @@ TARGET_BPCER = 0.03
 L2 = 1.0
 #: Significant digits kept of every fitted number.
 DIGITS = 6
+#: The live envelope's margins tried past the live faces' most attack-like value, in interquartile
+#: ranges of their values.
+ENVELOPE_MARGINS = (0.0, 0.5, 1.0)
 
 SYARINGAN_SHA256 = "a980757d55e2835aff69f2fa9b04914e21d426dd8a43588c2982d50e8038ec02"
 SYARINGAN_SOURCE = (
@@ -454,6 +469,132 @@ def attack_logits(fit: FusionFit, rows: Sequence[Mapping[str, float]]) -> np.nda
     )
 
 
+# The live envelope ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """The live envelope: its margin and, for each cue chosen, its edge (the plugin's `EnvelopeEdge`)."""
+
+    margin: float
+    edges: tuple[Any, ...]
+
+    def outside(self, row: Mapping[str, float]) -> bool:
+        """The media of these cue values lies past an edge."""
+        return any(edge.cue in row and edge.outside(row[edge.cue]) for edge in self.edges)
+
+    def params(self) -> dict[str, Any]:
+        return {"margin_iqr": self.margin, "edges": [edge.to_params() for edge in self.edges]}
+
+
+def live_edges(
+    rows: Sequence[Mapping[str, float]], attacks: Sequence[bool], cues: Sequence[str], margin: float
+) -> dict[str, Any]:
+    """For each of `cues` that live rows have, the edge past the live rows' most attack-like value
+    by `margin` interquartile ranges of their values."""
+    from appliance_plugin_quality.cues import attack_above
+    from appliance_plugin_quality.fusion import EnvelopeEdge
+
+    edges = {}
+    for cue in cues:
+        above = attack_above(cue)
+        if above is None:
+            raise ValueError(f"cue {cue} has no attack side: it cannot be in the live envelope")
+        sign = 1.0 if above else -1.0
+        values = np.array(
+            [row[cue] * sign for row, attack in zip(rows, attacks, strict=True) if not attack and cue in row]
+        )
+        if len(values):
+            q1, q3 = np.percentile(values, [25, 75])
+            edges[cue] = EnvelopeEdge(cue, above, _round(sign * float(values.max() + margin * (q3 - q1))))
+    return edges
+
+
+def _balanced_error(attacks: np.ndarray, sources: Sequence[str], decided_attack: np.ndarray) -> float:
+    """The mean error rate of the sources' live media plus that of their attacks: each (source,
+    class) cell weighs the same, as in the fit."""
+    cells: dict[tuple[str, bool], list[bool]] = {}
+    for source, attack, decided in zip(sources, attacks, decided_attack, strict=True):
+        cells.setdefault((source, bool(attack)), []).append(bool(decided) != bool(attack))
+    live = [np.mean(errors) for (_, attack), errors in cells.items() if not attack]
+    spoof = [np.mean(errors) for (_, attack), errors in cells.items() if attack]
+    return float((np.mean(live) if live else 0.0) + (np.mean(spoof) if spoof else 0.0))
+
+
+def choose_envelope(
+    rows: Sequence[Mapping[str, float]],
+    labels: Sequence[str],
+    sources: Sequence[str],
+    fusion_features: Sequence[str],
+    candidates: Sequence[str] = FEATURES,
+    margins: Sequence[float] = ENVELOPE_MARGINS,
+) -> Envelope:
+    """The live envelope's cues (among `candidates` with an attack side) and margin, chosen on the
+    rows' own leave-one-source-out errors: each source decided by the fusion over `fusion_features`
+    and the edges fitted on the other sources, cues added one at a time (the one that lowers the
+    errors most) while one does; then the edges fitted on every row."""
+    from appliance_plugin_quality.cues import attack_above
+
+    attacks = np.array([label != "live" for label in labels])
+    candidates = [c for c in candidates if attack_above(c) is not None]
+    fusion_attack = np.zeros(len(rows), dtype=bool)
+    outside = {margin: np.zeros((len(rows), len(candidates)), dtype=bool) for margin in margins}
+    for source in sorted(set(sources)):
+        train = [i for i, s in enumerate(sources) if s != source]
+        test = [i for i, s in enumerate(sources) if s == source]
+        train_rows, train_attacks = [rows[i] for i in train], attacks[train].tolist()
+        fit = fit_fusion(train_rows, train_attacks, [sources[i] for i in train], fusion_features)
+        fusion_attack[test] = attack_logits(fit, [rows[i] for i in test]) >= 0
+        for margin in margins:
+            edges = live_edges(train_rows, train_attacks, candidates, margin)
+            for column, cue in enumerate(candidates):
+                if cue in edges:
+                    outside[margin][test, column] = [cue in rows[i] and edges[cue].outside(rows[i][cue]) for i in test]
+    best_error, best_margin, best_cues = _balanced_error(attacks, sources, fusion_attack), margins[0], []
+    for margin in margins:
+        chosen: list[int] = []
+        error = _balanced_error(attacks, sources, fusion_attack)
+        while len(chosen) < len(candidates):
+            trials = [
+                (_balanced_error(attacks, sources, fusion_attack | outside[margin][:, [*chosen, c]].any(axis=1)), c)
+                for c in range(len(candidates))
+                if c not in chosen
+            ]
+            trial_error, column = min(trials)
+            if trial_error >= error - 1e-12:
+                break
+            error = trial_error
+            chosen.append(column)
+        if error < best_error - 1e-12:
+            best_error, best_margin, best_cues = error, margin, [candidates[c] for c in chosen]
+    edges = live_edges(rows, attacks.tolist(), best_cues, best_margin)
+    return Envelope(best_margin, tuple(edges[cue] for cue in best_cues if cue in edges))
+
+
+@dataclass(frozen=True, slots=True)
+class Fitted:
+    """What the recipe's whole procedure fits on labelled media: the fusion and its live envelope."""
+
+    fusion: FusionFit
+    envelope: Envelope
+
+    def outside(self, rows: Sequence[Mapping[str, float]]) -> list[bool]:
+        return [self.envelope.outside(row) for row in rows]
+
+
+def fit_liveness(
+    rows: Sequence[Mapping[str, float]],
+    labels: Sequence[str],
+    sources: Sequence[str],
+    candidates: Sequence[str] = FEATURES,
+) -> Fitted:
+    """The recipe's whole procedure on these media: the cues chosen among `candidates`, the fusion
+    fitted on them, its live envelope chosen."""
+    features = choose_features(rows, labels, sources, candidates)
+    fusion = fit_fusion(rows, [label != "live" for label in labels], sources, features)
+    return Fitted(fusion, choose_envelope(rows, labels, sources, features, candidates))
+
+
 # The fusion model file, card and bundle ---------------------------------------------------------
 
 
@@ -474,7 +615,7 @@ def build_fusion_onnx(fit: FusionFit, out: Path, torch_python: str | None = None
         raise ValueError(lines[-1] if lines else f"the fusion graph could not be built (exit {done.returncode})")
 
 
-def fusion_card(fit: FusionFit, onnx_file: Path, version: str) -> Any:
+def fusion_card(fit: FusionFit, envelope: Envelope, onnx_file: Path, version: str) -> Any:
     from appliance.runtime import ModelCard, ModelFile
 
     return ModelCard(
@@ -487,7 +628,7 @@ def fusion_card(fit: FusionFit, onnx_file: Path, version: str) -> Any:
         license="Apache-2.0",
         description=f"logistic fusion of {len(fit.features)} liveness cues, fitted on {fit.trained['media']} media "
         f"of {fit.trained['sources']} sources; attack logit, operating point at 0",
-        params=fit.params(),
+        params={**fit.params(), "envelope": envelope.params()},
     )
 
 
@@ -570,14 +711,15 @@ def build(
         measured = [m for m in measure_samples(scratch, fitted_on) if m.cues is not None]
         rows = [m.cues for m in measured if m.cues is not None]
         sources = [m.sample.source for m in measured]
-        features = choose_features(rows, [m.sample.label for m in measured], sources)
-        fit = fit_fusion(rows, [m.sample.is_attack for m in measured], sources, features)
+        fitted = fit_liveness(rows, [m.sample.label for m in measured], sources)
+        fit, envelope = fitted.fusion, fitted.envelope
         onnx_file = work / FUSION_FILE
         build_fusion_onnx(fit, onnx_file, torch_python)
         _check_graph(fit, onnx_file, rows)
-        read = [p for p in pad_models if f"pad:{p.card.name}" in fit.features]
+        cues = {*fit.features, *(edge.cue for edge in envelope.edges)}
+        read = [p for p in pad_models if f"pad:{p.card.name}" in cues]
         install_pad_models(store_root, read)  # the bundle carries the PAD models its fusion reads, no more
-        card = fusion_card(fit, onnx_file, version)
+        card = fusion_card(fit, envelope, onnx_file, version)
         ModelStore(store_root).install(card, {FUSION_FILE: onnx_file}, activate=True)
     fusion = PadModel(store_root / FUSION_NAME / version / FUSION_FILE, FUSION_FILE, card, _canary_input(fit))
     return fit, [*read, fusion]

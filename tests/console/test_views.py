@@ -66,6 +66,20 @@ def test_quality_shows_the_score_gestures_reasons_and_best_shot() -> None:
     assert [(i.title, i.url) for i in media.images] == [("best shot", image["original_url"])]
 
 
+def test_quality_names_the_edges_of_the_live_envelope_a_face_lies_past() -> None:
+    past = {"cue": "spectral", "outside": "above", "edge": 2.69899, "value": 3.1}
+    media_data = {
+        "confidence_spoofing": 0.2,
+        "operator_reasons": ["outside_live_envelope"],
+        "passive": {"threshold": 0.5, "decided_by": "fusion:liveness-fusion@1.0.0", "outside_live_envelope": [past]},
+    }
+    doc = analysis("QUALITY", {}, [{"source_media_id": "m-selfie", "results_data": media_data}])
+    (media,) = analysis_view(doc, NAMES).media
+    assert titles(media.tables)[:2] == ["Liveness", "Past the live envelope"]
+    assert ("sent to an operator because", "outside_live_envelope") in media.tables[0].rows
+    assert media.tables[1].rows == [("spectral", "3.1", "above 2.699")]
+
+
 def test_biometry_names_the_media_of_each_pair() -> None:
     data = {
         "min_confidence": 0.91,

@@ -16,7 +16,7 @@ from pathlib import Path
 import appliance_plugin_quality
 import numpy as np
 import pytest
-from appliance_plugin_quality.cues import Cue
+from appliance_plugin_quality.cues import Cue, attack_above
 from appliance_plugin_quality.fusion import FUSION_TASK, FusionModel
 
 from appliance.runtime import ModelStore
@@ -30,12 +30,20 @@ pytestmark = [
     pytest.mark.shared_data,
     pytest.mark.skipif(not (SHARED_DATA / "manifest.csv").is_file(), reason=SKIP_REASON),
 ]
-SOURCES = ("pourfard/FaceAntiSpoofing", "Krzysiek354/Python_Face_Detection", "WOLF-huo/face_liveness")
+SOURCES = ("pourfard/FaceAntiSpoofing", "Krzysiek354/Python_Face_Detection", "lestari15/CNN-face-detection")
 PER_CLASS = 5
 ISSUED_AT = "2026-12-01T00:00:00Z"
 
 
 recipe = load_recipe("liveness")
+#: A live webcam photo, a printed photo and a live tight crop of the training sources, and a replay of
+#: another source that the fusion fitted on them passes but whose PAD score no training live face had.
+PHOTOS = (
+    "live/pourfard_person90.jpg",
+    "spoof/pourfard_fake2.jpg",
+    "live/krzysiek354_real_0.png",
+    "spoof/apfol_fake_236.png",
+)
 
 
 @pytest.fixture(scope="module")
@@ -89,11 +97,22 @@ def test_the_store_holds_the_fusion_and_the_pad_models_it_reads(built: tuple[Pat
     assert set(params["features"]) <= set(recipe.FEATURES) and params["features"]
     assert len(params["fill"]) == len(params["coefficients"]) == len(params["features"])
     assert params["trained"]["media"] == 2 * PER_CLASS * len(SOURCES) and params["trained"]["sources"] == 3
-    # the bundle carries the PAD models its fusion reads (at least one), and no other
-    read = {f.removeprefix("pad:") for f in params["features"] if f.startswith("pad:")}
+    # its live envelope: a margin tried, and each edge on its cue's attack side
+    envelope = params["envelope"]
+    assert envelope["margin_iqr"] in recipe.ENVELOPE_MARGINS
+    for edge in envelope["edges"]:
+        assert edge["cue"] in recipe.FEATURES
+        assert edge["outside"] == ("above" if attack_above(edge["cue"]) else "below")
+    # the bundle carries the PAD models its fusion and its envelope read (at least one), and no other
+    read = _pad_models_read(params)
     assert read and set(store.names()) == {"liveness-fusion", *read}
     for name in read:
         assert store.card(name).task == "presentation_attack"
+
+
+def _pad_models_read(params: dict) -> set[str]:
+    cues = [*params["features"], *(edge["cue"] for edge in params["envelope"]["edges"])]
+    return {c.removeprefix("pad:") for c in cues if c.startswith("pad:")}
 
 
 def test_every_published_pad_model_is_recognised_with_its_card(tmp_path: Path) -> None:
@@ -145,15 +164,15 @@ def test_quality_decides_with_the_fusion_once_the_bundle_is_installed(
 
     spec = spec_from_plugin(appliance_plugin_quality, "QUALITY")
     params = ModelStore(site).card("liveness-fusion").params
-    for name in ("live/pourfard_person90.jpg", "spoof/pourfard_fake2.jpg", "live/krzysiek354_real_0.png"):
+    edges = params["envelope"]["edges"]
+    outcomes = set()
+    for name in PHOTOS:
         path = SHARED_DATA / "pad" / name
         outcome = run_analyzer(spec, [(path, ["photo_selfie"])], models=site)
         passive = outcome.results_media[0].results_data["passive"]
         assert passive["decided_by"] == "fusion:liveness-fusion@1.0.0"
         # only the PAD models the fusion reads run
-        assert {d["name"] for d in passive["pad_models"]} == {
-            f.removeprefix("pad:") for f in params["features"] if f.startswith("pad:")
-        }
+        assert {d["name"] for d in passive["pad_models"]} == _pad_models_read(params)
         assert outcome.model_versions["liveness-fusion"] == "1.0.0"
         logit = params["intercept"] + sum(
             c * (passive["cues"][f]["value"] - fill) if f in passive["cues"] else 0.0
@@ -161,7 +180,21 @@ def test_quality_decides_with_the_fusion_once_the_bundle_is_installed(
         )
         assert passive["confidence_spoofing"] == pytest.approx(1 / (1 + np.exp(-logit)), abs=2e-3)
         attack = passive["confidence_spoofing"] >= 0.5
-        assert outcome.resolution is (Resolution.DECLINED if attack else Resolution.SUCCESS)
+        cues = passive["cues"]
+        past = [
+            e["cue"]
+            for e in edges
+            if e["cue"] in cues
+            and (cues[e["cue"]]["value"] > e["edge"] if e["outside"] == "above" else cues[e["cue"]]["value"] < e["edge"])
+        ]
+        assert [o["cue"] for o in passive["outside_live_envelope"]] == past
+        reasons = outcome.results_media[0].results_data["operator_reasons"]
+        assert ("outside_live_envelope" in reasons) is bool(past)
+        expected = Resolution.DECLINED if attack else Resolution.OPERATOR_REQUIRED if past else Resolution.SUCCESS
+        assert outcome.resolution is expected
+        outcomes.add(expected)
+    # the photos cover each way a face is decided: passed, declined, and sent to an operator past the envelope
+    assert outcomes == {Resolution.SUCCESS, Resolution.DECLINED, Resolution.OPERATOR_REQUIRED}
 
 
 def test_the_same_inputs_give_the_same_bundle_bytes(

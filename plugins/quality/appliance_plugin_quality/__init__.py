@@ -17,8 +17,9 @@ media, in the Oz shape:
 
 Decision: DECLINED when any media is an attack, has no usable face, or failed a requested
 gesture; OPERATOR_REQUIRED when a media's face was not scored by any PAD model (reason
-`pad_model_missing`: the model-free cues can find an attack, never vouch for a live face); else
-SUCCESS. `results_data.operator_reasons` says why a person must look.
+`pad_model_missing`: the model-free cues can find an attack, never vouch for a live face) or lies
+past an edge of the fusion model's live envelope (`outside_live_envelope`: like no live face it was
+fitted on); else SUCCESS. `results_data.operator_reasons` says why a person must look.
 
 Params: `extract_best_shot` (default true), `use_pad_models` (default true: the store's PAD
 models run, only those its fusion model reads when it has one; false: model-free cues only, so
@@ -48,7 +49,7 @@ from appliance.sdk import (
 
 from .best_shot import best_shot
 from .challenge import Challenge, check_challenge
-from .fusion import PAD_MODEL_MISSING, assess
+from .fusion import OUTSIDE_LIVE_ENVELOPE, PAD_MODEL_MISSING, assess
 from .gestures import GESTURE_TAGS, GestureSettings, check_gestures, gesture_sampling, requested_gestures
 from .reasons import ReasonSettings, quality_reasons
 
@@ -89,6 +90,8 @@ def _assess_media(
         track, position, frames.get(shot.index) if shot else None, ReasonSettings.from_params(request.params)
     )
     operator_reasons = [PAD_MODEL_MISSING] if passive.pad_model_missing or passive.confidence_spoofing is None else []
+    if passive.outside_live_envelope:
+        operator_reasons.append(OUTSIDE_LIVE_ENVELOPE)
     capture = request.params["capture"] or {}
     flagged = bool(capture.get("flags"))
     if flagged and capture.get("flag_action") != "decline":

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["PAD_PREFIX", "Cue", "CueName", "pad_cue_name"]
+__all__ = ["ATTACK_ABOVE", "PAD_PREFIX", "Cue", "CueName", "attack_above", "pad_cue_name"]
 
 #: The name of a PAD model's cue is this prefix and the model's name.
 PAD_PREFIX = "pad:"
@@ -47,8 +47,28 @@ class CueName(StrEnum):
     MICRO_MOTION = "micro_motion"
 
 
+#: Which way each image cue points to an attack: True when a higher value does (the tables of
+#: docs/liveness.md). The video cues are not here: the fusion adds them as fixed terms.
+ATTACK_ABOVE: dict[str, bool] = {
+    CueName.SPECTRAL: True,  # moire, halftone
+    CueName.GLARE: True,  # a mirror-like reflection
+    CueName.FLATNESS: False,  # washed out
+    CueName.BLUR: False,  # softer
+    CueName.GAMUT: False,  # fewer colours
+    CueName.COLOUR_CAST: True,  # colder
+    CueName.COLOUR_TEXTURE: False,  # smoother chroma
+    CueName.BEZEL: True,  # more straight edges around the face
+}
+
+
 def pad_cue_name(model_name: str) -> str:
     return f"{PAD_PREFIX}{model_name}"
+
+
+def attack_above(name: str) -> bool | None:
+    """True when a higher value of cue `name` points to an attack, False when a lower one does, None
+    for a cue with no fixed side (the video cues). A PAD model's cue is its attack log-odds."""
+    return True if name.startswith(PAD_PREFIX) else ATTACK_ABOVE.get(name)
 
 
 @dataclass(slots=True)

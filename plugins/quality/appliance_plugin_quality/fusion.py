@@ -13,9 +13,14 @@ Two ways to decide (docs/liveness.md, "Fusion"):
 * without one, the **default rule**: each source's evidence as clipped, weighted log-odds, summed.
 
 Either way `confidence_spoofing` is the logistic of the sum, and at or above the site's liveness
-threshold the media is an attack. A media that no PAD model could score (none installed, or
-`use_pad_models` false) has only model-free cues, which can find an attack but cannot vouch for a
-live face: it is never passed on them alone (`pad_model_missing`).
+threshold the media is an attack. A fusion model's card may also carry the **live envelope**: for a
+few cues, an edge past which no live face of its training media went (the most attack-like live
+value, plus a margin); a face the fusion would pass but that lies past an edge is like no live face
+it has seen, and goes to an operator (`outside_live_envelope`).
+
+A media that no PAD model could score (none installed, or `use_pad_models` false) has only
+model-free cues, which can find an attack but cannot vouch for a live face: it is never passed on
+them alone (`pad_model_missing`).
 """
 
 from __future__ import annotations
@@ -38,8 +43,10 @@ from .pad import TASK, PadResult, run_pad
 __all__ = [
     "DEFAULT_RULE",
     "FUSION_TASK",
+    "OUTSIDE_LIVE_ENVELOPE",
     "PAD_MODEL_MISSING",
     "VIDEO_CUES",
+    "EnvelopeEdge",
     "FusionModel",
     "Passive",
     "Rule",
@@ -53,6 +60,8 @@ __all__ = [
 FUSION_TASK = "presentation_attack_fusion"
 #: Why a media without any PAD model's score goes to an operator.
 PAD_MODEL_MISSING = "pad_model_missing"
+#: Why a media the fusion passes, but past an edge of its live envelope, goes to an operator.
+OUTSIDE_LIVE_ENVELOPE = "outside_live_envelope"
 #: At most this many frames of the track are measured (evenly spread).
 PAD_FRAMES = 8
 
@@ -96,6 +105,29 @@ def _logistic(x: float) -> float:
 
 
 @dataclass(frozen=True, slots=True)
+class EnvelopeEdge:
+    """One edge of the live envelope: no live face of the training media had `cue` past `edge` on
+    its attack side (`above` or below)."""
+
+    cue: str
+    above: bool
+    edge: float
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> EnvelopeEdge:
+        side = params["outside"]
+        if side not in ("above", "below"):
+            raise ValueError(f"envelope edge of {params['cue']}: outside must be above or below, not {side!r}")
+        return cls(str(params["cue"]), side == "above", float(params["edge"]))
+
+    def to_params(self) -> dict[str, Any]:
+        return {"cue": self.cue, "outside": "above" if self.above else "below", "edge": self.edge}
+
+    def outside(self, value: float) -> bool:
+        return value > self.edge if self.above else value < self.edge
+
+
+@dataclass(frozen=True, slots=True)
 class FusionModel:
     """The store's fusion model: its card names the cues it reads (`features`), the value that
     stands in for a cue the media cannot give (`fill`, the training mean: a neutral term) and its
@@ -106,6 +138,8 @@ class FusionModel:
     fill: tuple[float, ...]
     coefficients: tuple[float, ...]
     intercept: float
+    #: The live envelope's edges (none: a card without one).
+    envelope: tuple[EnvelopeEdge, ...] = ()
 
     @classmethod
     def of(cls, handle: ModelHandle) -> FusionModel:
@@ -115,7 +149,8 @@ class FusionModel:
         coefficients = tuple(float(v) for v in params["coefficients"])
         if not len(features) == len(fill) == len(coefficients):
             raise ValueError(f"fusion model {handle.name}: features, fill and coefficients differ in length")
-        return cls(handle, features, fill, coefficients, float(params["intercept"]))
+        envelope = tuple(EnvelopeEdge.from_params(e) for e in (params.get("envelope") or {}).get("edges", []))
+        return cls(handle, features, fill, coefficients, float(params["intercept"]), envelope)
 
     @property
     def ref(self) -> str:
@@ -123,8 +158,9 @@ class FusionModel:
 
     @property
     def pad_models(self) -> tuple[str, ...]:
-        """The PAD models whose cues it reads."""
-        return tuple(f.removeprefix(PAD_PREFIX) for f in self.features if f.startswith(PAD_PREFIX))
+        """The PAD models whose cues it reads, in its regression or its envelope."""
+        cues = dict.fromkeys([*self.features, *(edge.cue for edge in self.envelope)])
+        return tuple(c.removeprefix(PAD_PREFIX) for c in cues if c.startswith(PAD_PREFIX))
 
     def missing_models(self, installed: Collection[str]) -> list[str]:
         """The PAD models it reads that are not among `installed`. (One that is installed and did not
@@ -149,6 +185,15 @@ class FusionModel:
     def attack_logit(self, cues: Mapping[str, Cue]) -> float:
         return float(np.asarray(self.handle.run([self.vector(cues)])[0]).reshape(-1)[0])
 
+    def outside_envelope(self, cues: Mapping[str, Cue]) -> list[dict[str, Any]]:
+        """The envelope's edges the media's cues lie past, each with the cue's value (a cue the
+        media cannot give is past no edge)."""
+        return [
+            {**edge.to_params(), "value": round(cues[edge.cue].value, 5)}
+            for edge in self.envelope
+            if edge.cue in cues and edge.outside(cues[edge.cue].value)
+        ]
+
 
 @dataclass(slots=True)
 class Passive:
@@ -168,6 +213,8 @@ class Passive:
     face_measured: bool = True
     #: Why the fusion model was not used, when one is installed.
     fusion_unavailable: str | None = None
+    #: The fusion model's live envelope edges the media lies past (`FusionModel.outside_envelope`).
+    outside_live_envelope: list[dict[str, Any]] = field(default_factory=list)
     #: Milliseconds per stage: `pad`, `image`, `motion`, `fusion`.
     timings_ms: dict[str, float] = field(default_factory=dict)
 
@@ -189,6 +236,7 @@ class Passive:
             "decided_by": self.decided_by,
             "fusion_unavailable": self.fusion_unavailable,
             "pad_model_missing": self.pad_model_missing,
+            "outside_live_envelope": self.outside_live_envelope,
             "detectors": self.detectors,
             "pad_models": [d.to_dict() for d in self.pad.detectors],
             "pad_p_live": None if self.pad.p_live is None else round(self.pad.p_live, 4),
@@ -313,12 +361,14 @@ def assess(
     if model is not None and (failed := [d.name for d in measured.pad.detectors if d.error is not None]):
         unavailable = f"PAD models it reads failed: {', '.join(failed)}"
         model = None
+    outside: list[dict[str, Any]] = []
     if model is not None:
         terms = model.terms(measured.by_name)
         video = default_rule_terms(measured, VIDEO_CUES)
         logit = model.attack_logit(measured.by_name) + sum(video.values())
         terms.update(video)
         decided_by = f"fusion:{model.ref}"
+        outside = model.outside_envelope(measured.by_name)
     else:
         terms = default_rule_terms(measured)
         logit = sum(terms.values())
@@ -334,5 +384,6 @@ def assess(
         terms,
         decided_by,
         fusion_unavailable=unavailable,
+        outside_live_envelope=outside,
         timings_ms=measured.timings_ms,
     )

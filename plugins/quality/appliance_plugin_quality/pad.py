@@ -18,9 +18,9 @@ A PAD model's card says how to prepare its input (docs/liveness.md, "The PAD mod
 | `min_context` | 0 | with `crop: box_inside`, a face whose frame holds less than this share of the crop's scale is not scored by this model (a tight face crop has none of the surroundings a 2.7x model judges) |
 
 `live_probability` and `attack_probability` are one column, a binary classifier's sigmoid: the
-chance that the face is live, or an attack. `leaf_scores` is the output of a deep-tree network (the syaringan model): two outputs, each leaf's
-prediction and the mask of the leaf the input reached; the chance of an attack is the sum of
-|prediction| x mask.
+chance that the face is live, or an attack. `leaf_scores` is the output of a deep-tree network
+(the syaringan model): two outputs, each leaf's prediction and the mask of the leaf the input
+reached; the chance of an attack is the sum of |prediction| x mask.
 
 `box` moves the centre of the appliance's face box by `shift_x` x its width and `shift_y` x its
 height and multiplies its longer side by `scale`, to match the boxes the model was trained on.
