@@ -21,9 +21,9 @@ cue of every media is measured once, as the QUALITY plugin measures it, with eve
 
 For each: BPCER, APCER per attack type with its 95 % upper bound (Clopper-Pearson), ACER (the
 largest APCER of the types with at least 10 media, plus BPCER, halved), for images and videos apart
-and together (a media past the live envelope goes to an operator: never accepted, so a live one
-counts as rejected); a DET table of (d); a per-source table of (b) and (d). A live media with no face found
-counts as rejected; an attack with no face found as not accepted. Synthetic faces (`spoof:synthetic`,
+and together; a DET table of (d); a per-source table of (b) and (d). A live media with no face found
+counts as rejected; an attack with no face found as not accepted; a media past the live envelope
+goes to an operator, so is never accepted (a live one counts as rejected). Synthetic faces (`spoof:synthetic`,
 `spoof:deepfake`) are reported apart: no claim is made that PAD stops them.
 
 `--frozen` scores DIR with the bundle as shipped (the store of --store, or the liveness recipe's
@@ -350,18 +350,9 @@ def describe(measured: Sequence) -> None:
 chosen: dict[str | None, Any] = {}
 
 
-def evaluate(measured: Sequence) -> None:
-    features = recipe.FEATURES
-    pair = default_rule(measured, SHIPPED_PAIR)
-    loso = fusion_scores(measured, features, choose=True)
-    setups = {
-        "(a) model-free, default rule": default_rule(measured, "model_free"),
-        "(b) MiniFASNet bundle as shipped": pair,
-        "(b') MiniFASNet pair, not judging tight crops": default_rule(measured, "pair"),
-        "(c) fusion, dev-fitted": fusion_scores(measured, features, dev_fitted=True, choose=True),
-        "(d') the same without its live envelope": [replace(i, outside_envelope=False) for i in loso],
-        "(d) fusion, leave-one-source-out": loso,
-    }
+def report_fits(features: Sequence[str], loso: Sequence[Scored]) -> None:
+    """What the recipe chose on every source and in the folds: its cues, its live envelope, and how
+    many media the envelope sent to an operator."""
     folds = {key: fitted for key, fitted in chosen.items() if key is not None}
     print(f"Cues the recipe chooses on every source: {', '.join(chosen[None].fusion.features)}")
     counts = {f: sum(f in fitted.fusion.features for fitted in folds.values()) for f in features}
@@ -381,6 +372,21 @@ def evaluate(measured: Sequence) -> None:
         f"(d) sent to an operator past the envelope: {sum(i.outside_envelope for i in live)}/{len(live)} live, "
         f"{sum(i.outside_envelope for i in attacks)}/{len(attacks)} attacks\n"
     )
+
+
+def evaluate(measured: Sequence) -> None:
+    features = recipe.FEATURES
+    pair = default_rule(measured, SHIPPED_PAIR)
+    loso = fusion_scores(measured, features, choose=True)
+    setups = {
+        "(a) model-free, default rule": default_rule(measured, "model_free"),
+        "(b) MiniFASNet bundle as shipped": pair,
+        "(b') MiniFASNet pair, not judging tight crops": default_rule(measured, "pair"),
+        "(c) fusion, dev-fitted": fusion_scores(measured, features, dev_fitted=True, choose=True),
+        "(d') the same without its live envelope": [replace(i, outside_envelope=False) for i in loso],
+        "(d) fusion, leave-one-source-out": loso,
+    }
+    report_fits(features, loso)
     summary("Summary", setups)
     det("(d) fusion, leave-one-source-out", loso)
     det("(b) MiniFASNet bundle as shipped", pair)

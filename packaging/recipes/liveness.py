@@ -54,9 +54,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from appliance_plugin_quality.fusion import EnvelopeEdge
 
 __all__ = [
     "ENVELOPE_MARGINS",
@@ -474,10 +477,10 @@ def attack_logits(fit: FusionFit, rows: Sequence[Mapping[str, float]]) -> np.nda
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
-    """The live envelope: its margin and, for each cue chosen, its edge (the plugin's `EnvelopeEdge`)."""
+    """The live envelope: its margin and, for each cue chosen, its edge."""
 
     margin: float
-    edges: tuple[Any, ...]
+    edges: tuple[EnvelopeEdge, ...]
 
     def outside(self, row: Mapping[str, float]) -> bool:
         """The media of these cue values lies past an edge."""
@@ -489,7 +492,7 @@ class Envelope:
 
 def live_edges(
     rows: Sequence[Mapping[str, float]], attacks: Sequence[bool], cues: Sequence[str], margin: float
-) -> dict[str, Any]:
+) -> dict[str, EnvelopeEdge]:
     """For each of `cues` that live rows have, the edge past the live rows' most attack-like value
     by `margin` interquartile ranges of their values."""
     from appliance_plugin_quality.cues import attack_above
@@ -530,13 +533,45 @@ def choose_envelope(
     margins: Sequence[float] = ENVELOPE_MARGINS,
 ) -> Envelope:
     """The live envelope's cues (among `candidates` with an attack side) and margin, chosen on the
-    rows' own leave-one-source-out errors: each source decided by the fusion over `fusion_features`
-    and the edges fitted on the other sources, cues added one at a time (the one that lowers the
-    errors most) while one does; then the edges fitted on every row."""
+    rows' own leave-one-source-out errors (`_held_out`): for each margin, cues added one at a time,
+    the one that lowers the errors most, while one does; the margin with the fewest errors kept;
+    then the edges drawn on every row."""
     from appliance_plugin_quality.cues import attack_above
 
     attacks = np.array([label != "live" for label in labels])
     candidates = [c for c in candidates if attack_above(c) is not None]
+    fusion_attack, outside = _held_out(rows, attacks, sources, fusion_features, candidates, margins)
+
+    def error(columns: list[int], margin: float) -> float:
+        return _balanced_error(attacks, sources, fusion_attack | outside[margin][:, columns].any(axis=1))
+
+    best_error, best_margin, best_cues = error([], margins[0]), margins[0], []
+    for margin in margins:
+        chosen: list[int] = []
+        current = error(chosen, margin)
+        while len(chosen) < len(candidates):
+            trial, column = min((error([*chosen, c], margin), c) for c in range(len(candidates)) if c not in chosen)
+            if trial >= current - 1e-12:
+                break
+            current = trial
+            chosen.append(column)
+        if current < best_error - 1e-12:
+            best_error, best_margin, best_cues = current, margin, [candidates[c] for c in chosen]
+    edges = live_edges(rows, attacks.tolist(), best_cues, best_margin)
+    return Envelope(best_margin, tuple(edges[cue] for cue in best_cues if cue in edges))
+
+
+def _held_out(
+    rows: Sequence[Mapping[str, float]],
+    attacks: np.ndarray,
+    sources: Sequence[str],
+    fusion_features: Sequence[str],
+    candidates: Sequence[str],
+    margins: Sequence[float],
+) -> tuple[np.ndarray, dict[float, np.ndarray]]:
+    """Each row as decided without its source: whether the fusion fitted on the other sources calls
+    it an attack, and for each margin, which `candidates` put it past the edges drawn on the other
+    sources' live rows (a row x candidate table)."""
     fusion_attack = np.zeros(len(rows), dtype=bool)
     outside = {margin: np.zeros((len(rows), len(candidates)), dtype=bool) for margin in margins}
     for source in sorted(set(sources)):
@@ -550,25 +585,7 @@ def choose_envelope(
             for column, cue in enumerate(candidates):
                 if cue in edges:
                     outside[margin][test, column] = [cue in rows[i] and edges[cue].outside(rows[i][cue]) for i in test]
-    best_error, best_margin, best_cues = _balanced_error(attacks, sources, fusion_attack), margins[0], []
-    for margin in margins:
-        chosen: list[int] = []
-        error = _balanced_error(attacks, sources, fusion_attack)
-        while len(chosen) < len(candidates):
-            trials = [
-                (_balanced_error(attacks, sources, fusion_attack | outside[margin][:, [*chosen, c]].any(axis=1)), c)
-                for c in range(len(candidates))
-                if c not in chosen
-            ]
-            trial_error, column = min(trials)
-            if trial_error >= error - 1e-12:
-                break
-            error = trial_error
-            chosen.append(column)
-        if error < best_error - 1e-12:
-            best_error, best_margin, best_cues = error, margin, [candidates[c] for c in chosen]
-    edges = live_edges(rows, attacks.tolist(), best_cues, best_margin)
-    return Envelope(best_margin, tuple(edges[cue] for cue in best_cues if cue in edges))
+    return fusion_attack, outside
 
 
 @dataclass(frozen=True, slots=True)
