@@ -684,7 +684,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.bundle and not args.key:
         parser.error("--bundle needs at least one --key")
     try:
-        fit, prepared = build(args.models, args.data, args.store, version=args.version, torch_python=args.torch_python)
+        fitted, prepared = build(
+            args.models, args.data, args.store, version=args.version, torch_python=args.torch_python
+        )
         if args.bundle:
             items = [
                 minifasnet.Prepared(p.file, p.card, p.canary_input) for p in prepared
@@ -701,14 +703,15 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as exc:
         print(f"liveness: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps({"store": str(args.store), "models": [p.card.name for p in prepared], "trained": fit.trained}))
+    summary = {"store": str(args.store), "models": [p.card.name for p in prepared], "trained": fitted.fusion.trained}
+    print(json.dumps({**summary, "envelope": fitted.envelope.params()}))
     return 0
 
 
 def build(
     models_dir: Path, data: Path, store_root: Path, *, version: str = "1.0.0", torch_python: str | None = None
-) -> tuple[FusionFit, list[PadModel]]:
-    """Measure, fit, and install the PAD models and the fusion into `store_root`."""
+) -> tuple[Fitted, list[PadModel]]:
+    """Measure, fit, and install the PAD models and the fusion (with its envelope) into `store_root`."""
     from appliance.runtime import ModelStore
     from appliance.sdk.testing import default_models
 
@@ -739,7 +742,7 @@ def build(
         card = fusion_card(fit, envelope, onnx_file, version)
         ModelStore(store_root).install(card, {FUSION_FILE: onnx_file}, activate=True)
     fusion = PadModel(store_root / FUSION_NAME / version / FUSION_FILE, FUSION_FILE, card, _canary_input(fit))
-    return fit, [*read, fusion]
+    return fitted, [*read, fusion]
 
 
 if __name__ == "__main__":
