@@ -35,7 +35,7 @@ import numpy as np
 
 from appliance.sdk import AnalysisContext, FaceTrack, MediaInput, ModelHandle
 
-from .cues import PAD_PREFIX, Cue, CueName
+from .cues import PAD_PREFIX, Cue, CueName, attack_above
 from .forensics import image_cues
 from .motion import micro_motion, planarity
 from .pad import TASK, PadResult, run_pad
@@ -115,10 +115,12 @@ class EnvelopeEdge:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> EnvelopeEdge:
-        side = params["outside"]
+        cue, side = str(params["cue"]), params["outside"]
+        if attack_above(cue) is None:  # a misspelt cue would never be measured, so never flag a face
+            raise ValueError(f"envelope edge of {cue}: not a PAD model's cue nor an image cue")
         if side not in ("above", "below"):
-            raise ValueError(f"envelope edge of {params['cue']}: outside must be above or below, not {side!r}")
-        return cls(str(params["cue"]), side == "above", float(params["edge"]))
+            raise ValueError(f"envelope edge of {cue}: outside must be above or below, not {side!r}")
+        return cls(cue, side == "above", float(params["edge"]))
 
     def to_params(self) -> dict[str, Any]:
         return {"cue": self.cue, "outside": "above" if self.above else "below", "edge": self.edge}

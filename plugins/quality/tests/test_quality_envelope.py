@@ -55,10 +55,17 @@ def test_the_pad_models_it_runs_are_those_of_its_regression_and_of_its_envelope(
     assert _fusion(without).envelope == () and _fusion(without).pad_models == ("minifasnet-v2se",)
 
 
-def test_an_edge_without_a_side_is_refused() -> None:
-    bad = {**PARAMS, "envelope": {"margin_iqr": 0.0, "edges": [{"cue": "gamut", "outside": "left", "edge": 1.0}]}}
-    with pytest.raises(ValueError, match="outside must be above or below"):
-        _fusion(bad)
+@pytest.mark.parametrize(
+    ("edge", "error"),
+    [
+        ({"cue": "gamut", "outside": "left", "edge": 1.0}, "outside must be above or below"),
+        ({"cue": "gammut", "outside": "below", "edge": 1.0}, "not a PAD model's cue nor an image cue"),
+        ({"cue": "planarity", "outside": "above", "edge": 1.0}, "not a PAD model's cue nor an image cue"),
+    ],
+)
+def test_an_edge_the_plugin_cannot_judge_is_refused(edge: dict, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        _fusion({**PARAMS, "envelope": {"margin_iqr": 0.0, "edges": [edge]}})
 
 
 def test_an_edge_round_trips_through_the_card() -> None:
