@@ -13,6 +13,13 @@ photos and pairs:
   five FaceMesh points), run by the appliance's face pipeline on the same detections and landmarks;
 - `fusion`: the two recipe models' unit vectors side by side (score fusion by concatenation).
 
+Each figure is taken on two sets of pairs, the same pairs for every model:
+
+- every photo, each embedded whatever the size of its face;
+- the photos BIOMETRY compares: a photo whose face the appliance refuses to compare (FACE_TOO_SMALL:
+  narrower than the face track's `min_face_px`, or none found) is a failure to acquire, reported
+  with its count, and its pairs are not compared, as a BIOMETRY analysis would decline them.
+
 For each, the thresholds are **fitted on some photos and scored on others**, never on the same pairs:
 
 - by identity: the identities are split in two halves at random, the threshold at the target FMR is
@@ -181,8 +188,9 @@ def margin(genuine: np.ndarray, impostor: np.ndarray) -> float:
 # Pipelines --------------------------------------------------------------------------------------
 
 
-def appliance_pipelines(images: dict[Path, str], data: Path, workdir: Path) -> list[Pipeline]:
-    """dlib and the recipe's models, through the appliance's face pipeline on one set of tracks."""
+def appliance_pipelines(images: dict[Path, str], data: Path, workdir: Path) -> tuple[list[Pipeline], set[Path]]:
+    """dlib and the recipe's models, through the appliance's face pipeline on one set of tracks, and
+    the photos whose face the appliance refuses to compare (the same for every model: the track's)."""
     from appliance.domain.enums import MediaKind
     from appliance.media.decode import load_image_rgb
     from appliance.runtime import ModelRuntime, ModelStore
@@ -207,10 +215,13 @@ def appliance_pipelines(images: dict[Path, str], data: Path, workdir: Path) -> l
     embedders = {name: embedder_for(runtime, name) for name in ["dlib-resnet", *names]}
     pipelines = {name: Pipeline("dlib" if name == "dlib-resnet" else name) for name in embedders}
     warm_up(vision, embedders.values(), next(iter(images)))
+    refused: set[Path] = set()
     for path in images:
         media = MediaInput(media_id=str(path), kind=MediaKind.IMAGE, tags=(), path=path, mime_type="image/jpeg")
         track = vision.face_track(media)
         vision.forget(str(path))
+        if not track.comparable:
+            refused.add(path)
         rgb = load_image_rgb(path)
         for name, embedder in embedders.items():
             if track.face is None:
@@ -223,7 +234,7 @@ def appliance_pipelines(images: dict[Path, str], data: Path, workdir: Path) -> l
     found = list(pipelines.values())
     if len(names) == 2:
         found.append(fusion(pipelines[names[0]], pipelines[names[1]]))
-    return found
+    return found, refused
 
 
 def warm_up(vision: Any, embedders: Iterable[Any], photo: Path) -> None:
@@ -285,21 +296,34 @@ def table(title: str, header: list[str], rows: list[list[str]]) -> None:
         print("| " + " | ".join(row) + " |")
 
 
-def report(pipelines: list[Pipeline], images: dict[Path, str], origin: dict[Path, str], repeats: int) -> None:
+def report(
+    pipelines: list[Pipeline], images: dict[Path, str], origin: dict[Path, str], repeats: int, refused: set[Path]
+) -> None:
     all_pairs = {p.name: Pairs(p.vectors, images) for p in pipelines}
     first = next(iter(all_pairs.values()))
+    compared = {path: person for path, person in images.items() if path not in refused}
+    kept = first.within(np.array([path not in refused for path in first.paths]))
+    names = ", ".join(sorted(path.relative_to(path.parents[1]).as_posix() for path in refused)) or "none"
+    print(
+        f"\nFailures to acquire (the appliance refuses to compare the face: too small, or none found): "
+        f"{len(refused)} of {len(images)} photos, in {int(np.sum(first.genuine & ~kept))} of "
+        f"{int(first.genuine.sum())} genuine pairs: {names}"
+    )
+    populations = {"every photo": images, "the photos BIOMETRY compares": compared}
     schemes: dict[str, Callable[[Pairs], list[tuple[np.ndarray, np.ndarray]]]] = {
         f"identities split in halves, {repeats} splits both ways": lambda pairs: identity_folds(pairs, repeats),
         "leave one source out": lambda pairs: source_folds(pairs, origin),
         "dev (fitted and scored on all pairs: a contrast only)": lambda pairs: [(np.ones_like(pairs.genuine),) * 2],
     }
     header = ["model", *(f"FNMR [95 % bounds] at FMR {t:g}" for t in TARGETS)]
-    for scheme, folds_of in schemes.items():
-        rows = []
-        for name, pairs in all_pairs.items():
-            folds = folds_of(pairs)
-            rows.append([name, *(fitted_and_scored(pairs, folds, t).cell() for t in TARGETS)])
-        table(f"Thresholds fitted and scored: {scheme}", header, rows)
+    for population, people in populations.items():
+        population_pairs = {p.name: Pairs(p.vectors, people) for p in pipelines}
+        for scheme, folds_of in schemes.items():
+            rows = []
+            for name, pairs in population_pairs.items():
+                folds = folds_of(pairs)
+                rows.append([name, *(fitted_and_scored(pairs, folds, t).cell() for t in TARGETS)])
+            table(f"{population[0].upper()}{population[1:]}, thresholds fitted and scored: {scheme}", header, rows)
 
     dlib_ms = np.median(next(p for p in pipelines if p.name == "dlib").milliseconds)
     rows = []
@@ -363,9 +387,9 @@ def main() -> None:
     origin = sources(args.data, images)
     print(f"{len(images)} photos of {len(set(images.values()))} identities from {len(set(origin.values()))} sources")
     with tempfile.TemporaryDirectory(prefix="biometry-eval-") as workdir:
-        pipelines = appliance_pipelines(images, args.data, Path(workdir))
+        pipelines, refused = appliance_pipelines(images, args.data, Path(workdir))
     pipelines.insert(1, reference_pipeline(images))
-    report(pipelines, images, origin, args.repeats)
+    report(pipelines, images, origin, args.repeats, refused)
 
 
 if __name__ == "__main__":

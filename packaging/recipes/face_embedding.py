@@ -207,7 +207,14 @@ def threshold_at_fmr(impostor: np.ndarray, fmr: float) -> float:
 
 
 def operating_points(impostor: np.ndarray) -> dict[str, Any]:
-    """The card params `operating_points` and `nonmatch_distance` fitted on `impostor` distances."""
+    """The card params `operating_points` and `nonmatch_distance` fitted on `impostor` distances.
+
+    An infinite distance (a photo whose face the appliance does not compare) is no comparison, so
+    it is left out: counted as a non-match, it would loosen every threshold."""
+    impostor = np.asarray(impostor, dtype=np.float64)
+    impostor = impostor[np.isfinite(impostor)]
+    if not len(impostor):
+        raise ValueError("no pair of different people with two comparable faces: nothing to calibrate on")
     return {
         "operating_points": {
             name: {"target_fmr": fmr, "distance": round(threshold_at_fmr(impostor, fmr), 4)}
@@ -261,7 +268,9 @@ Embed = Callable[[Path], "np.ndarray | None"]
 
 def embedder_on(store_root: Path, name: str) -> Embed:
     """The appliance's face pipeline with embedding model `name` of the store at `store_root`
-    (which also holds the default models): a photo's path -> its embedding vector, or None."""
+    (which also holds the default models): a photo's path -> its embedding vector, or None where
+    the appliance would not compare the face (none found, or too small: BIOMETRY declines it), so
+    that the thresholds are calibrated on the comparisons a site makes."""
     from appliance.domain.enums import MediaKind
     from appliance.runtime import ModelRuntime, ModelStore
     from appliance.sdk.types import MediaInput
@@ -273,7 +282,7 @@ def embedder_on(store_root: Path, name: str) -> Embed:
         media = MediaInput(media_id=str(path), kind=MediaKind.IMAGE, tags=(), path=path, mime_type="image/jpeg")
         track = vision.face_track(media)
         vision.forget(str(path))
-        return None if track.embedding is None else np.asarray(track.embedding.vector)
+        return np.asarray(track.embedding.vector) if track.comparable and track.embedding else None
 
     return embed
 
