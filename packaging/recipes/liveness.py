@@ -32,6 +32,9 @@ media (a directory with a `manifest.csv` as ../shared/data has: `file`, `label` 
    coefficients and how the model was fitted; installed into `--store` with the PAD models it reads
    (no others: they would cost time for nothing), and with `--bundle`, a signed bundle of it (each
    model with a canary); the envelope rides in the card's params.
+6. The whole procedure scored leave-one-source-out on the same media (`held_out_rates`): the card's
+   `held_out` BPCER and APCER per attack type, printed in the last line beside `trained` (which
+   scores the fusion on the media it was fitted on, so flatters it).
 
 `fit_liveness` (the whole procedure: `choose_features`, `fit_fusion`, `choose_envelope`),
 `attack_logits` and `read_samples` are what bench/pad_eval.py uses to score the same procedure
@@ -75,6 +78,7 @@ __all__ = [
     "cross_source_loss",
     "fit_fusion",
     "fit_liveness",
+    "held_out_rates",
     "install_pad_models",
     "main",
     "measure_samples",
@@ -113,6 +117,9 @@ DIGITS = 6
 #: The live envelope's margins tried past the live faces' most attack-like value, in interquartile
 #: ranges of their values.
 ENVELOPE_MARGINS = (0.0, 0.5, 1.0)
+#: The held-out figure needs this many sources: each fold fits on the others, and the fit itself
+#: chooses its cues and envelope leaving one of those out.
+MIN_HELD_OUT_SOURCES = 3
 
 SYARINGAN_SHA256 = "a980757d55e2835aff69f2fa9b04914e21d426dd8a43588c2982d50e8038ec02"
 SYARINGAN_SOURCE = (
@@ -612,6 +619,38 @@ def fit_liveness(
     return Fitted(fusion, choose_envelope(rows, labels, sources, features, candidates))
 
 
+def held_out_rates(
+    rows: Sequence[Mapping[str, float]],
+    labels: Sequence[str],
+    sources: Sequence[str],
+    candidates: Sequence[str] = FEATURES,
+) -> dict[str, Any] | None:
+    """The recipe's whole procedure (`fit_liveness`) scored leave-one-source-out on these media: each
+    source decided by what was fitted on the others. BPCER counts the live media not accepted
+    (declined, or past the envelope: sent to an operator), APCER, per attack type, the attacks
+    accepted. This is the figure to read before shipping a bundle: `trained` scores the fusion on
+    the media it was fitted on. None with fewer than `MIN_HELD_OUT_SOURCES` sources."""
+    names = sorted(set(sources))
+    if len(names) < MIN_HELD_OUT_SOURCES:
+        return None
+    accepted = np.zeros(len(rows), dtype=bool)
+    for source in names:
+        held = [i for i, s in enumerate(sources) if s == source]
+        train = [i for i, s in enumerate(sources) if s != source]
+        fitted = fit_liveness(
+            [rows[i] for i in train], [labels[i] for i in train], [sources[i] for i in train], candidates
+        )
+        test = [rows[i] for i in held]
+        accepted[held] = (attack_logits(fitted.fusion, test) < 0) & ~np.array(fitted.outside(test), dtype=bool)
+    kind = np.array([label.removeprefix("spoof:") for label in labels])
+    live = kind == "live"
+    return {
+        "sources": len(names),
+        "bpcer": _round(float(np.mean(~accepted[live]))) if live.any() else 0.0,
+        "apcer": {str(attack): _round(float(np.mean(accepted[kind == attack]))) for attack in sorted(set(kind[~live]))},
+    }
+
+
 # The fusion model file, card and bundle ---------------------------------------------------------
 
 
@@ -632,7 +671,9 @@ def build_fusion_onnx(fit: FusionFit, out: Path, torch_python: str | None = None
         raise ValueError(lines[-1] if lines else f"the fusion graph could not be built (exit {done.returncode})")
 
 
-def fusion_card(fit: FusionFit, envelope: Envelope, onnx_file: Path, version: str) -> Any:
+def fusion_card(
+    fit: FusionFit, envelope: Envelope, held_out: dict[str, Any] | None, onnx_file: Path, version: str
+) -> Any:
     from appliance.runtime import ModelCard, ModelFile
 
     return ModelCard(
@@ -645,7 +686,7 @@ def fusion_card(fit: FusionFit, envelope: Envelope, onnx_file: Path, version: st
         license="Apache-2.0",
         description=f"logistic fusion of {len(fit.features)} liveness cues, fitted on {fit.trained['media']} media "
         f"of {fit.trained['sources']} sources; attack logit, operating point at 0",
-        params={**fit.params(), "envelope": envelope.params()},
+        params={**fit.params(), "envelope": envelope.params(), "held_out": held_out},
     )
 
 
@@ -703,8 +744,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as exc:
         print(f"liveness: {exc}", file=sys.stderr)
         return 1
+    fusion_params = prepared[-1].card.params
     summary = {"store": str(args.store), "models": [p.card.name for p in prepared], "trained": fitted.fusion.trained}
-    print(json.dumps({**summary, "envelope": fitted.envelope.params()}))
+    print(json.dumps({**summary, "held_out": fusion_params["held_out"], "envelope": fitted.envelope.params()}))
     return 0
 
 
@@ -731,7 +773,8 @@ def build(
         measured = [m for m in measure_samples(scratch, fitted_on) if m.cues is not None]
         rows = [m.cues for m in measured if m.cues is not None]
         sources = [m.sample.source for m in measured]
-        fitted = fit_liveness(rows, [m.sample.label for m in measured], sources)
+        labels = [m.sample.label for m in measured]
+        fitted = fit_liveness(rows, labels, sources)
         fit, envelope = fitted.fusion, fitted.envelope
         onnx_file = work / FUSION_FILE
         build_fusion_onnx(fit, onnx_file, torch_python)
@@ -739,7 +782,7 @@ def build(
         cues = {*fit.features, *(edge.cue for edge in envelope.edges)}
         read = [p for p in pad_models if f"pad:{p.card.name}" in cues]
         install_pad_models(store_root, read)  # the bundle carries the PAD models its fusion reads, no more
-        card = fusion_card(fit, envelope, onnx_file, version)
+        card = fusion_card(fit, envelope, held_out_rates(rows, labels, sources), onnx_file, version)
         ModelStore(store_root).install(card, {FUSION_FILE: onnx_file}, activate=True)
     fusion = PadModel(store_root / FUSION_NAME / version / FUSION_FILE, FUSION_FILE, card, _canary_input(fit))
     return fitted, [*read, fusion]

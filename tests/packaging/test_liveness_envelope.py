@@ -78,3 +78,17 @@ def test_the_whole_procedure_is_deterministic() -> None:
     again = recipe.fit_liveness(rows, labels, sources, [PAD, "spectral", "gamut"])
     assert first == again and PAD in first.fusion.features
     assert first.outside(rows[-1:]) == [True]  # the last source's replay, which the PAD model passes
+
+
+def test_the_held_out_figure_decides_each_source_by_what_was_fitted_on_the_others() -> None:
+    rows, labels, sources = _labelled()
+    fooled = PER_CLASS / (PER_CLASS * len(SOURCES))  # the last source's replays, which the PAD model passes
+    without_moire = recipe.held_out_rates(rows, labels, sources, [PAD, "gamut"])
+    assert without_moire is not None and without_moire["sources"] == len(SOURCES)
+    assert set(without_moire["apcer"]) == {"screen"} and without_moire["apcer"]["screen"] >= fooled
+    # with the moire among the candidates, the envelope fitted on the other sources catches them
+    with_moire = recipe.held_out_rates(rows, labels, sources, [PAD, "spectral", "gamut"])
+    assert with_moire is not None and with_moire["apcer"]["screen"] < fooled
+    assert 0 <= with_moire["bpcer"] <= 0.1
+    two = [i for i, source in enumerate(sources) if source in SOURCES[:2]]
+    assert recipe.held_out_rates([rows[i] for i in two], [labels[i] for i in two], [sources[i] for i in two]) is None

@@ -97,6 +97,10 @@ def test_the_store_holds_the_fusion_and_the_pad_models_it_reads(built: tuple[Pat
     assert set(params["features"]) <= set(recipe.FEATURES) and params["features"]
     assert len(params["fill"]) == len(params["coefficients"]) == len(params["features"])
     assert params["trained"]["media"] == 2 * PER_CLASS * len(SOURCES) and params["trained"]["sources"] == 3
+    # the figure to read before shipping: each source decided by what was fitted on the other two
+    held_out = params["held_out"]
+    assert held_out["sources"] == 3 and 0 <= held_out["bpcer"] <= 1
+    assert held_out["apcer"] and set(held_out["apcer"]) <= {"print", "screen", "mask", "cutout", "unknown"}
     # its live envelope: a margin tried, and each edge on its cue's attack side
     envelope = params["envelope"]
     assert envelope["margin_iqr"] in recipe.ENVELOPE_MARGINS
