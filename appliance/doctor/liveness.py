@@ -26,4 +26,9 @@ def check_liveness(ctx: DoctorContext) -> DoctorCheck:
             f"PAD models {', '.join(models.pad_models)} without the fusion: QUALITY decides by the default rule; "
             f"{LIVENESS_BUNDLE_HINT}",
         )
-    return DoctorCheck("liveness", "ok", f"fusion {models.fusion} with {', '.join(models.pad_models)}")
+    measured = (
+        f"on sources it never saw: {models.held_out.describe()}"
+        if models.held_out
+        else "its card holds no held-out figure (a bundle built before the recipe measured it)"
+    )
+    return DoctorCheck("liveness", "ok", f"fusion {models.fusion} with {', '.join(models.pad_models)}; {measured}")
