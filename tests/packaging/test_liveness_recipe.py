@@ -14,11 +14,13 @@ import sys
 from pathlib import Path
 
 import appliance_plugin_quality
+import msgspec
 import numpy as np
 import pytest
 from appliance_plugin_quality.cues import Cue, attack_above
 from appliance_plugin_quality.fusion import FUSION_TASK, FusionModel
 
+from appliance.core.liveness import liveness_models
 from appliance.runtime import ModelStore
 from appliance.sdk import AnalysisContext, Resolution
 from appliance.sdk.testing import default_models, run_analyzer, spec_from_plugin, vision_service
@@ -168,6 +170,8 @@ def test_quality_decides_with_the_fusion_once_the_bundle_is_installed(
 
     spec = spec_from_plugin(appliance_plugin_quality, "QUALITY")
     params = ModelStore(site).card("liveness-fusion").params
+    # the site reads the error rates the recipe measured on sources held out (doctor, /api/version)
+    assert msgspec.to_builtins(liveness_models(ModelStore(site)).held_out) == params["held_out"]
     edges = params["envelope"]["edges"]
     outcomes = set()
     for name in PHOTOS:
@@ -189,7 +193,9 @@ def test_quality_decides_with_the_fusion_once_the_bundle_is_installed(
             e["cue"]
             for e in edges
             if e["cue"] in cues
-            and (cues[e["cue"]]["value"] > e["edge"] if e["outside"] == "above" else cues[e["cue"]]["value"] < e["edge"])
+            and (
+                cues[e["cue"]]["value"] > e["edge"] if e["outside"] == "above" else cues[e["cue"]]["value"] < e["edge"]
+            )
         ]
         assert [o["cue"] for o in passive["outside_live_envelope"]] == past
         reasons = outcome.results_media[0].results_data["operator_reasons"]
