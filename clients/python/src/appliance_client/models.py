@@ -25,6 +25,7 @@ __all__ = [
     "Folder",
     "FolderPayload",
     "FolderStatus",
+    "HeldOutRates",
     "HostPart",
     "HostReport",
     "Liveness",
@@ -280,11 +281,21 @@ class ModelInfo(_Document):
     sha256: str
 
 
+class HeldOutRates(_Document):
+    """The liveness fusion's error rates on sources it never saw, as its recipe measured them
+    (each source left out in turn): `apcer` per attack type."""
+
+    sources: int
+    bpcer: float
+    apcer: dict[str, float]
+
+
 class Liveness(_Document):
     pad_models: list[str]
     fusion: str | None
     pad_model_missing: bool
     decides_by: str
+    held_out: HeldOutRates | None = None
 
 
 class HostPart(_Document):
