@@ -56,7 +56,6 @@ class LivenessModels(msgspec.Struct, frozen=True, kw_only=True):
 
 def liveness_models(store: ModelStore) -> LivenessModels:
     found: dict[Task, list[str]] = {Task.PRESENTATION_ATTACK: [], Task.PRESENTATION_ATTACK_FUSION: []}
-    held_out: dict[str, HeldOutRates | None] = {}
     for name in store.names():
         version = store.active_version(name)
         if version is None:
@@ -64,15 +63,13 @@ def liveness_models(store: ModelStore) -> LivenessModels:
         card = store.card(name, version)
         if card.task in found:
             found[Task(card.task)].append(f"{name}@{version}")
-        if card.task == Task.PRESENTATION_ATTACK_FUSION:
-            held_out[f"{name}@{version}"] = _held_out(card.params.get("held_out"))
     fusions = sorted(found[Task.PRESENTATION_ATTACK_FUSION])
     fusion = fusions[0] if fusions else None
-    return LivenessModels(
-        pad_models=tuple(sorted(found[Task.PRESENTATION_ATTACK])),
-        fusion=fusion,
-        held_out=held_out.get(fusion) if fusion else None,
-    )
+    held_out = None
+    if fusion:
+        name, version = fusion.split("@", 1)
+        held_out = _held_out(store.card(name, version).params.get("held_out"))
+    return LivenessModels(pad_models=tuple(sorted(found[Task.PRESENTATION_ATTACK])), fusion=fusion, held_out=held_out)
 
 
 def _held_out(params: Any) -> HeldOutRates | None:
